@@ -1,0 +1,14 @@
+"""minires: a from-scratch deep-learning engine for teaching, measuring and verifying backprop through
+residual networks. ``import minires as mr``."""
+from .version import __version__
+from .tensor import Tensor, tensor
+from .grad_mode import enable_grad, is_grad_enabled, no_grad
+from .rng import manual_seed
+from . import functional
+from . import functional as F
+from .gradcheck import GradcheckError, gradcheck
+
+__all__ = [
+    "__version__", "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed",
+    "functional", "F", "gradcheck", "GradcheckError",
+]

@@ -1,0 +1,92 @@
+"""Array backends: NumPy on the CPU, CuPy on a GPU.
+
+This is the only module that imports CuPy, and it does so lazily: minires runs without CuPy installed, and a
+CPU-only user never pays for its import. Everything else asks this module which array module (``xp``) an
+array belongs to, or moves arrays between devices.
+"""
+import numpy as np
+
+from .errors import DeviceError, DeviceUnavailableError
+
+DEVICES = ("cpu", "cuda")
+
+_cupy = None  # the cupy module once imported successfully
+_cupy_problem = None  # why cupy is unusable, once we have tried
+
+
+def _load_cupy():
+    """Import CuPy and check that it sees a GPU; raise DeviceUnavailableError saying why not."""
+    global _cupy, _cupy_problem
+    if _cupy is not None:
+        return _cupy
+    if _cupy_problem is None:
+        try:
+            import cupy
+
+            if cupy.cuda.runtime.getDeviceCount() < 1:
+                _cupy_problem = "CuPy is installed but sees no CUDA GPU"
+            else:
+                _cupy = cupy
+                return cupy
+        except ImportError:
+            _cupy_problem = ("CuPy is not installed (pip install 'minires-nn[cuda12]' or "
+                             "'minires-nn[cuda13]' to match your CUDA)")
+        except Exception as exc:  # a CUDA driver/runtime error surfaces here
+            _cupy_problem = f"CuPy could not reach a GPU: {exc}"
+    raise DeviceUnavailableError(f"device 'cuda' is unavailable: {_cupy_problem}")
+
+
+def cuda_available():
+    """True when CuPy imports and sees at least one GPU."""
+    try:
+        _load_cupy()
+        return True
+    except DeviceUnavailableError:
+        return False
+
+
+def _is_cupy_array(x):
+    # Checked by module name so that a CPU-only run never imports cupy to answer "no".
+    return type(x).__module__.startswith("cupy")
+
+
+def get_array_module(x):
+    """The array module of ``x``: ``cupy`` for CuPy arrays, ``numpy`` for anything else."""
+    if _is_cupy_array(x):
+        return _load_cupy()
+    return np
+
+
+def device_of(array):
+    """'cuda' for a CuPy array, 'cpu' otherwise."""
+    return "cuda" if _is_cupy_array(array) else "cpu"
+
+
+def normalize_device(device):
+    """Accept 'cpu', 'cuda' (or 'cuda:0', the device CuPy uses) and return 'cpu' or 'cuda'."""
+    name = str(device).lower()
+    if name in ("cuda:0",):
+        name = "cuda"
+    if name not in DEVICES:
+        raise DeviceError(f"unknown device {device!r}: expected one of {DEVICES}")
+    return name
+
+
+def xp_for(device):
+    """The array module for a device name; 'cuda' raises DeviceUnavailableError when there is no GPU."""
+    return _load_cupy() if normalize_device(device) == "cuda" else np
+
+
+def to_device(array, device):
+    """Return ``array`` on ``device`` (no copy when it is already there)."""
+    device = normalize_device(device)
+    if device == "cuda":
+        return _load_cupy().asarray(array)
+    if _is_cupy_array(array):
+        return array.get()
+    return np.asarray(array)
+
+
+def to_numpy(array):
+    """A NumPy array with the same values (a host copy for CuPy arrays, the array itself otherwise)."""
+    return to_device(array, "cpu")

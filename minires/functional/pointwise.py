@@ -1,0 +1,107 @@
+"""Elementwise functions of one tensor. Each backward: local derivative x upstream gradient."""
+from .. import backend
+from ..function import Function
+
+
+class Exp(Function):
+    name = "exp"
+
+    def forward(self, x):
+        y = backend.get_array_module(x).exp(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved_tensors
+        return y * g  # d exp(x) = exp(x)
+
+
+class Log(Function):
+    name = "log"
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return backend.get_array_module(x).log(x)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return g / x  # d log(x) = 1/x
+
+
+class Sqrt(Function):
+    name = "sqrt"
+
+    def forward(self, x):
+        y = backend.get_array_module(x).sqrt(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved_tensors
+        return g / (2 * y)  # d sqrt(x) = 1 / (2 sqrt(x))
+
+
+class ReLU(Function):
+    name = "relu"
+
+    def forward(self, x):
+        y = backend.get_array_module(x).maximum(x, 0)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved_tensors
+        return g * (y > 0)  # d relu(x) = 1 where x > 0, else 0
+
+
+class Sigmoid(Function):
+    name = "sigmoid"
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        # exp(-|x|) never overflows; the two branches are the same function written stably for each sign.
+        e = xp.exp(-xp.abs(x))
+        y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved_tensors
+        return y * (1 - y) * g  # d sigmoid = sigmoid (1 - sigmoid)
+
+
+class Tanh(Function):
+    name = "tanh"
+
+    def forward(self, x):
+        y = backend.get_array_module(x).tanh(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved_tensors
+        return (1 - y * y) * g  # d tanh = 1 - tanh^2
+
+
+def exp(x):
+    return Exp.apply(x)
+
+
+def log(x):
+    return Log.apply(x)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+def relu(x):
+    return ReLU.apply(x)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)

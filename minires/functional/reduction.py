@@ -1,0 +1,72 @@
+"""Reductions over axes: sum, mean, max (axis=None, an int or a tuple; keepdims like NumPy)."""
+from .. import backend
+from ..function import Function
+from .axes import normalize_axes
+
+
+def _spread(g, axes, keepdims, shape):
+    """Broadcast a reduced gradient back over the axes it was reduced on (a read-only view, no copy)."""
+    xp = backend.get_array_module(g)
+    if not keepdims:
+        g = xp.expand_dims(g, axes)
+    return xp.broadcast_to(g, shape)
+
+
+class Sum(Function):
+    name = "sum"
+
+    def forward(self, x, axes, keepdims):
+        self.axes, self.keepdims, self.shape = axes, keepdims, x.shape
+        return x.sum(axis=axes, keepdims=keepdims)
+
+    def backward(self, g):
+        return _spread(g, self.axes, self.keepdims, self.shape)  # d sum = 1 for every summed element
+
+
+class Mean(Function):
+    name = "mean"
+
+    def forward(self, x, axes, keepdims):
+        self.axes, self.keepdims, self.shape = axes, keepdims, x.shape
+        self.count = 1
+        for a in axes:
+            self.count *= x.shape[a]
+        return x.mean(axis=axes, keepdims=keepdims)
+
+    def backward(self, g):
+        return _spread(g / self.count, self.axes, self.keepdims, self.shape)  # d mean = 1/count
+
+
+class Max(Function):
+    """The gradient goes to the maximal element; ties share it equally (like torch.amax)."""
+    name = "max"
+
+    def forward(self, x, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+        y = x.max(axis=axes, keepdims=True)
+        winners = x == y
+        self.save_for_backward(winners / winners.sum(axis=axes, keepdims=True).astype(x.dtype))
+        return y if keepdims else y.squeeze(axis=axes)
+
+    def backward(self, g):
+        (share,) = self.saved_tensors
+        return share * _spread(g, self.axes, self.keepdims, share.shape)
+
+
+def _reduce(fn, x, axis, keepdims):
+    axes = normalize_axes(fn.name, axis, x.ndim)
+    if fn is Max and any(x.shape[a] == 0 for a in axes):
+        raise ValueError(f"max: cannot reduce over an empty axis (tensor of shape {x.shape})")
+    return fn.apply(x, axes=axes, keepdims=bool(keepdims))
+
+
+def sum(x, axis=None, keepdims=False):
+    return _reduce(Sum, x, axis, keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    return _reduce(Mean, x, axis, keepdims)
+
+
+def max(x, axis=None, keepdims=False):
+    return _reduce(Max, x, axis, keepdims)

@@ -1,0 +1,217 @@
+"""The catalog of differentiable ops that ``minires gradcheck`` checks, and that the test suite checks against
+finite differences and PyTorch.
+
+Each case draws float64 inputs for a given primary shape (kept in the op's domain: positive for log and
+sqrt, denominators away from zero, well-separated values for max) plus the op's non-tensor parameters (axes,
+pad sizes, permutations, targets), all from one ``numpy.random.Generator``.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import functional as F
+
+
+@dataclass(frozen=True)
+class OpCase:
+    name: str
+    fn: Callable  # fn(*tensors, **params) -> Tensor
+    draw: Callable  # draw(rng, shape) -> (list of float64 arrays, params dict)
+    shape: tuple  # the default primary shape
+    ndim: tuple = (1, 4)  # smallest and largest rank the case accepts
+
+    def accepts(self, shape):
+        return self.ndim[0] <= len(shape) <= self.ndim[1] and all(n >= 1 for n in shape)
+
+
+def _normal(rng, shape, scale=1.0):
+    return rng.standard_normal(shape) * scale
+
+
+def _positive(rng, shape):
+    return rng.uniform(0.5, 2.0, shape)
+
+
+def _distinct(rng, shape):
+    """Values at least 0.1 apart, so that no max has a tie within any finite-difference step."""
+    size = int(np.prod(shape))
+    return (rng.permutation(size).reshape(shape) - size / 2) * 0.1 + rng.uniform(0, 0.01)
+
+
+def _broadcast_partner(rng, shape):
+    """A shape that broadcasts against ``shape``: some axes set to 1, maybe some leading axes dropped."""
+    partner = [1 if rng.random() < 0.4 else n for n in shape]
+    return tuple(partner[int(rng.integers(0, len(partner) + 1)) if rng.random() < 0.3 else 0:])
+
+
+def _axis_choice(rng, ndim):
+    """None, one axis (maybe negative) or a tuple of axes, as users write them."""
+    kind = rng.integers(0, 3)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return int(rng.integers(-ndim, ndim))
+    count = int(rng.integers(1, ndim + 1))
+    return tuple(int(a) for a in sorted(rng.choice(ndim, count, replace=False)))
+
+
+def _unary(sample):
+    return lambda rng, shape: ([sample(rng, shape)], {})
+
+
+def _binary(sample_b):
+    return lambda rng, shape: ([_normal(rng, shape), sample_b(rng, _broadcast_partner(rng, shape))], {})
+
+
+def _nonzero(rng, shape):
+    return rng.choice([-1.0, 1.0], shape) * _positive(rng, shape)
+
+
+def _draw_pow(rng, shape):
+    return [_positive(rng, shape)], {"exponent": float(rng.choice([2.0, 3.0, 0.5, -1.5]))}
+
+
+def _draw_reduction(sample):
+    def draw(rng, shape):
+        return [sample(rng, shape)], {"axis": _axis_choice(rng, len(shape)), "keepdims": bool(rng.random() < 0.5)}
+    return draw
+
+
+def _draw_reshape(rng, shape):
+    size = int(np.prod(shape))
+    target = rng.choice([0, 1, 2])
+    new_shape = [(size,), tuple(reversed(shape)), (-1, shape[-1])][target]
+    return [_normal(rng, shape)], {"shape": new_shape}
+
+
+def _draw_transpose(rng, shape):
+    return [_normal(rng, shape)], {"axes": tuple(int(a) for a in rng.permutation(len(shape)))}
+
+
+def _draw_flatten(rng, shape):
+    start = int(rng.integers(0, len(shape)))
+    return [_normal(rng, shape)], {"start_dim": start, "end_dim": int(rng.integers(start, len(shape)))}
+
+
+def _draw_getitem(rng, shape):
+    index = []
+    for n in shape:
+        if n > 1 and rng.random() < 0.25:
+            index.append(int(rng.integers(-n, n)))
+        else:
+            start = int(rng.integers(0, n))
+            index.append(slice(start, int(rng.integers(start + 1, n + 1)), int(rng.integers(1, 3))))
+    return [_normal(rng, shape)], {"index": tuple(index)}
+
+
+def _draw_getitem_array(rng, shape):
+    """Integer index arrays along axis 0 that repeat rows: their gradients must add up."""
+    rows = rng.integers(0, shape[0], size=shape[0] + 2)
+    return [_normal(rng, shape)], {"index": rows}
+
+
+def _draw_cat(rng, shape):
+    axis = int(rng.integers(0, len(shape)))
+    arrays = []
+    for _ in range(int(rng.integers(2, 4))):
+        piece = list(shape)
+        piece[axis] = int(rng.integers(1, 4))
+        arrays.append(_normal(rng, tuple(piece)))
+    return arrays, {"axis": axis}
+
+
+def _draw_pad(rng, shape):
+    pairs = int(rng.integers(1, len(shape) + 1))
+    return [_normal(rng, shape)], {"pad": tuple(int(p) for p in rng.integers(0, 3, 2 * pairs)),
+                                   "value": float(rng.choice([0.0, 1.5]))}
+
+
+def _draw_matmul(rng, shape):
+    k = shape[-1]
+    n = int(rng.integers(1, 5))
+    b_shape = rng.choice(4)
+    if b_shape == 0:
+        b = (k,)  # matrix-vector (or a dot product when a is 1-D)
+    elif b_shape == 1 or len(shape) < 3:
+        b = (k, n)
+    else:
+        b = tuple(1 if rng.random() < 0.5 else m for m in shape[:-2]) + (k, n)  # batched, broadcast batch axes
+    return [_normal(rng, shape), _normal(rng, b)], {}
+
+
+def _draw_linear(rng, shape):
+    out_features = int(rng.integers(1, 6))
+    return [_normal(rng, shape), _normal(rng, (out_features, shape[-1])), _normal(rng, (out_features,))], {}
+
+
+def _draw_softmax(rng, shape):
+    return [_normal(rng, shape, 2.0)], {"axis": int(rng.integers(-len(shape), len(shape)))}
+
+
+def _draw_cross_entropy(rng, shape):
+    n, c = shape
+    return [_normal(rng, shape, 2.0)], {"target": rng.integers(0, c, size=n),
+                                        "reduction": str(rng.choice(["mean", "sum", "none"]))}
+
+
+CASES = {case.name: case for case in [
+    OpCase("add", F.add, _binary(_normal), (3, 4)),
+    OpCase("sub", F.sub, _binary(_normal), (3, 4)),
+    OpCase("mul", F.mul, _binary(_normal), (3, 4)),
+    OpCase("div", F.div, _binary(_nonzero), (3, 4)),
+    OpCase("neg", F.neg, _unary(_normal), (3, 4)),
+    OpCase("pow", F.pow, _draw_pow, (3, 4)),
+    OpCase("exp", F.exp, _unary(lambda rng, s: rng.uniform(-2, 2, s)), (3, 4)),
+    OpCase("log", F.log, _unary(_positive), (3, 4)),
+    OpCase("sqrt", F.sqrt, _unary(_positive), (3, 4)),
+    OpCase("relu", F.relu, _unary(_normal), (3, 4)),
+    OpCase("sigmoid", F.sigmoid, _unary(lambda rng, s: _normal(rng, s, 3.0)), (3, 4)),
+    OpCase("tanh", F.tanh, _unary(lambda rng, s: _normal(rng, s, 2.0)), (3, 4)),
+    OpCase("sum", F.sum, _draw_reduction(_normal), (2, 3, 4)),
+    OpCase("mean", F.mean, _draw_reduction(_normal), (2, 3, 4)),
+    OpCase("max", F.max, _draw_reduction(_distinct), (2, 3, 4)),
+    OpCase("reshape", F.reshape, _draw_reshape, (2, 3, 4)),
+    OpCase("transpose", F.transpose, _draw_transpose, (2, 3, 4)),
+    OpCase("flatten", F.flatten, _draw_flatten, (2, 3, 4)),
+    OpCase("getitem", F.getitem, _draw_getitem, (3, 4, 5)),
+    OpCase("getitem_array", F.getitem, _draw_getitem_array, (4, 3)),
+    OpCase("cat", lambda *ts, axis: F.cat(ts, axis=axis), _draw_cat, (2, 3, 4)),
+    OpCase("pad", F.pad, _draw_pad, (2, 3, 4)),
+    OpCase("matmul", F.matmul, _draw_matmul, (3, 4)),
+    OpCase("linear", F.linear, _draw_linear, (5, 4), ndim=(1, 3)),
+    OpCase("log_softmax", F.log_softmax, _draw_softmax, (3, 5)),
+    OpCase("softmax", F.softmax, _draw_softmax, (3, 5)),
+    OpCase("cross_entropy", F.cross_entropy, _draw_cross_entropy, (6, 5), ndim=(2, 2)),
+]}
+
+
+def names():
+    return sorted(CASES)
+
+
+def get(name):
+    try:
+        return CASES[name]
+    except KeyError:
+        raise KeyError(f"unknown op {name!r}; known ops: {', '.join(names())}") from None
+
+
+def gradcheck_case(case, shape=None, seed=0, mode="full", raise_exception=False, **options):
+    """Run minires.gradcheck on a catalog case; inputs on a kink are re-drawn along with their parameters."""
+    from .gradcheck import gradcheck
+
+    shape = tuple(shape or case.shape)
+    if not case.accepts(shape):
+        raise ValueError(f"{case.name}: shape {shape} is not accepted (rank {case.ndim[0]} to {case.ndim[1]}, "
+                         f"every size at least 1)")
+    drawn = {}
+
+    def draw(rng):
+        arrays, drawn["params"] = case.draw(rng, shape)
+        return arrays
+
+    def fn(*tensors):
+        return case.fn(*tensors, **drawn["params"])
+
+    return gradcheck(fn, draw, mode=mode, seed=seed, raise_exception=raise_exception, name=case.name, **options)

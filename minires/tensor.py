@@ -1,0 +1,334 @@
+"""Tensor: an array (NumPy or CuPy) with a gradient and a link to the Function that made it.
+
+The whole backward pass is ``Tensor.backward``: order the graph topologically (iteratively, so a graph
+thousands of nodes deep needs no recursion), then walk it once in reverse, handing each node's gradient to
+its creator's ``backward``.
+"""
+import numpy as np
+
+from . import backend
+from .errors import DeviceError, DTypeError, ShapeError
+
+
+def as_array(data, dtype=None, device=None):
+    """Convert user data to an array, PyTorch-style: Python floats become float32, NumPy/CuPy arrays keep
+    their dtype (so float64 stays float64), Python ints become int64. Always a fresh copy."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if device is None:
+        device = backend.device_of(data)
+    xp = backend.xp_for(device)
+    if dtype is None and not hasattr(data, "dtype"):
+        array = np.asarray(data)
+        dtype = np.float32 if array.dtype.kind == "f" else array.dtype
+        data = array
+    if backend.device_of(data) != backend.normalize_device(device):
+        data = backend.to_device(data, device)
+    return xp.array(data, dtype=dtype, copy=True)
+
+
+def tensor(data, requires_grad=False, dtype=None, device=None):
+    """Make a Tensor from data (list, scalar, NumPy/CuPy array, Tensor); a copy, never a view."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+class Tensor:
+    __slots__ = ("data", "grad", "_requires_grad", "creator", "_hooks", "_retains_grad", "__weakref__")
+    __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray + Tensor -> Tensor.__radd__
+
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
+        self.data = as_array(data, dtype=dtype, device=device)
+        self.grad = None
+        self.creator = None
+        self._hooks = ()
+        self._retains_grad = False
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _make(cls, data, requires_grad=False, creator=None):
+        """Wrap an op's output array without copying (ops return NumPy scalars for full reductions)."""
+        if isinstance(data, np.generic):
+            data = np.asarray(data)
+        t = cls.__new__(cls)
+        t.data, t.grad, t.creator = data, None, creator
+        t._requires_grad, t._hooks, t._retains_grad = requires_grad, (), False
+        return t
+
+    # --- properties -------------------------------------------------------------------------------
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        if self.creator is not None:
+            raise RuntimeError("requires_grad can only be changed on leaf tensors; use .detach() for a "
+                               "non-leaf tensor")
+        if value and self.data.dtype.kind not in "fc":
+            raise DTypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, value=True):
+        self.requires_grad = value
+        return self
+
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    device = property(lambda self: backend.device_of(self.data))
+    is_leaf = property(lambda self: self.creator is None)
+    grad_fn = property(lambda self: self.creator)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        values = np.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(")
+        dtype = f", dtype={self.dtype}" if self.dtype != np.float32 else ""
+        device = f", device='{self.device}'" if self.device != "cpu" else ""
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"tensor({values}{dtype}{device}{grad})"
+
+    # --- leaving the graph ------------------------------------------------------------------------
+    def numpy(self):
+        """A host (NumPy) copy of the values."""
+        return np.array(backend.to_numpy(self.data), copy=True)
+
+    def __array__(self, dtype=None, copy=None):
+        array = backend.to_numpy(self.data)
+        return array if dtype is None else array.astype(dtype)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item(): only a one-element tensor converts to a Python number, "
+                             f"this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return backend.to_numpy(self.data).tolist()
+
+    def detach(self):
+        """The same values (shared, not copied) with no history and no gradient."""
+        return Tensor._make(self.data)
+
+    # --- backward ---------------------------------------------------------------------------------
+    def retain_grad(self):
+        """Keep .grad on this non-leaf tensor after backward (leaves always keep theirs)."""
+        self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call hook(grad) when this tensor's gradient is complete; a returned Tensor or array replaces it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+        self._hooks = self._hooks + (hook,)
+        return _HookHandle(self, hook)
+
+    def backward(self, grad=None, retain_graph=False):
+        """Backpropagate from this tensor: every leaf that requires grad gets d(self)/d(leaf) added to .grad.
+
+        ``grad`` is the upstream gradient (array, Tensor or number); it may be left out only for a tensor of
+        one element. The graph is freed afterwards unless ``retain_graph=True``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad, so no graph was built for it "
+                               "(did the inputs have requires_grad=True, outside no_grad()?)")
+        grads = {id(self): self._initial_grad(grad)}
+        for tensor in reversed(_topological_order(self)):
+            grad = tensor._run_hooks(grads.pop(id(tensor), None))
+            if grad is None:
+                continue
+            if tensor.creator is None or tensor._retains_grad:
+                tensor._accumulate_grad(grad)
+            fn = tensor.creator
+            if fn is None:
+                continue
+            if fn.released:
+                raise RuntimeError(f"backward through {fn.op_name()} a second time: its saved arrays were "
+                                   f"freed by the first backward; pass retain_graph=True to the first call")
+            input_grads = fn.backward(grad)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for parent, parent_grad in zip(fn.inputs, input_grads):
+                if parent_grad is None or parent is None or not parent.requires_grad:
+                    continue
+                _check_gradient(fn.op_name(), parent, parent_grad)
+                # Gradients from every use of a tensor are summed (+=): this is what makes the residual
+                # fan-out correct — x feeds both F(x) and the shortcut, so dL/dx = dL/dy (dF/dx + I).
+                previous = grads.get(id(parent))
+                grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
+            if not retain_graph:
+                fn.release()
+
+    def _initial_grad(self, grad):
+        xp = backend.get_array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward: grad must be given for a non-scalar output (shape {self.shape})")
+            return xp.ones_like(self.data)
+        if isinstance(grad, Tensor):
+            grad = grad.data
+        if isinstance(grad, (int, float)):
+            return xp.full(self.shape, grad, dtype=self.dtype)
+        if backend.device_of(grad) != self.device:
+            raise DeviceError(f"backward: grad is on {backend.device_of(grad)} but the tensor is "
+                                      f"on {self.device}")
+        _check_gradient("backward", self, grad)
+        return grad
+
+    def _run_hooks(self, grad):
+        for hook in self._hooks:
+            if grad is None:
+                break
+            replaced = hook(Tensor._make(grad))
+            if replaced is not None:
+                replaced = replaced.data if isinstance(replaced, Tensor) else replaced
+                _check_gradient("register_hook", self, replaced)
+                grad = replaced
+        return grad
+
+    def _accumulate_grad(self, grad):
+        if self.grad is None:
+            # A copy: the same upstream array may also be handed to other tensors.
+            self.grad = grad.copy()
+        else:
+            _check_gradient("accumulate .grad", self, self.grad)
+            self.grad = self.grad + grad
+
+    # --- operators (the math is in minires.functional) --------------------------------------------
+    def __add__(self, other):
+        return F.add(self, other)
+
+    def __radd__(self, other):
+        return F.add(other, self)
+
+    def __sub__(self, other):
+        return F.sub(self, other)
+
+    def __rsub__(self, other):
+        return F.sub(other, self)
+
+    def __mul__(self, other):
+        return F.mul(self, other)
+
+    def __rmul__(self, other):
+        return F.mul(other, self)
+
+    def __truediv__(self, other):
+        return F.div(self, other)
+
+    def __rtruediv__(self, other):
+        return F.div(other, self)
+
+    def __pow__(self, exponent):
+        return F.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return F.rpow(base, self)
+
+    def __neg__(self):
+        return F.neg(self)
+
+    def __matmul__(self, other):
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return F.matmul(other, self)
+
+    def __getitem__(self, index):
+        return F.getitem(self, index)
+
+    def sum(self, axis=None, keepdims=False):
+        return F.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return F.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return F.max(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        return F.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+    def transpose(self, *axes):
+        return F.transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes)
+
+    @property
+    def T(self):
+        return F.transpose(self)
+
+    def flatten(self, start_dim=1, end_dim=-1):
+        return F.flatten(self, start_dim=start_dim, end_dim=end_dim)
+
+    def exp(self):
+        return F.exp(self)
+
+    def log(self):
+        return F.log(self)
+
+    def sqrt(self):
+        return F.sqrt(self)
+
+    def relu(self):
+        return F.relu(self)
+
+    def sigmoid(self):
+        return F.sigmoid(self)
+
+    def tanh(self):
+        return F.tanh(self)
+
+    def astype(self, dtype):
+        return F.astype(self, dtype)
+
+    def float(self):
+        return F.astype(self, np.float32)
+
+    def double(self):
+        return F.astype(self, np.float64)
+
+    def to(self, device):
+        return F.to_device(self, device)
+
+    def cpu(self):
+        return self.to("cpu")
+
+
+class _HookHandle:
+    def __init__(self, tensor, hook):
+        self._tensor, self._hook = tensor, hook
+
+    def remove(self):
+        self._tensor._hooks = tuple(h for h in self._tensor._hooks if h is not self._hook)
+
+
+def _topological_order(root):
+    """Every tensor that needs a gradient on the way to ``root``, each after all of its inputs."""
+    order, visited, stack = [], set(), [(root, False)]
+    while stack:
+        tensor, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor.creator is not None:
+            for parent in tensor.creator.inputs:
+                if parent is not None and parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def _check_gradient(op, tensor, grad):
+    """A gradient must match its tensor exactly: never let a mis-shaped one broadcast into a parameter."""
+    if grad.shape != tensor.shape:
+        raise ShapeError(f"{op}: gradient of shape {tuple(grad.shape)} does not match the tensor's shape "
+                         f"{tuple(tensor.shape)}")
+    if grad.dtype != tensor.dtype:
+        raise DTypeError(f"{op}: gradient of dtype {grad.dtype} does not match the tensor's dtype {tensor.dtype}")
+
+
+from . import functional as F  # noqa: E402  (functional imports Tensor, so it loads after the class)

@@ -1,0 +1,25 @@
+"""Shared test set-up: hypothesis profiles and the gpu marker.
+
+Profiles (HYPOTHESIS_PROFILE=ci|dev|thorough, default ci): ``ci`` keeps the suite within minutes on 2 cores.
+"""
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=12, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=30, deadline=None)
+settings.register_profile("thorough", max_examples=300, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_collection_modifyitems(config, items):
+    from minires import backend
+
+    if backend.cuda_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU with CuPy")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)

@@ -1,0 +1,114 @@
+"""Bad input gets a clear error naming the op, what it expected and what it got, before any work is done."""
+import numpy as np
+import pytest
+
+import minires as mr
+from minires import F
+from minires.errors import DeviceError, DeviceUnavailableError, DTypeError, ShapeError
+from minires.function import Function
+
+
+def t(*shape, dtype=np.float32, grad=True):
+    return mr.tensor(np.ones(shape, dtype), requires_grad=grad)
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: t(2, 3) + t(4, 3), ShapeError, ["add", "(2, 3)", "(4, 3)"]),
+    (lambda: t(2, 3) * t(2, 3, dtype=np.float64), DTypeError, ["mul", "float32", "float64"]),
+    (lambda: t(2, 3) @ t(4, 5), ShapeError, ["matmul", "(2, 3)", "(4, 5)"]),
+    (lambda: F.linear(t(2, 3), t(4, 5)), ShapeError, ["linear", "5 features", "(2, 3)"]),
+    (lambda: F.linear(t(2, 5), t(4, 5), t(3)), ShapeError, ["linear", "bias", "(4,)"]),
+    (lambda: t(2, 3).reshape(4, 2), ShapeError, ["reshape", "(2, 3)", "(4, 2)"]),
+    (lambda: t(2, 3).transpose(0, 0), ShapeError, ["transpose", "permutation"]),
+    (lambda: t(2, 3).sum(axis=2), ShapeError, ["sum", "axis 2", "2-D"]),
+    (lambda: F.cat([t(2, 3), t(2, 4)], axis=0), ShapeError, ["cat", "(2, 3)", "(2, 4)"]),
+    (lambda: F.pad(t(2, 3), (1, -1)), ValueError, ["pad", "non-negative"]),
+    (lambda: F.pad(t(2, 3), (1,)), ShapeError, ["pad", "even"]),
+    (lambda: t(2, 3)[5], IndexError, ["getitem", "(2, 3)"]),
+    (lambda: F.cross_entropy(t(2, 3), np.array([0.0, 1.0])), DTypeError, ["cross_entropy", "integer"]),
+    (lambda: F.cross_entropy(t(2, 3), np.array([0, 1, 2])), ShapeError, ["cross_entropy", "(2,)", "(3,)"]),
+    (lambda: F.cross_entropy(t(2, 3), np.array([0, 3])), ValueError, ["cross_entropy", "[0, 3)"]),
+    (lambda: F.cross_entropy(t(6), np.array([0])), ShapeError, ["cross_entropy", "(N, C)"]),
+    (lambda: F.cross_entropy(t(2, 3), np.array([0, 1]), reduction="avg"), ValueError, ["reduction", "avg"]),
+    (lambda: t(2) ** t(2), TypeError, ["pow", "exponent"]),
+    (lambda: mr.tensor([1, 2], requires_grad=True), DTypeError, ["floating-point", "int64"]),
+    (lambda: mr.tensor([1.0], device="tpu"), DeviceError, ["unknown device", "tpu"]),
+])
+def test_bad_input_raises_a_named_error(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_error_types_are_the_builtin_ones_users_catch():
+    assert issubclass(ShapeError, ValueError) and issubclass(DTypeError, TypeError)
+    assert issubclass(DeviceError, ValueError)
+
+
+class _CupyLikeArray(np.ndarray):
+    """A NumPy array that reports itself as a CuPy array: enough to test the device check without a GPU."""
+
+
+_CupyLikeArray.__module__ = "cupy._core.core"
+
+
+def test_mixed_devices_are_refused_before_any_kernel_runs():
+    gpu_like = mr.Tensor._make(np.ones(3, np.float32).view(_CupyLikeArray))
+    with pytest.raises(DeviceError, match="add: inputs are on different devices: cpu and cuda"):
+        t(3) + gpu_like
+
+
+@pytest.mark.skipif(mr.backend.cuda_available(), reason="a GPU is present")
+def test_cuda_without_a_gpu_says_so():
+    with pytest.raises(DeviceUnavailableError, match="device 'cuda' is unavailable"):
+        mr.tensor([1.0], device="cuda")
+    with pytest.raises(DeviceUnavailableError, match="CuPy"):
+        t(2).to("cuda")
+
+
+def test_upstream_gradient_must_match_shape_and_dtype():
+    y = t(2, 3) * 2
+    with pytest.raises(ShapeError, match=r"backward: gradient of shape \(3,\) does not match .*\(2, 3\)"):
+        y.backward(np.ones(3, np.float32))
+    with pytest.raises(DTypeError, match="float64 does not match the tensor's dtype float32"):
+        y.backward(np.ones((2, 3)))
+
+
+class _BadBackward(Function):
+    """A broken op whose backward returns a gradient of the wrong shape (it would broadcast if allowed)."""
+    name = "bad_op"
+
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, g):
+        return g.sum(axis=0)
+
+
+def test_a_mis_shaped_gradient_never_broadcasts_into_a_parameter():
+    weight = t(4, 3)
+    with pytest.raises(ShapeError, match=r"bad_op: gradient of shape \(3,\) does not match .*\(4, 3\)"):
+        _BadBackward.apply(weight).sum().backward()
+    assert weight.grad is None
+
+
+def test_a_hook_returning_the_wrong_shape_is_refused():
+    x = t(2, 2)
+    y = x * 2
+    y.register_hook(lambda g: np.ones(3, np.float32))
+    with pytest.raises(ShapeError, match="register_hook"):
+        y.sum().backward()
+
+
+def test_a_corrupted_grad_is_not_accumulated_into():
+    x = t(2, 2)
+    x.grad = np.ones(2, np.float32)  # set by hand to the wrong shape
+    with pytest.raises(ShapeError, match="accumulate"):
+        (x * 1).sum().backward()
+
+
+def test_requires_grad_cannot_be_changed_on_a_non_leaf():
+    y = t(2) * 2
+    with pytest.raises(RuntimeError, match="leaf"):
+        y.requires_grad = False

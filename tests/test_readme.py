@@ -1,0 +1,23 @@
+"""The README stays true: its code runs, and CI runs its test command verbatim."""
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_python_examples_run(capsys):
+    namespace = {}
+    for block in re.findall(r"```python\n(.*?)```", README, re.S):
+        exec(block, namespace)
+    assert "passed" in capsys.readouterr().out
+
+
+def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one():
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)\n```", quick_start, re.S)
+    assert len(commands) == 2
+    main_job, test_command = commands
+    assert "minires" in main_job and "pytest" in test_command
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_command in ci_lines
