@@ -75,8 +75,8 @@ def gradcheck(fn, inputs, *, mode="full", eps=1e-6, atol=1e-5, rtol=1e-3, seed=0
     """Check ``fn``'s backward against central differences; return a GradcheckReport.
 
     fn: callable taking one Tensor per input and returning a Tensor.
-    inputs: float64 arrays/Tensors, or a callable ``draw(rng) -> list of arrays`` (then inputs that sit on a
-        kink are re-drawn instead of skipped).
+    inputs: float64 arrays/Tensors (None for an absent optional input, e.g. a bias), or a callable
+        ``draw(rng) -> list of arrays`` (then inputs that sit on a kink are re-drawn instead of skipped).
     Raises GradcheckError when the check fails and ``raise_exception`` is true.
     """
     if mode not in MODES:
@@ -105,6 +105,9 @@ def gradcheck(fn, inputs, *, mode="full", eps=1e-6, atol=1e-5, rtol=1e-3, seed=0
 def _float64_copies(inputs):
     arrays = []
     for i, x in enumerate(inputs):
+        if x is None:
+            arrays.append(None)
+            continue
         array = x.data if isinstance(x, Tensor) else x
         if not hasattr(array, "dtype"):
             array = np.asarray(array, dtype=np.float64)
@@ -122,7 +125,8 @@ class _Checker:
         self.fn, self.arrays, self.rng, self.eps, self.kink_tol = fn, arrays, rng, eps, kink_tol
         self.points = []  # (input, index, analytic, numeric)
         self.kinks = 0
-        leaves = [Tensor._make(a.copy(), requires_grad=True) for a in arrays]
+        self.present = [i for i, a in enumerate(arrays) if a is not None]
+        leaves = [None if a is None else Tensor._make(a.copy(), requires_grad=True) for a in arrays]
         out = fn(*leaves)
         if not isinstance(out, Tensor):
             raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
@@ -133,13 +137,14 @@ class _Checker:
         if out.requires_grad:
             out.backward(self.upstream)
         xp = backend.get_array_module(out.data)
-        self.analytic = [t.grad if t.grad is not None else xp.zeros_like(t.data) for t in leaves]
+        self.analytic = [None if t is None else t.grad if t.grad is not None else xp.zeros_like(t.data)
+                         for t in leaves]
         self.base_loss = self.loss()
 
     def loss(self):
         """L(x) = sum(v * f(x)) at the current (possibly perturbed) inputs."""
         with no_grad():
-            out = self.fn(*[Tensor._make(a) for a in self.arrays])
+            out = self.fn(*[None if a is None else Tensor._make(a) for a in self.arrays])
         return float((out.data * self.upstream).sum())
 
     def compare(self, input_index, index, analytic, loss_plus, loss_minus):
@@ -152,7 +157,8 @@ class _Checker:
             self.points.append((input_index, index, float(analytic), numeric))
 
     def check_elements(self, max_elements):
-        for i, array in enumerate(self.arrays):
+        for i in self.present:
+            array = self.arrays[i]
             flat = array.reshape(-1)  # a view: writing it perturbs the input
             chosen = (np.arange(array.size) if array.size <= max_elements
                       else np.sort(self.rng.choice(array.size, max_elements, replace=False)))
@@ -168,20 +174,22 @@ class _Checker:
                              loss_plus, loss_minus)
 
     def check_directions(self, count):
-        originals = [a.copy() for a in self.arrays]
+        arrays = [self.arrays[i] for i in self.present]
+        analytic = [self.analytic[i] for i in self.present]
+        originals = [a.copy() for a in arrays]
         for d in range(count):
-            directions = [self.rng.standard_normal(a.shape) for a in self.arrays]
+            directions = [self.rng.standard_normal(a.shape) for a in arrays]
             norm = np.sqrt(sum(float((u * u).sum()) for u in directions))
-            directions = [backend.to_device(u / norm, backend.device_of(a)) for u, a in zip(directions, self.arrays)]
+            directions = [backend.to_device(u / norm, backend.device_of(a)) for u, a in zip(directions, arrays)]
             losses = []
             for sign in (1, -1):
-                for array, original, u in zip(self.arrays, originals, directions):
+                for array, original, u in zip(arrays, originals, directions):
                     array[...] = original + sign * self.eps * u
                 losses.append(self.loss())
-            for array, original in zip(self.arrays, originals):
+            for array, original in zip(arrays, originals):
                 array[...] = original
-            analytic = sum(float((g * u).sum()) for g, u in zip(self.analytic, directions))
-            self.compare(-1, (d,), analytic, *losses)
+            projected = sum(float((g * u).sum()) for g, u in zip(analytic, directions))
+            self.compare(-1, (d,), projected, *losses)
 
     def report(self, name, mode, redraws, atol, rtol):
         worst, worst_violation = None, -1.0

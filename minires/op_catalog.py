@@ -20,9 +20,12 @@ class OpCase:
     draw: Callable  # draw(rng, shape) -> (list of float64 arrays, params dict)
     shape: tuple  # the default primary shape
     ndim: tuple = (1, 4)  # smallest and largest rank the case accepts
+    max_sizes: tuple = (4, 4, 4, 4)  # the largest size per axis that tests draw
+    min_sizes: tuple = (1, 1, 1, 1)  # the smallest size per axis the op accepts
 
     def accepts(self, shape):
-        return self.ndim[0] <= len(shape) <= self.ndim[1] and all(n >= 1 for n in shape)
+        return (self.ndim[0] <= len(shape) <= self.ndim[1]
+                and all(n >= low for n, low in zip(shape, self.min_sizes)))
 
 
 def _normal(rng, shape, scale=1.0):
@@ -155,6 +158,68 @@ def _draw_cross_entropy(rng, shape):
                                         "reduction": str(rng.choice(["mean", "sum", "none"]))}
 
 
+def _fit_window(rng, size, max_kernel, allow_dilation):
+    """(kernel, padding, dilation) for one axis whose window fits the padded input."""
+    kernel = int(rng.integers(1, max_kernel + 1))
+    padding = int(rng.integers(0, kernel // 2 + 1))
+    dilation = int(rng.integers(1, 3)) if allow_dilation else 1
+    if dilation * (kernel - 1) + 1 > size + 2 * padding:
+        dilation = 1
+        kernel = min(kernel, size + 2 * padding)
+        padding = min(padding, kernel // 2)
+        kernel = min(kernel, size + 2 * padding)
+    return kernel, padding, dilation
+
+
+def _window(rng, shape, max_kernel=3, allow_dilation=False):
+    (kh, ph, dh), (kw, pw, dw) = (_fit_window(rng, n, max_kernel, allow_dilation) for n in shape[2:])
+    stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))  # includes stride > kernel
+    return (kh, kw), stride, (ph, pw), (dh, dw)
+
+
+def _draw_conv2d(rng, shape):
+    n, c, h, w = shape
+    kernel, stride, padding, dilation = _window(rng, shape, allow_dilation=True)
+    groups = int(rng.choice([g for g in (1, 2, 3, 4) if c % g == 0]))
+    out_channels = groups * int(rng.integers(1, 4))
+    inputs = [_normal(rng, shape), _normal(rng, (out_channels, c // groups) + kernel)]
+    bias = rng.random() < 0.7
+    inputs.append(_normal(rng, (out_channels,)) if bias else None)
+    return inputs, {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+
+
+def _draw_batch_norm(training):
+    def draw(rng, shape):
+        c = shape[1]
+        inputs = [_normal(rng, shape, 2.0) + 1, _normal(rng, (c,)), _normal(rng, (c,))]
+        running = (None, None) if training else (_normal(rng, (c,)), rng.uniform(0.5, 2.0, c))
+        return inputs, {"running_mean": running[0], "running_var": running[1], "training": training}
+    return draw
+
+
+def _draw_pool(sample):
+    def draw(rng, shape):
+        kernel, stride, padding, _ = _window(rng, shape)
+        return [sample(rng, shape)], {"kernel_size": kernel, "stride": stride, "padding": padding}
+    return draw
+
+
+def _draw_adaptive_pool(rng, shape):
+    return [_normal(rng, shape)], {"output_size": (int(rng.integers(1, shape[2] + 1)),
+                                                   int(rng.integers(1, shape[3] + 1)))}
+
+
+def _draw_residual_add(rng, shape):
+    return [_normal(rng, shape), _normal(rng, shape)], {"relu": bool(rng.random() < 0.6)}
+
+
+def _draw_shortcut_a(rng, shape):
+    return [_normal(rng, shape)], {"out_channels": shape[1] + int(rng.integers(0, 5)),
+                                   "stride": int(rng.integers(1, 3))}
+
+
+_IMAGES = dict(ndim=(4, 4), max_sizes=(3, 4, 9, 9))
+
 CASES = {case.name: case for case in [
     OpCase("add", F.add, _binary(_normal), (3, 4)),
     OpCase("sub", F.sub, _binary(_normal), (3, 4)),
@@ -183,6 +248,15 @@ CASES = {case.name: case for case in [
     OpCase("log_softmax", F.log_softmax, _draw_softmax, (3, 5)),
     OpCase("softmax", F.softmax, _draw_softmax, (3, 5)),
     OpCase("cross_entropy", F.cross_entropy, _draw_cross_entropy, (6, 5), ndim=(2, 2)),
+    OpCase("conv2d", F.conv2d, _draw_conv2d, (2, 4, 7, 7), **_IMAGES),
+    OpCase("batch_norm", F.batch_norm, _draw_batch_norm(training=True), (3, 4, 5, 5), ndim=(2, 4),
+           max_sizes=(4, 4, 5, 5), min_sizes=(2, 1, 1, 1)),  # training needs two values per channel
+    OpCase("batch_norm_eval", F.batch_norm, _draw_batch_norm(training=False), (3, 4, 5, 5), ndim=(2, 4)),
+    OpCase("max_pool2d", F.max_pool2d, _draw_pool(_distinct), (2, 3, 7, 7), **_IMAGES),
+    OpCase("avg_pool2d", F.avg_pool2d, _draw_pool(_normal), (2, 3, 7, 7), **_IMAGES),
+    OpCase("adaptive_avg_pool2d", F.adaptive_avg_pool2d, _draw_adaptive_pool, (2, 3, 7, 7), **_IMAGES),
+    OpCase("residual_add", F.residual_add, _draw_residual_add, (2, 3, 5, 5), ndim=(1, 4)),
+    OpCase("shortcut_a", F.shortcut_a, _draw_shortcut_a, (2, 3, 6, 6), **_IMAGES),
 ]}
 
 
@@ -204,7 +278,7 @@ def gradcheck_case(case, shape=None, seed=0, mode="full", raise_exception=False,
     shape = tuple(shape or case.shape)
     if not case.accepts(shape):
         raise ValueError(f"{case.name}: shape {shape} is not accepted (rank {case.ndim[0]} to {case.ndim[1]}, "
-                         f"every size at least 1)")
+                         f"sizes at least {case.min_sizes[:len(shape)]})")
     drawn = {}
 
     def draw(rng):

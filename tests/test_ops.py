@@ -18,6 +18,15 @@ def _dims(axis, x):
     return tuple(range(x.ndim)) if axis is None else axis
 
 
+def _torch_or_none(array):
+    return None if array is None else torch.from_numpy(array)
+
+
+def _shortcut_a(x, out_channels, stride):
+    extra = out_channels - x.shape[1]
+    return TF.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, extra // 2, extra - extra // 2))
+
+
 TORCH_OPS = {
     "add": lambda a, b: a + b,
     "sub": lambda a, b: a - b,
@@ -47,7 +56,21 @@ TORCH_OPS = {
     "softmax": lambda x, axis: torch.softmax(x, dim=axis),
     "cross_entropy": lambda x, target, reduction: TF.cross_entropy(x, torch.from_numpy(target),
                                                                      reduction=reduction),
+    "conv2d": TF.conv2d,
+    "batch_norm": lambda x, w, b, running_mean, running_var, training: TF.batch_norm(
+        x, _torch_or_none(running_mean), _torch_or_none(running_var), w, b, training=training),
+    "batch_norm_eval": lambda x, w, b, running_mean, running_var, training: TF.batch_norm(
+        x, _torch_or_none(running_mean), _torch_or_none(running_var), w, b, training=training),
+    "max_pool2d": TF.max_pool2d,
+    "avg_pool2d": TF.avg_pool2d,
+    "adaptive_avg_pool2d": TF.adaptive_avg_pool2d,
+    "residual_add": lambda out, shortcut, relu: torch.relu(out + shortcut) if relu else out + shortcut,
+    "shortcut_a": _shortcut_a,
 }
+# Ops whose forward and backward run hand-written kernels: their parity is checked with every CPU flavour.
+KERNEL_OPS = {"conv2d", "batch_norm", "batch_norm_eval", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+              "residual_add", "shortcut_a"}
+FLAVOURS = ["reference", "numba"]
 
 CASE_NAMES = op_catalog.names()
 
@@ -57,7 +80,15 @@ def test_every_catalog_op_has_a_torch_twin():
 
 
 def shapes_for(case):
-    return st.lists(st.integers(1, 4), min_size=case.ndim[0], max_size=case.ndim[1]).map(tuple)
+    def sizes(rank):
+        return st.tuples(*(st.integers(case.min_sizes[i], case.max_sizes[i]) for i in range(rank)))
+    return st.integers(*case.ndim).flatmap(sizes)
+
+
+def _float32_params(params):
+    """Array parameters (running statistics) in float32, to sit beside float32 inputs."""
+    return {k: v.astype(np.float32) if isinstance(v, np.ndarray) and v.dtype == np.float64 else v
+            for k, v in params.items()}
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
@@ -72,13 +103,20 @@ def test_gradcheck_float64(name, mode):
     check()
 
 
-@pytest.mark.parametrize("name", CASE_NAMES)
-def test_matches_torch_float32(name):
+PARITY_CASES = [(name, flavour) for name in CASE_NAMES
+                for flavour in (FLAVOURS if name in KERNEL_OPS else ["default"])]
+
+
+@pytest.mark.parametrize("name, flavour", PARITY_CASES)
+def test_matches_torch_float32(name, flavour, monkeypatch):
+    if flavour != "default":
+        monkeypatch.setenv("MINIRES_KERNELS", flavour)
     case = op_catalog.get(name)
 
     @given(shape=shapes_for(case), seed=st.integers(0, 2**16))
     def check(shape, seed):
         inputs, params = case.draw(np.random.default_rng(seed), shape)
+        params = _float32_params(params)
         check_against_torch(lambda *ts: case.fn(*ts, **params), lambda *ts: TORCH_OPS[name](*ts, **params),
                             inputs, seed=seed)
 

@@ -34,7 +34,7 @@ def run(args):
     if args.list:
         for name in op_catalog.names():
             case = op_catalog.get(name)
-            print(f"{name:15s} default shape {case.shape}, rank {case.ndim[0]}..{case.ndim[1]}")
+            print(f"{name:20s} default shape {case.shape}, rank {case.ndim[0]}..{case.ndim[1]}")
         return 0
     if args.all == (args.op is not None):
         print("minires gradcheck: give one op or --all (see --list)")
@@ -43,7 +43,7 @@ def run(args):
     if args.op is not None and args.op not in op_catalog.CASES:
         print(f"minires gradcheck: unknown op {args.op!r}; known ops: {', '.join(op_catalog.names())}")
         return 2
-    header = f"{'op':15s} {'shape':14s} {'mode':12s} {'checked':>7s} {'kinks':>5s} {'max abs err':>11s} " \
+    header = f"{'op':20s} {'shape':14s} {'mode':12s} {'checked':>7s} {'kinks':>5s} {'max abs err':>11s} " \
              f"{'max rel err':>11s}  result"
     print(header)
     print("-" * len(header))
@@ -52,13 +52,14 @@ def run(args):
         case = op_catalog.get(name)
         shape = args.shape or case.shape
         if not case.accepts(shape):
-            print(f"{name:15s} {str(shape):14s} skipped: needs rank {case.ndim[0]}..{case.ndim[1]}")
+            print(f"{name:20s} {str(shape):14s} skipped: needs rank {case.ndim[0]}..{case.ndim[1]} and sizes "
+                  f"at least {case.min_sizes}")
             if not args.all:
                 failures += 1
             continue
         report = op_catalog.gradcheck_case(case, shape=shape, seed=args.seed, mode=args.mode)
         failures += not report.passed
-        print(f"{name:15s} {str(tuple(shape)):14s} {args.mode:12s} {report.checked:7d} {report.kinks:5d} "
+        print(f"{name:20s} {str(tuple(shape)):14s} {args.mode:12s} {report.checked:7d} {report.kinks:5d} "
               f"{report.max_abs_error:11.2e} {report.max_rel_error:11.2e}  {'ok' if report.passed else 'FAIL'}")
         if not report.passed:
             print(f"    {report.summary()}")

@@ -4,11 +4,15 @@ One file per op family; in each, a Function subclass per op with forward() and b
 and the lowercase function users call.
 """
 from .arithmetic import add, div, mul, neg, pow, rpow, sub
+from .batchnorm import batch_norm
+from .conv import conv2d
 from .conversion import astype, to_device
 from .linalg import linear, matmul
 from .loss import cross_entropy
 from .pointwise import exp, log, relu, sigmoid, sqrt, tanh
+from .pooling import adaptive_avg_pool2d, avg_pool2d, global_avg_pool2d, max_pool2d
 from .reduction import max, mean, sum
+from .residual import residual_add, shortcut_a
 from .shape import cat, flatten, getitem, pad, reshape, transpose
 from .softmax import log_softmax, softmax
 
@@ -16,4 +20,6 @@ __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "rpow", "exp", "log", "sqrt", "relu", "sigmoid", "tanh",
     "sum", "mean", "max", "reshape", "transpose", "flatten", "getitem", "cat", "pad",
     "matmul", "linear", "log_softmax", "softmax", "cross_entropy", "astype", "to_device",
+    "conv2d", "batch_norm", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "global_avg_pool2d",
+    "residual_add", "shortcut_a",
 ]

@@ -1,0 +1,140 @@
+"""im2col / col2im: unfold the sliding windows of an NCHW image into columns, and fold them back.
+
+Notation: N batch, C channels, H x W input, KH x KW kernel, stride (SH, SW), padding (PH, PW), dilation
+(DH, DW), OH x OW output. A column buffer has shape (N, C, KH, KW, OH, OW):
+
+    col[n, c, i, j, y, x] = x_padded[n, c, y*SH + i*DH, x*SW + j*DW]
+
+so a convolution becomes one matrix product: (OC, C*KH*KW) @ (C*KH*KW, OH*OW) per image. col2im is its
+adjoint: every column entry is added back to the pixel it came from, so overlapping windows sum.
+
+Both flavours share one signature:
+    im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None) -> col   (written into ``out`` when given)
+    col2im(col, h, w, sh, sw, ph, pw, dh, dw) -> image (N, C, H, W)
+"""
+import numpy as np
+
+from minires.backend import get_array_module
+
+from .jit import numba_version, parallel_jit, prange, serial_jit
+from .registry import register
+
+
+def conv_out_size(size, kernel, stride, padding, dilation=1):
+    """Output size of a sliding window: floor((size + 2 padding - dilation (kernel - 1) - 1) / stride) + 1.
+
+    The window covers dilation * (kernel - 1) + 1 input pixels; it fits floor(...) / stride + 1 times.
+    """
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _column_buffer(xp, shape, dtype, out):
+    """A new column buffer, or ``out`` (a reused workspace: a fresh 75 MB array costs page faults every call)
+    viewed with the column shape."""
+    if out is None:
+        return xp.empty(shape, dtype=dtype)
+    if out.size != int(np.prod(shape)) or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(f"im2col: out buffer of {out.size} {out.dtype} values cannot hold {shape} {dtype}")
+    return out.reshape(shape)
+
+
+# --- NumPy reference: one strided slice per kernel offset (i, j), vectorised over N, C, OH, OW ---------
+
+def im2col_reference(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None):
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    oh, ow = conv_out_size(h, kh, sh, ph, dh), conv_out_size(w, kw, sw, pw, dw)
+    padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C, H + 2PH, W + 2PW)
+    col = _column_buffer(xp, (n, c, kh, kw, oh, ow), x.dtype, out)  # (N, C, KH, KW, OH, OW)
+    for i in range(kh):
+        top = i * dh
+        for j in range(kw):
+            left = j * dw
+            col[:, :, i, j] = padded[:, :, top:top + sh * (oh - 1) + 1:sh, left:left + sw * (ow - 1) + 1:sw]
+    return col
+
+
+def col2im_reference(col, h, w, sh, sw, ph, pw, dh, dw):
+    xp = get_array_module(col)
+    n, c, kh, kw, oh, ow = col.shape
+    padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=col.dtype)
+    for i in range(kh):
+        top = i * dh
+        for j in range(kw):
+            left = j * dw
+            padded[:, :, top:top + sh * (oh - 1) + 1:sh, left:left + sw * (ow - 1) + 1:sw] += col[:, :, i, j]
+    return padded[:, :, ph:ph + h, pw:pw + w]
+
+
+# --- numba: explicit loops, one (image, channel) plane per parallel task; every index is bounds-checked --
+# (Measured at 128x16x32x32, 3x3: the branchy im2col loop below ran faster than one with precomputed
+# valid ranges, 7.0 vs 9.4 ms; for col2im the precomputed range won, 8.8 vs 14.3 ms.)
+
+def _valid_range(offset, stride, size, out_size):
+    """Output positions o in [lo, hi) with 0 <= o * stride + offset < size."""
+    lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
+    hi = 0 if size - 1 - offset < 0 else min(out_size, (size - 1 - offset) // stride + 1)
+    return lo, max(lo, hi)
+
+
+def _im2col_loops(x, col, sh, sw, ph, pw, dh, dw):
+    n, c, h, w = x.shape
+    kh, kw, oh, ow = col.shape[2], col.shape[3], col.shape[4], col.shape[5]
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        for i in range(kh):
+            for j in range(kw):
+                for y in range(oh):
+                    row = y * sh - ph + i * dh
+                    if row < 0 or row >= h:
+                        for xo in range(ow):
+                            col[b, ch, i, j, y, xo] = 0
+                        continue
+                    for xo in range(ow):
+                        column = xo * sw - pw + j * dw
+                        if 0 <= column < w:
+                            col[b, ch, i, j, y, xo] = x[b, ch, row, column]
+                        else:
+                            col[b, ch, i, j, y, xo] = 0
+
+
+def _col2im_loops(col, image, sh, sw, ph, pw, dh, dw):
+    n, c, h, w = image.shape
+    kh, kw, oh, ow = col.shape[2], col.shape[3], col.shape[4], col.shape[5]
+    for plane in prange(n * c):  # each task owns one output plane: no two tasks add to the same pixel
+        b, ch = plane // c, plane % c
+        for i in range(kh):
+            for j in range(kw):
+                lo, hi = _valid_range(j * dw - pw, sw, w, ow)
+                for y in range(oh):
+                    row = y * sh - ph + i * dh
+                    if row < 0 or row >= h:
+                        continue
+                    source = col[b, ch, i, j, y]
+                    target = image[b, ch, row]
+                    for xo in range(lo, hi):
+                        target[xo * sw - pw + j * dw] += source[xo]
+
+
+_valid_range = serial_jit(_valid_range) or _valid_range  # called from the kernels: compiled too
+_im2col_jit = parallel_jit(_im2col_loops)
+_col2im_jit = parallel_jit(_col2im_loops)
+
+
+def im2col_numba(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None):
+    n, c, h, w = x.shape
+    oh, ow = conv_out_size(h, kh, sh, ph, dh), conv_out_size(w, kw, sw, pw, dw)
+    col = _column_buffer(np, (n, c, kh, kw, oh, ow), x.dtype, out)
+    _im2col_jit(np.ascontiguousarray(x), col, sh, sw, ph, pw, dh, dw)
+    return col
+
+
+def col2im_numba(col, h, w, sh, sw, ph, pw, dh, dw):
+    n, c = col.shape[:2]
+    image = np.zeros((n, c, h, w), dtype=col.dtype)
+    _col2im_jit(np.ascontiguousarray(col), image, sh, sw, ph, pw, dh, dw)
+    return image
+
+
+register("im2col", reference=im2col_reference, numba=numba_version(_im2col_jit, im2col_numba))
+register("col2im", reference=col2im_reference, numba=numba_version(_col2im_jit, col2im_numba))

@@ -1,0 +1,253 @@
+"""Pooling over the H x W planes of NCHW arrays: max, average (count_include_pad, PyTorch's default),
+global average, and adaptive average.
+
+Notation as in im2col.py: window KH x KW, stride (SH, SW), padding (PH, PW), output OH x OW with
+OH = conv_out_size(H, KH, SH, PH). Max pooling pads with -inf (a padded pixel never wins) and keeps, for each
+output, the flat index row * W + column of the winning input pixel in its plane: backward adds the gradient
+there, so overlapping windows that share a winner add up. Ties go to the first pixel in window order.
+
+Signatures (both flavours):
+    max_pool_forward(x, kh, kw, sh, sw, ph, pw) -> y, argmax (int64, (N, C, OH, OW))
+    max_pool_backward(g, argmax, h, w) -> dx
+    avg_pool_forward(x, kh, kw, sh, sw, ph, pw) -> y
+    avg_pool_backward(g, h, w, kh, kw, sh, sw, ph, pw) -> dx
+    global_avg_pool_forward(x) -> y (N, C, 1, 1);  global_avg_pool_backward(g, h, w) -> dx
+    adaptive_avg_pool_forward(x, oh, ow) -> y;      adaptive_avg_pool_backward(g, h, w) -> dx
+"""
+import numpy as np
+
+from minires.backend import get_array_module
+
+from .im2col import col2im_reference, conv_out_size, im2col_reference
+from .jit import numba_version, parallel_jit, prange
+from .registry import register
+
+
+# --- NumPy reference ------------------------------------------------------------------------------
+
+def max_pool_forward_reference(x, kh, kw, sh, sw, ph, pw):
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
+    padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-xp.inf)
+    windows = xp.stack([padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+                        for i in range(kh) for j in range(kw)], axis=2)  # (N, C, KH*KW, OH, OW)
+    winner = windows.argmax(axis=2)  # (N, C, OH, OW): the window offset i*KW + j of the maximum
+    y = xp.take_along_axis(windows, winner[:, :, None], axis=2)[:, :, 0]
+    rows = xp.arange(oh).reshape(-1, 1) * sh - ph + (winner // kw)  # back to input coordinates
+    cols = xp.arange(ow).reshape(1, -1) * sw - pw + (winner % kw)
+    return y, (rows * w + cols).astype(xp.int64)
+
+
+def max_pool_backward_reference(g, argmax, h, w):
+    xp = get_array_module(g)
+    n, c = g.shape[:2]
+    dx = xp.zeros((n * c, h * w), dtype=g.dtype)
+    planes = xp.arange(n * c).reshape(-1, 1)
+    xp.add.at(dx, (planes, argmax.reshape(n * c, -1)), g.reshape(n * c, -1))  # overlapping winners add up
+    return dx.reshape(n, c, h, w)
+
+
+def avg_pool_forward_reference(x, kh, kw, sh, sw, ph, pw):
+    col = im2col_reference(x, kh, kw, sh, sw, ph, pw, 1, 1)  # (N, C, KH, KW, OH, OW), zero padded
+    return col.sum(axis=(2, 3)) / (kh * kw)  # padded zeros count: count_include_pad=True
+
+
+def avg_pool_backward_reference(g, h, w, kh, kw, sh, sw, ph, pw):
+    xp = get_array_module(g)
+    n, c, oh, ow = g.shape
+    col = xp.broadcast_to((g / (kh * kw))[:, :, None, None], (n, c, kh, kw, oh, ow))
+    return col2im_reference(col, h, w, sh, sw, ph, pw, 1, 1)
+
+
+def global_avg_pool_forward_reference(x):
+    return x.mean(axis=(2, 3), keepdims=True)
+
+
+def global_avg_pool_backward_reference(g, h, w):
+    xp = get_array_module(g)
+    return xp.broadcast_to(g / (h * w), g.shape[:2] + (h, w)).copy()
+
+
+def _adaptive_bounds(size, out):
+    """PyTorch's adaptive windows: cell i covers [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+def adaptive_avg_pool_forward_reference(x, oh, ow):
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    y = xp.empty((n, c, oh, ow), dtype=x.dtype)
+    for i, (top, bottom) in enumerate(_adaptive_bounds(h, oh)):
+        for j, (left, right) in enumerate(_adaptive_bounds(w, ow)):
+            y[:, :, i, j] = x[:, :, top:bottom, left:right].mean(axis=(2, 3))
+    return y
+
+
+def adaptive_avg_pool_backward_reference(g, h, w):
+    xp = get_array_module(g)
+    n, c, oh, ow = g.shape
+    dx = xp.zeros((n, c, h, w), dtype=g.dtype)
+    for i, (top, bottom) in enumerate(_adaptive_bounds(h, oh)):
+        for j, (left, right) in enumerate(_adaptive_bounds(w, ow)):
+            area = (bottom - top) * (right - left)
+            dx[:, :, top:bottom, left:right] += (g[:, :, i, j] / area)[:, :, None, None]
+    return dx
+
+
+# --- numba: one (image, channel) plane per parallel task ------------------------------------------
+
+def _max_pool_forward_loops(x, kh, kw, sh, sw, ph, pw, y, argmax):
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        for yo in range(oh):
+            for xo in range(ow):
+                best = -np.inf
+                where = -1
+                for i in range(kh):
+                    row = yo * sh - ph + i
+                    if row < 0 or row >= h:
+                        continue
+                    for j in range(kw):
+                        column = xo * sw - pw + j
+                        if column < 0 or column >= w:
+                            continue
+                        v = x[b, ch, row, column]
+                        if v > best or where < 0 or (np.isnan(v) and not np.isnan(best)):
+                            best, where = v, row * w + column
+                y[b, ch, yo, xo] = best
+                argmax[b, ch, yo, xo] = where
+
+
+def _max_pool_backward_loops(g, argmax, dx):
+    n, c, oh, ow = g.shape
+    w = dx.shape[3]
+    for plane in prange(n * c):  # each task owns one plane of dx: no races
+        b, ch = plane // c, plane % c
+        for yo in range(oh):
+            for xo in range(ow):
+                where = argmax[b, ch, yo, xo]
+                dx[b, ch, where // w, where % w] += g[b, ch, yo, xo]
+
+
+def _avg_pool_forward_loops(x, kh, kw, sh, sw, ph, pw, y):
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        for yo in range(oh):
+            for xo in range(ow):
+                total = 0.0
+                for i in range(kh):
+                    row = yo * sh - ph + i
+                    if 0 <= row < h:
+                        for j in range(kw):
+                            column = xo * sw - pw + j
+                            if 0 <= column < w:
+                                total += x[b, ch, row, column]
+                y[b, ch, yo, xo] = total / (kh * kw)
+
+
+def _avg_pool_backward_loops(g, kh, kw, sh, sw, ph, pw, dx):
+    n, c, h, w = dx.shape
+    oh, ow = g.shape[2], g.shape[3]
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        for yo in range(oh):
+            for xo in range(ow):
+                share = g[b, ch, yo, xo] / (kh * kw)
+                for i in range(kh):
+                    row = yo * sh - ph + i
+                    if 0 <= row < h:
+                        for j in range(kw):
+                            column = xo * sw - pw + j
+                            if 0 <= column < w:
+                                dx[b, ch, row, column] += share
+
+
+def _global_avg_pool_forward_loops(x, y):
+    n, c, h, w = x.shape
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        total = 0.0
+        for row in range(h):
+            for column in range(w):
+                total += x[b, ch, row, column]
+        y[b, ch, 0, 0] = total / (h * w)
+
+
+def _global_avg_pool_backward_loops(g, dx):
+    n, c, h, w = dx.shape
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        share = g[b, ch, 0, 0] / (h * w)
+        for row in range(h):
+            for column in range(w):
+                dx[b, ch, row, column] = share
+
+
+_max_pool_forward_jit = parallel_jit(_max_pool_forward_loops)
+_max_pool_backward_jit = parallel_jit(_max_pool_backward_loops)
+_avg_pool_forward_jit = parallel_jit(_avg_pool_forward_loops)
+_avg_pool_backward_jit = parallel_jit(_avg_pool_backward_loops)
+_global_avg_pool_forward_jit = parallel_jit(_global_avg_pool_forward_loops)
+_global_avg_pool_backward_jit = parallel_jit(_global_avg_pool_backward_loops)
+
+
+def max_pool_forward_numba(x, kh, kw, sh, sw, ph, pw):
+    n, c, h, w = x.shape
+    shape = (n, c, conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw))
+    y, argmax = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=np.int64)
+    _max_pool_forward_jit(np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, y, argmax)
+    return y, argmax
+
+
+def max_pool_backward_numba(g, argmax, h, w):
+    dx = np.zeros(g.shape[:2] + (h, w), dtype=g.dtype)
+    _max_pool_backward_jit(np.ascontiguousarray(g), np.ascontiguousarray(argmax), dx)
+    return dx
+
+
+def avg_pool_forward_numba(x, kh, kw, sh, sw, ph, pw):
+    n, c, h, w = x.shape
+    y = np.empty((n, c, conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)), dtype=x.dtype)
+    _avg_pool_forward_jit(np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, y)
+    return y
+
+
+def avg_pool_backward_numba(g, h, w, kh, kw, sh, sw, ph, pw):
+    dx = np.zeros(g.shape[:2] + (h, w), dtype=g.dtype)
+    _avg_pool_backward_jit(np.ascontiguousarray(g), kh, kw, sh, sw, ph, pw, dx)
+    return dx
+
+
+def global_avg_pool_forward_numba(x):
+    y = np.empty(x.shape[:2] + (1, 1), dtype=x.dtype)
+    _global_avg_pool_forward_jit(np.ascontiguousarray(x), y)
+    return y
+
+
+def global_avg_pool_backward_numba(g, h, w):
+    dx = np.empty(g.shape[:2] + (h, w), dtype=g.dtype)
+    _global_avg_pool_backward_jit(np.ascontiguousarray(g), dx)
+    return dx
+
+
+register("max_pool_forward", reference=max_pool_forward_reference,
+         numba=numba_version(_max_pool_forward_jit, max_pool_forward_numba))
+register("max_pool_backward", reference=max_pool_backward_reference,
+         numba=numba_version(_max_pool_backward_jit, max_pool_backward_numba))
+register("avg_pool_forward", reference=avg_pool_forward_reference,
+         numba=numba_version(_avg_pool_forward_jit, avg_pool_forward_numba))
+register("avg_pool_backward", reference=avg_pool_backward_reference,
+         numba=numba_version(_avg_pool_backward_jit, avg_pool_backward_numba))
+register("global_avg_pool_forward", reference=global_avg_pool_forward_reference,
+         numba=numba_version(_global_avg_pool_forward_jit, global_avg_pool_forward_numba))
+register("global_avg_pool_backward", reference=global_avg_pool_backward_reference,
+         numba=numba_version(_global_avg_pool_backward_jit, global_avg_pool_backward_numba))
+# Adaptive windows of any size: the reference only (a handful of NumPy slices; the common case, output 1x1,
+# goes to the global-pool kernels above).
+register("adaptive_avg_pool_forward", reference=adaptive_avg_pool_forward_reference)
+register("adaptive_avg_pool_backward", reference=adaptive_avg_pool_backward_reference)

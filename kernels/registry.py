@@ -1,0 +1,49 @@
+"""The registry behind ``minires.kernels.pick``: one entry per kernel, one implementation per flavour."""
+import os
+
+FLAVOURS = ("reference", "numba")
+
+_registry = {}  # op name -> {"reference": fn, "numba": fn or None, "cuda": fn or None}
+
+
+def register(op, *, reference, numba=None, cuda=None):
+    """Register the implementations of one kernel (numba and cuda may be missing)."""
+    _registry[op] = {"reference": reference, "numba": numba, "cuda": cuda}
+
+
+def registered():
+    return sorted(_registry)
+
+
+def cpu_flavour():
+    """The CPU flavour in force: MINIRES_KERNELS if set, else numba when it imports, else the reference."""
+    forced = os.environ.get("MINIRES_KERNELS", "").strip().lower()
+    if forced:
+        if forced not in FLAVOURS:
+            raise ValueError(f"MINIRES_KERNELS must be one of {FLAVOURS}, got {forced!r}")
+        if forced == "numba" and not numba_available():
+            raise RuntimeError("MINIRES_KERNELS=numba but numba cannot be imported")
+        return forced
+    return "numba" if numba_available() else "reference"
+
+
+def numba_available():
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def pick(op, xp):
+    """The implementation of kernel ``op`` for arrays of module ``xp`` (numpy or cupy)."""
+    try:
+        versions = _registry[op]
+    except KeyError:
+        raise KeyError(f"no kernel named {op!r}; registered kernels: {', '.join(registered()) or 'none'}") from None
+    if xp.__name__ == "cupy":
+        # The slot for the CUDA C version; until it is filled, the NumPy reference runs on CuPy arrays
+        # (it is written against the array module of its input, so it works there, slowly).
+        return versions["cuda"] or versions["reference"]
+    flavour = cpu_flavour()
+    return versions[flavour] or versions["reference"]

@@ -1,0 +1,143 @@
+"""The residual join y = out + shortcut (then ReLU), and the parameter-free option-A shortcut.
+
+Fused: forward reads both branches once and writes y once; backward writes one gradient array that both
+branches receive (d y / d out = d y / d shortcut = 1, masked by the ReLU when there is one) — the gradient
+"splits" at the join without being scaled: dL/dx = dL/dy (dF/dx + I).
+
+Option A (He et al. 2015, the common CIFAR reference code): subsample the image by the stride, then pad the
+channel axis with zeros, split evenly before and after: C -> C_out adds (C_out - C) // 2 zero channels in front
+and the rest behind.
+
+Signatures (both flavours):
+    residual_add_forward(out, shortcut, relu) -> y
+    residual_add_backward(g, y, relu) -> grad (for both branches)
+    shortcut_a_forward(x, out_channels, stride) -> y
+    shortcut_a_backward(g, in_channels, h, w, stride) -> dx
+"""
+import numpy as np
+
+from minires.backend import get_array_module
+
+from .jit import numba_version, parallel_jit, prange
+from .registry import register
+
+
+def shortcut_a_channels(in_channels, out_channels):
+    """Zero channels added (before, after) by option A."""
+    extra = out_channels - in_channels
+    return extra // 2, extra - extra // 2
+
+
+# --- NumPy reference ------------------------------------------------------------------------------
+
+def residual_add_forward_reference(out, shortcut, relu):
+    xp = get_array_module(out)
+    y = out + shortcut
+    return xp.maximum(y, 0, out=y) if relu else y
+
+
+def residual_add_backward_reference(g, y, relu):
+    return g * (y > 0) if relu else g
+
+
+def shortcut_a_forward_reference(x, out_channels, stride):
+    xp = get_array_module(x)
+    before, after = shortcut_a_channels(x.shape[1], out_channels)
+    sub = x[:, :, ::stride, ::stride]  # (N, C, ceil(H/s), ceil(W/s))
+    return xp.pad(sub, ((0, 0), (before, after), (0, 0), (0, 0)))  # (N, C_out, ceil(H/s), ceil(W/s))
+
+
+def shortcut_a_backward_reference(g, in_channels, h, w, stride):
+    xp = get_array_module(g)
+    before, _ = shortcut_a_channels(in_channels, g.shape[1])
+    dx = xp.zeros((g.shape[0], in_channels, h, w), dtype=g.dtype)
+    dx[:, :, ::stride, ::stride] = g[:, before:before + in_channels]  # padded channels had no input
+    return dx
+
+
+# --- numba ------------------------------------------------------------------------------------------
+
+def _residual_add_forward_loops(out, shortcut, relu, y):
+    flat_out, flat_short, flat_y = out.reshape(-1), shortcut.reshape(-1), y.reshape(-1)
+    for k in prange(flat_y.size):
+        v = flat_out[k] + flat_short[k]
+        flat_y[k] = v if (v > 0 or not relu) else 0
+
+
+def _residual_add_backward_loops(g, y, grad):
+    flat_g, flat_y, flat_grad = g.reshape(-1), y.reshape(-1), grad.reshape(-1)
+    for k in prange(flat_grad.size):
+        flat_grad[k] = flat_g[k] if flat_y[k] > 0 else 0
+
+
+def _shortcut_a_forward_loops(x, stride, before, y):
+    n, c, h, w = x.shape
+    c_out, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    for plane in prange(n * c_out):
+        b, ch = plane // c_out, plane % c_out
+        source = ch - before
+        for row in range(oh):
+            for column in range(ow):
+                if 0 <= source < c:
+                    y[b, ch, row, column] = x[b, source, row * stride, column * stride]
+                else:
+                    y[b, ch, row, column] = 0
+
+
+def _shortcut_a_backward_loops(g, stride, before, dx):
+    n, c, h, w = dx.shape
+    oh, ow = g.shape[2], g.shape[3]
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        for row in range(h):
+            for column in range(w):
+                dx[b, ch, row, column] = 0
+        for row in range(oh):
+            for column in range(ow):
+                dx[b, ch, row * stride, column * stride] = g[b, ch + before, row, column]
+
+
+_residual_add_forward_jit = parallel_jit(_residual_add_forward_loops)
+_residual_add_backward_jit = parallel_jit(_residual_add_backward_loops)
+_shortcut_a_forward_jit = parallel_jit(_shortcut_a_forward_loops)
+_shortcut_a_backward_jit = parallel_jit(_shortcut_a_backward_loops)
+
+
+def residual_add_forward_numba(out, shortcut, relu):
+    out, shortcut = np.ascontiguousarray(out), np.ascontiguousarray(shortcut)
+    y = np.empty_like(out)
+    _residual_add_forward_jit(out, shortcut, relu, y)
+    return y
+
+
+def residual_add_backward_numba(g, y, relu):
+    if not relu:
+        return g  # the join passes the gradient through unchanged: nothing to compute
+    grad = np.empty_like(y)
+    _residual_add_backward_jit(np.ascontiguousarray(g), y, grad)
+    return grad
+
+
+def shortcut_a_forward_numba(x, out_channels, stride):
+    n, c, h, w = x.shape
+    before, _ = shortcut_a_channels(c, out_channels)
+    y = np.empty((n, out_channels, -(-h // stride), -(-w // stride)), dtype=x.dtype)
+    _shortcut_a_forward_jit(np.ascontiguousarray(x), stride, before, y)
+    return y
+
+
+def shortcut_a_backward_numba(g, in_channels, h, w, stride):
+    before, _ = shortcut_a_channels(in_channels, g.shape[1])
+    dx = np.empty((g.shape[0], in_channels, h, w), dtype=g.dtype)
+    _shortcut_a_backward_jit(np.ascontiguousarray(g), stride, before, dx)
+    return dx
+
+
+register("residual_add_forward", reference=residual_add_forward_reference,
+         numba=numba_version(_residual_add_forward_jit, residual_add_forward_numba))
+register("residual_add_backward", reference=residual_add_backward_reference,
+         numba=numba_version(_residual_add_backward_jit, residual_add_backward_numba))
+register("shortcut_a_forward", reference=shortcut_a_forward_reference,
+         numba=numba_version(_shortcut_a_forward_jit, shortcut_a_forward_numba))
+register("shortcut_a_backward", reference=shortcut_a_backward_reference,
+         numba=numba_version(_shortcut_a_backward_jit, shortcut_a_backward_numba))

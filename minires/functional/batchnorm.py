@@ -1,0 +1,79 @@
+"""batch_norm with PyTorch's semantics, on the hand-written kernels of kernels/batchnorm.py.
+
+Training: normalise with the batch mean and the *biased* batch variance; update the running statistics in
+place with the *unbiased* variance: running = (1 - momentum) * running + momentum * batch.
+Evaluation: normalise with the running statistics, y = x * scale + shift per channel.
+Works on (N, C) and (N, C, *) inputs (viewed as (N, C, M) for the kernels).
+"""
+from .. import backend, kernels
+from ..errors import DTypeError, ShapeError
+from ..function import Function
+from ..tensor import Tensor
+
+
+class BatchNorm(Function):
+    name = "batch_norm"
+
+    def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        xp = backend.get_array_module(x)
+        n, c = x.shape[:2]
+        x3 = x.reshape(n, c, -1)  # (N, C, M)
+        gamma = weight if weight is not None else xp.ones(c, dtype=x.dtype)
+        beta = bias if bias is not None else xp.zeros(c, dtype=x.dtype)
+        self.training, self.shape = training, x.shape
+        if training:
+            y, mean, var, inv_std = kernels.pick("batchnorm_forward_train", xp)(x3, gamma, beta, eps)
+            if running_mean is not None:
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+            if running_var is not None:
+                count = x3.shape[0] * x3.shape[2]
+                running_var *= 1 - momentum
+                running_var += momentum * var * (count / (count - 1))  # unbiased, as PyTorch keeps it
+        else:
+            mean, var = running_mean.copy(), running_var.copy()  # later training steps must not change them
+            inv_std = 1 / xp.sqrt(var + eps)
+            y = kernels.pick("batchnorm_forward_eval", xp)(x3, gamma, beta, mean, var, eps)
+        self.save_for_backward(x3, gamma, mean, inv_std)
+        return y.reshape(x.shape)
+
+    def backward(self, g):
+        x3, gamma, mean, inv_std = self.saved_tensors
+        xp = backend.get_array_module(g)
+        g3 = g.reshape(x3.shape)
+        if self.training:
+            dx, dgamma, dbeta = kernels.pick("batchnorm_backward", xp)(g3, x3, gamma, mean, inv_std)
+        else:  # the statistics are constants: y is affine in x
+            x_hat = (x3 - mean.reshape(1, -1, 1)) * inv_std.reshape(1, -1, 1)
+            dx = g3 * (gamma * inv_std).reshape(1, -1, 1)
+            dgamma, dbeta = (g3 * x_hat).sum(axis=(0, 2)), g3.sum(axis=(0, 2))
+        _, need_w, need_b = self.needs_input_grad
+        return dx.reshape(self.shape), dgamma if need_w else None, dbeta if need_b else None
+
+
+def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    """Batch normalisation over axis 1 of x (N, C, ...). weight/bias (C,) may be None (no affine);
+    running_mean/running_var (C,) arrays or Tensors are updated in place in training, used in evaluation."""
+    op = "batch_norm"
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: expected an input of shape (N, C) or (N, C, ...), got {tuple(x.shape)}")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
+    channels = x.shape[1]
+    for name, value in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                        ("running_var", running_var)):
+        if value is not None and tuple(value.shape) != (channels,):
+            raise ShapeError(f"{op}: {name} must have shape ({channels},) for an input with {channels} channels, "
+                             f"got {tuple(value.shape)}")
+    stats = [s.data if isinstance(s, Tensor) else s for s in (running_mean, running_var)]
+    for name, value in zip(("running_mean", "running_var"), stats):
+        if value is not None and value.dtype != x.dtype:
+            raise DTypeError(f"{op}: {name} has dtype {value.dtype} but the input has {x.dtype}")
+        if value is not None and backend.device_of(value) != x.device:
+            raise backend.DeviceError(f"{op}: {name} is on {backend.device_of(value)}, the input on {x.device}")
+    if not training and (stats[0] is None or stats[1] is None):
+        raise ValueError(f"{op}: evaluation mode needs running_mean and running_var")
+    if training and x.size // channels <= 1:
+        raise ValueError(f"{op}: training needs more than one value per channel, got input shape {tuple(x.shape)}")
+    return BatchNorm.apply(x, weight, bias, running_mean=stats[0], running_var=stats[1], training=bool(training),
+                           momentum=float(momentum), eps=float(eps))

@@ -1,0 +1,58 @@
+"""The residual join and the option-A shortcut, each one fused kernel forward and backward.
+
+A residual block computes y = F(x, {W_i}) + x (or + W_s x): ``residual_add(F(x), shortcut, relu=True)`` adds
+the two branches and applies the block's final ReLU in one pass. Its backward hands the same gradient to both
+branches (masked by the ReLU): the gradient flows to x along the shortcut unchanged, and the engine adds it
+to what comes back through F.
+"""
+from .. import backend, kernels
+from ..errors import ShapeError
+from ..function import Function
+from .window import check_nchw
+
+
+class ResidualAdd(Function):
+    name = "residual_add"
+
+    def forward(self, out, shortcut, relu):
+        y = kernels.pick("residual_add_forward", backend.get_array_module(out))(out, shortcut, relu)
+        self.relu = relu
+        self.save_for_backward(y if relu else None)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved_tensors
+        grad = kernels.pick("residual_add_backward", backend.get_array_module(g))(g, y, self.relu)
+        need_out, need_shortcut = self.needs_input_grad
+        return grad if need_out else None, grad if need_shortcut else None  # dy/dF = dy/dshortcut = I
+
+
+class ShortcutA(Function):
+    name = "shortcut_a"
+
+    def forward(self, x, out_channels, stride):
+        self.in_shape, self.stride = x.shape, stride
+        return kernels.pick("shortcut_a_forward", backend.get_array_module(x))(x, out_channels, stride)
+
+    def backward(self, g):
+        _, c, h, w = self.in_shape
+        return kernels.pick("shortcut_a_backward", backend.get_array_module(g))(g, c, h, w, self.stride)
+
+
+def residual_add(out, shortcut, relu=False):
+    """y = out + shortcut, then ReLU when ``relu``: the join of a residual block. Shapes must be equal."""
+    if tuple(out.shape) != tuple(shortcut.shape):
+        raise ShapeError(f"residual_add: the residual branch has shape {tuple(out.shape)} but the shortcut has "
+                         f"{tuple(shortcut.shape)}; they must be equal (use a projection or option-A shortcut)")
+    return ResidualAdd.apply(out, shortcut, relu=bool(relu))
+
+
+def shortcut_a(x, out_channels, stride):
+    """Option A: x[:, :, ::stride, ::stride], then zero channels up to out_channels (split before/after)."""
+    check_nchw("shortcut_a", x)
+    if not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"shortcut_a: stride must be a positive int, got {stride!r}")
+    if out_channels < x.shape[1]:
+        raise ShapeError(f"shortcut_a: out_channels ({out_channels}) must be at least the input's channels "
+                         f"({x.shape[1]})")
+    return ShortcutA.apply(x, out_channels=int(out_channels), stride=stride)
