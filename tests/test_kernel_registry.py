@@ -17,7 +17,7 @@ def _numba(x):
 def toy_kernel():
     kernels.register("toy", reference=_reference, numba=_numba)
     yield "toy"
-    kernels._registry.pop("toy")
+    kernels.registry._registry.pop("toy")
 
 
 def test_numba_is_picked_when_it_imports(toy_kernel, monkeypatch):
