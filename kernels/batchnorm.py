@@ -12,7 +12,8 @@ Signatures (both flavours):
     batchnorm_forward_train(x, gamma, beta, eps) -> y, mean, var (biased), inv_std
     batchnorm_forward_eval(x, gamma, beta, mean, var, eps) -> y
     batchnorm_backward(g, x, gamma, mean, inv_std) -> dx, dgamma, dbeta
-Statistics are accumulated in float64 and returned in x's dtype.
+Statistics are accumulated in float64 and returned in x's dtype. The numba forward gets both moments in one
+pass (shifted sums); the reference computes the mean first, then the variance of the centred values.
 """
 import math
 
@@ -66,23 +67,25 @@ def _forward_train_loops(x, gamma, beta, eps, y, mean, var, inv_std):
     n, c, m = x.shape
     count = n * m
     for ch in prange(c):
+        # One pass for both moments. Shifting by the channel's first value keeps E[d^2] - E[d]^2 from
+        # cancelling catastrophically when the mean is large compared to the spread.
+        shift = x[0, ch, 0]
         total = 0.0
-        for b in range(n):
-            for k in range(m):
-                total += x[b, ch, k]
-        mu = total / count
         squares = 0.0
         for b in range(n):
             for k in range(m):
-                d = x[b, ch, k] - mu
+                d = x[b, ch, k] - shift
+                total += d
                 squares += d * d
-        sigma2 = squares / count
+        mu_shifted = total / count
+        mu = shift + mu_shifted
+        sigma2 = max(squares / count - mu_shifted * mu_shifted, 0.0)
         istd = 1.0 / math.sqrt(sigma2 + eps)
         scale = gamma[ch] * istd
-        shift = beta[ch] - mu * scale
+        offset = beta[ch] - mu * scale
         for b in range(n):
             for k in range(m):
-                y[b, ch, k] = x[b, ch, k] * scale + shift
+                y[b, ch, k] = x[b, ch, k] * scale + offset
         mean[ch], var[ch], inv_std[ch] = mu, sigma2, istd
 
 
@@ -106,7 +109,8 @@ def _backward_loops(g, x, gamma, mean, inv_std, dx, dgamma, dbeta):
         for b in range(n):
             for k in range(m):
                 sum_g += g[b, ch, k]
-                sum_g_xhat += g[b, ch, k] * (x[b, ch, k] - mu) * istd
+                sum_g_xhat += g[b, ch, k] * (x[b, ch, k] - mu)
+        sum_g_xhat *= istd
         scale = gamma[ch] * istd / count
         for b in range(n):
             for k in range(m):
@@ -115,9 +119,9 @@ def _backward_loops(g, x, gamma, mean, inv_std, dx, dgamma, dbeta):
         dgamma[ch], dbeta[ch] = sum_g_xhat, sum_g
 
 
-_forward_train_jit = parallel_jit(_forward_train_loops)
+_forward_train_jit = parallel_jit(_forward_train_loops, reassociate=True)
 _forward_eval_jit = parallel_jit(_forward_eval_loops)
-_backward_jit = parallel_jit(_backward_loops)
+_backward_jit = parallel_jit(_backward_loops, reassociate=True)
 
 
 def batchnorm_forward_train_numba(x, gamma, beta, eps):

@@ -8,12 +8,15 @@ Backward, with gy = dL/dy:
     dW[g] = sum_n gy[n, g] @ col[n, g]^T,    dcol[n, g] = W[g]^T @ gy[n, g],    dx = col2im(dcol),
     db = sum of gy over N, OH, OW.
 
-Keep or recompute the columns? Measured on a 2-core CPU at 128x16x32x32, 3x3 (benchmarks/bench_kernels.py,
-"conv2d keep/recompute" rows): recomputing im2col in backward costs about 7 ms on a 40-45 ms
-forward+backward, while keeping the columns holds one 75 MB buffer per convolution from forward to
-backward, 0.9 GB across ResNet-20 at batch 128. So backward recomputes them, and every convolution shares
-one column workspace per thread and dtype (the largest size seen): a fresh 75 MB buffer would also cost
-about 10 ms of page faults on every call. Backward writes dcol into the same workspace once dW is done.
+Keep or recompute the columns? Measured on a 2-core CPU at 128x16x32x32, 3x3, forward + backward
+(benchmarks/bench_kernels.py, two runs): recomputing im2col in backward took 82.9 / 91.3 ms, keeping the
+columns from forward 69.7 / 78.3 ms, so recomputing costs about 13 ms (15%) on this layer. Keeping them holds
+one 72 MiB buffer per convolution from forward to backward, about 0.7 GiB across ResNet-20 at batch 128
+(PyTorch keeps only the layer's input). Memory wins: backward recomputes the columns, and all convolutions
+share one column workspace per thread and dtype (grown to the largest size seen; a fresh 72 MiB array costs
+4-11 ms of page faults on every call). Backward writes dcol into that same workspace once dW is done, so one
+convolution's forward + backward needs one column buffer beyond its own arrays (96 MiB peak measured with
+tracemalloc, 160 MiB when the columns are kept).
 """
 import threading
 
