@@ -6,9 +6,11 @@ from .grad_mode import enable_grad, is_grad_enabled, no_grad
 from .rng import manual_seed
 from . import functional
 from . import functional as F
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradcheck_module
+from . import nn, models
+from .checkpoint import load, save
 
 __all__ = [
     "__version__", "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed",
-    "functional", "F", "gradcheck", "GradcheckError",
+    "functional", "F", "gradcheck", "gradcheck_module", "GradcheckError", "nn", "models", "save", "load",
 ]

@@ -6,7 +6,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
 
-def test_readme_python_examples_run(capsys):
+def test_readme_python_examples_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples write files
     namespace = {}
     for block in re.findall(r"```python\n(.*?)```", README, re.S):
         exec(block, namespace)

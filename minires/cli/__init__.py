@@ -7,9 +7,9 @@ import argparse
 import logging
 
 from ..version import __version__
-from . import gradcheck
+from . import convert, gradcheck, parity
 
-COMMANDS = [gradcheck]
+COMMANDS = [gradcheck, parity, convert]
 
 
 def build_parser():

@@ -1,0 +1,29 @@
+"""``minires convert``: PyTorch state_dict (safetensors) <-> minires checkpoint, checked against a model."""
+from ..checkpoint import CheckpointError
+from ..convert import convert
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "convert", help="convert weights between a PyTorch state_dict and a minires checkpoint",
+        description="Read a safetensors file (a PyTorch state_dict saved with safetensors.torch.save_file, or a "
+                    "minires checkpoint), check it against --model when given (keys, shapes), and write it for "
+                    "the other side. Key names are the same (torchvision's); a DataParallel 'module.' prefix is "
+                    "removed. Pickled .pt/.pth files are refused: minires never unpickles.")
+    parser.add_argument("input", help="safetensors file to read")
+    parser.add_argument("output", help="safetensors file to write")
+    parser.add_argument("--to", choices=["minires", "torch"], default="minires", help="the side to write for")
+    parser.add_argument("--model", help="check the weights against this minires model (e.g. resnet18)")
+    parser.add_argument("--num-classes", type=int, help="the model's number of classes, for --model")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    try:
+        summary = convert(args.input, args.output, to=args.to, model=args.model, num_classes=args.num_classes)
+    except (CheckpointError, FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"minires convert: {exc}")
+        return 1
+    print(f"wrote {args.output}: {summary['tensors']} tensors, {summary['parameters']:,} values, for {args.to}"
+          + (f", checked against {args.model}" if args.model else ""))
+    return 0

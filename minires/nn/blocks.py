@@ -1,0 +1,163 @@
+"""Residual blocks (He et al. 2015, 2016) — the place to read a residual network.
+
+A residual block computes
+
+    y = F(x, {W_i}) + W_s x
+
+where F is a small stack of conv-BN-ReLU layers (the *residual branch*) and W_s x is the *shortcut*:
+    option A  x itself, or where the shape changes, x subsampled by the stride and zero-padded to the new
+              channel count (no parameters);
+    option B  x itself, or where the shape changes, a projection: 1x1 convolution (with the stride) + BN;
+    option C  a projection in every block;
+    None      no shortcut at all: y = F(x). The same layers as a "plain" network, for comparison.
+
+Backward needs no code here: the engine differentiates the forward below. At the join the gradient splits,
+    dL/dx = dL/dy · (dF/dx + W_s)      (W_s = I for an identity shortcut),
+so a layer deep in the network always receives dL/dy through the shortcut, however small dF/dx is.
+`minires explain` walks this step by step and checks it numerically.
+
+Shapes below use N for the batch, C_in/C_out for channels, H x W for the input size and s for the stride.
+Key names follow torchvision (conv1, bn1, conv2, bn2, [conv3, bn3,] downsample.0 / downsample.1), so weights
+load straight from PyTorch.
+"""
+from .. import functional as F
+from .layers import BatchNorm2d, Conv2d, Identity, Sequential
+from .module import Module
+
+SHORTCUTS = ("A", "B", "C", None)
+
+
+class OptionAShortcut(Module):
+    """W_s x for option A: x[:, :, ::s, ::s], then zero channels up to C_out (half before, half after)."""
+
+    def __init__(self, out_channels, stride):
+        super().__init__()
+        self.out_channels, self.stride = out_channels, stride
+
+    def forward(self, x):  # (N, C_in, H, W) -> (N, C_out, H/s, W/s)
+        return F.shortcut_a(x, self.out_channels, self.stride)
+
+    def extra_repr(self):
+        return f"out_channels={self.out_channels}, stride={self.stride}"
+
+
+def make_shortcut(kind, in_channels, out_channels, stride, rng=None, batch_norm=True):
+    """The shortcut module W_s for a block, or None for a plain block (see the module docstring)."""
+    if kind not in SHORTCUTS:
+        raise ValueError(f"shortcut must be one of {SHORTCUTS}, got {kind!r}")
+    if kind is None:
+        return None
+    reshapes = stride != 1 or in_channels != out_channels
+    if kind == "C" or (kind == "B" and reshapes):
+        conv = Conv2d(in_channels, out_channels, 1, stride=stride, bias=False, rng=rng)
+        return Sequential(conv, BatchNorm2d(out_channels)) if batch_norm else Sequential(conv)
+    if kind == "A" and reshapes:
+        return OptionAShortcut(out_channels, stride)
+    return Identity()
+
+
+def _conv3x3(in_channels, out_channels, stride, rng):
+    return Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False, rng=rng)
+
+
+def _conv1x1(in_channels, out_channels, rng, stride=1):
+    return Conv2d(in_channels, out_channels, 1, stride=stride, bias=False, rng=rng)
+
+
+class BasicBlock(Module):
+    """Two 3x3 convolutions: F(x) = BN(conv(ReLU(BN(conv(x))))), y = ReLU(F(x) + W_s x)."""
+    expansion = 1
+
+    def __init__(self, in_channels, planes, stride=1, shortcut="B", rng=None):
+        super().__init__()
+        out_channels = planes * self.expansion
+        self.conv1 = _conv3x3(in_channels, planes, stride, rng)
+        self.bn1 = BatchNorm2d(planes)
+        self.conv2 = _conv3x3(planes, out_channels, 1, rng)
+        self.bn2 = BatchNorm2d(out_channels)
+        self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride, rng)
+
+    def forward(self, x):                                          # x: (N, C_in, H, W)
+        out = F.relu(self.bn1(self.conv1(x)))                      # (N, C_out, H/s, W/s)
+        out = self.bn2(self.conv2(out))                            # F(x, {W_i}): (N, C_out, H/s, W/s)
+        if self.downsample is None:                                # plain block: y = ReLU(F(x))
+            return F.relu(out)
+        return F.residual_add(out, self.downsample(x), relu=True)  # y = ReLU(F(x, {W_i}) + W_s x)
+
+
+class Bottleneck(Module):
+    """1x1 (reduce) -> 3x3 (with the stride, as torchvision's v1.5) -> 1x1 (expand x4), then the join."""
+    expansion = 4
+
+    def __init__(self, in_channels, planes, stride=1, shortcut="B", rng=None):
+        super().__init__()
+        out_channels = planes * self.expansion
+        self.conv1 = _conv1x1(in_channels, planes, rng)
+        self.bn1 = BatchNorm2d(planes)
+        self.conv2 = _conv3x3(planes, planes, stride, rng)
+        self.bn2 = BatchNorm2d(planes)
+        self.conv3 = _conv1x1(planes, out_channels, rng)
+        self.bn3 = BatchNorm2d(out_channels)
+        self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride, rng)
+
+    def forward(self, x):                                          # x: (N, C_in, H, W)
+        out = F.relu(self.bn1(self.conv1(x)))                      # (N, planes, H, W)
+        out = F.relu(self.bn2(self.conv2(out)))                    # (N, planes, H/s, W/s)
+        out = self.bn3(self.conv3(out))                            # F(x, {W_i}): (N, 4 planes, H/s, W/s)
+        if self.downsample is None:
+            return F.relu(out)
+        return F.residual_add(out, self.downsample(x), relu=True)  # y = ReLU(F(x, {W_i}) + W_s x)
+
+
+class PreActBasicBlock(Module):
+    """Pre-activation (He et al. 2016): BN -> ReLU -> conv, twice; y = F(x) + W_s x with nothing after the
+    join, so an identity shortcut carries x to the next block unchanged. A projection (B, C) is a 1x1
+    convolution applied to the pre-activated input; option A subsamples x itself."""
+    expansion = 1
+
+    def __init__(self, in_channels, planes, stride=1, shortcut="B", rng=None):
+        super().__init__()
+        out_channels = planes * self.expansion
+        self.bn1 = BatchNorm2d(in_channels)
+        self.conv1 = _conv3x3(in_channels, planes, stride, rng)
+        self.bn2 = BatchNorm2d(planes)
+        self.conv2 = _conv3x3(planes, out_channels, 1, rng)
+        self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride, rng, batch_norm=False)
+
+    def forward(self, x):                                          # x: (N, C_in, H, W)
+        pre = F.relu(self.bn1(x))                                  # (N, C_in, H, W)
+        out = self.conv1(pre)                                      # (N, C_out, H/s, W/s)
+        out = self.conv2(F.relu(self.bn2(out)))                    # F(x, {W_i}): (N, C_out, H/s, W/s)
+        if self.downsample is None:
+            return out
+        return F.residual_add(out, _preact_shortcut(self.downsample, x, pre))  # y = F(x, {W_i}) + W_s x
+
+
+class PreActBottleneck(Module):
+    """Pre-activation bottleneck: (BN -> ReLU -> conv) for 1x1, 3x3 (stride), 1x1 (x4); y = F(x) + W_s x."""
+    expansion = 4
+
+    def __init__(self, in_channels, planes, stride=1, shortcut="B", rng=None):
+        super().__init__()
+        out_channels = planes * self.expansion
+        self.bn1 = BatchNorm2d(in_channels)
+        self.conv1 = _conv1x1(in_channels, planes, rng)
+        self.bn2 = BatchNorm2d(planes)
+        self.conv2 = _conv3x3(planes, planes, stride, rng)
+        self.bn3 = BatchNorm2d(planes)
+        self.conv3 = _conv1x1(planes, out_channels, rng)
+        self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride, rng, batch_norm=False)
+
+    def forward(self, x):                                          # x: (N, C_in, H, W)
+        pre = F.relu(self.bn1(x))                                  # (N, C_in, H, W)
+        out = self.conv1(pre)                                      # (N, planes, H, W)
+        out = self.conv2(F.relu(self.bn2(out)))                    # (N, planes, H/s, W/s)
+        out = self.conv3(F.relu(self.bn3(out)))                    # F(x, {W_i}): (N, 4 planes, H/s, W/s)
+        if self.downsample is None:
+            return out
+        return F.residual_add(out, _preact_shortcut(self.downsample, x, pre))  # y = F(x, {W_i}) + W_s x
+
+
+def _preact_shortcut(downsample, x, pre):
+    """Identity and option A take x itself; a projection takes the pre-activated input."""
+    return downsample(pre) if isinstance(downsample, Sequential) else downsample(x)

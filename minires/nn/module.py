@@ -1,0 +1,256 @@
+"""Module and Parameter: the PyTorch-style container for parameters, buffers and sub-modules.
+
+state_dict() keys follow PyTorch (and so torchvision): a module's own parameters, then its buffers, then
+each child's keys under "child_name.", in registration order.
+"""
+import collections
+import threading
+
+import numpy as np
+
+from .. import backend
+from ..errors import DeviceError, DTypeError, ShapeError
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that is a module's learnable weight: requires_grad by default, listed by parameters()."""
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True):
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class StateDictError(KeyError):
+    """load_state_dict found missing or unexpected keys or mismatched shapes; the message lists them all."""
+
+    def __str__(self):
+        return self.args[0]
+
+
+_USER_ERRORS = (ShapeError, DTypeError, DeviceError)
+_calls = threading.local()
+
+
+class Module:
+    def __init__(self):
+        object.__setattr__(self, "_parameters", collections.OrderedDict())
+        object.__setattr__(self, "_buffers", collections.OrderedDict())
+        object.__setattr__(self, "_modules", collections.OrderedDict())
+        object.__setattr__(self, "_forward_hooks", collections.OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # --- registration ---------------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before "
+                                 f"assigning {name!r}")
+        if name in self._buffers and (value is None or isinstance(value, Tensor)) \
+                and not isinstance(value, Parameter):
+            self._buffers[name] = value  # re-assigning a buffer keeps it a buffer
+            return
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        for registry in ("_parameters", "_buffers", "_modules"):
+            values = self.__dict__.get(registry)
+            if values is not None and name in values:
+                return values[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name):
+        for registry in (self._parameters, self._buffers, self._modules):
+            if name in registry:
+                del registry[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name, value):
+        """A non-learnable state array (e.g. BN running statistics), kept in state_dict(); None is allowed."""
+        self.__dict__.pop(name, None)
+        self._buffers[name] = value if value is None or isinstance(value, Tensor) else Tensor(value)
+
+    def add_module(self, name, module):
+        self._modules[name] = module
+
+    # --- calling --------------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        depth = getattr(_calls, "depth", 0)
+        _calls.depth = depth + 1
+        try:
+            output = self.forward(*args, **kwargs)
+        except _USER_ERRORS as error:
+            # Remember which modules the error came through; the outermost call names the failing layer.
+            chain = error.__dict__.setdefault("module_chain", [])
+            chain.insert(0, self)
+            if depth == 0:
+                raise type(error)(f"{_describe(chain)}: {error}") from error
+            raise
+        finally:
+            _calls.depth = depth
+        for hook in self._forward_hooks.values():
+            result = hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    def register_forward_hook(self, hook):
+        """hook(module, inputs, output) runs after forward; a value it returns replaces the output."""
+        key = object()
+        self._forward_hooks[key] = hook
+        return _RemovableHandle(self._forward_hooks, key)
+
+    # --- traversal ------------------------------------------------------------------------------
+    def named_children(self):
+        return iter(self._modules.items())
+
+    def children(self):
+        return (module for _, module in self.named_children())
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return (module for _, module in self.named_modules())
+
+    def named_parameters(self, prefix=""):
+        seen = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, param in module._parameters.items():
+                if param is not None and id(param) not in seen:
+                    seen.add(id(param))
+                    yield (f"{module_name}.{name}" if module_name else name), param
+
+    def parameters(self):
+        return (param for _, param in self.named_parameters())
+
+    def named_buffers(self, prefix=""):
+        for module_name, module in self.named_modules(prefix):
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    yield (f"{module_name}.{name}" if module_name else name), buffer
+
+    def buffers(self):
+        return (buffer for _, buffer in self.named_buffers())
+
+    def apply(self, fn):
+        for module in self.modules():
+            fn(module)
+        return self
+
+    # --- modes and state ------------------------------------------------------------------------
+    def train(self, mode=True):
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for param in self.parameters():
+            param.grad = None
+
+    def to(self, device):
+        """Move every parameter, gradient and buffer to ``device`` ('cpu' or 'cuda') in place."""
+        device = backend.normalize_device(device)
+        for tensor in list(self.parameters()) + list(self.buffers()):
+            tensor.data = backend.to_device(tensor.data, device)
+            if tensor.grad is not None:
+                tensor.grad = backend.to_device(tensor.grad, device)
+        return self
+
+    def astype(self, dtype):
+        """Cast floating parameters and buffers in place (e.g. float64 for a whole-network gradcheck)."""
+        dtype = np.dtype(dtype)
+        for tensor in list(self.parameters()) + list(self.buffers()):
+            if tensor.dtype.kind == "f":
+                tensor.data = tensor.data.astype(dtype)
+                tensor.grad = None
+        return self
+
+    def double(self):
+        return self.astype(np.float64)
+
+    def float(self):
+        return self.astype(np.float32)
+
+    def state_dict(self):
+        """An ordered dict of NumPy copies of every parameter and buffer, with PyTorch's key names."""
+        state = collections.OrderedDict()
+        for module_name, module in self.named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            for name, tensor in list(module._parameters.items()) + list(module._buffers.items()):
+                if tensor is not None:
+                    state[prefix + name] = tensor.numpy()
+        return state
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values into the existing arrays (keeping device and dtype). All problems are collected and
+        raised together before anything is written, so a failed load changes nothing. Returns
+        (missing_keys, unexpected_keys) when ``strict`` is False."""
+        own = collections.OrderedDict()
+        for module_name, module in self.named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            for name, tensor in list(module._parameters.items()) + list(module._buffers.items()):
+                if tensor is not None:
+                    own[prefix + name] = tensor
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched = [f"{k}: checkpoint {tuple(np.shape(state_dict[k]))}, model {tuple(t.shape)}"
+                      for k, t in own.items() if k in state_dict and tuple(np.shape(state_dict[k])) != t.shape]
+        problems = []
+        if mismatched:
+            problems.append("shape mismatches: " + "; ".join(mismatched))
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if problems:
+            raise StateDictError(f"load_state_dict into {type(self).__name__} failed: " + " | ".join(problems))
+        for key, tensor in own.items():
+            if key in state_dict:
+                value = state_dict[key]
+                value = value.data if isinstance(value, Tensor) else value
+                tensor.data[...] = backend.to_device(np.asarray(backend.to_numpy(value)).astype(tensor.dtype),
+                                                     tensor.device)
+        return missing, unexpected
+
+    # --- printing -------------------------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = [f"({name}): " + repr(module).replace("\n", "\n  ") for name, module in self._modules.items()]
+        body = ("\n  " + "\n  ".join(lines) + "\n") if lines else ""
+        return f"{type(self).__name__}({self.extra_repr()}{body})"
+
+
+class _RemovableHandle:
+    def __init__(self, registry, key):
+        self._registry, self._key = registry, key
+
+    def remove(self):
+        self._registry.pop(self._key, None)
+
+
+def _describe(chain):
+    """'layer2.0.conv1 (Conv2d)' for the chain of modules an error passed through, root first."""
+    names = []
+    for parent, child in zip(chain, chain[1:]):
+        names.append(next((n for n, m in parent._modules.items() if m is child), type(child).__name__))
+    where = ".".join(names) if names else "the model"
+    return f"{where} ({type(chain[-1]).__name__})"

@@ -1,0 +1,181 @@
+"""Layer-by-layer parity of a minires model with its PyTorch twin (minires.torch_reference), given the same
+weights: forward outputs in training and evaluation mode, the cross-entropy loss, every parameter's
+gradient, and the batch-norm running statistics after the training-mode forward.
+
+Errors are relative to the tensor's largest magnitude: max|minires - torch| / max|torch|.
+Requires torch (``pip install torch==2.13.0`` for the CPU build).
+
+Kinks: a ReLU input within float32 rounding of zero can land on opposite sides of zero in the two engines.
+Forward values barely notice, but that one element's gradient is then passed back in one engine and dropped
+in the other, and a plain network carries the difference to every earlier layer. The report therefore counts
+``kink_flips``: ReLU inputs (the block joins' included) whose signs differ between minires and PyTorch in the
+training-mode forward. With zero flips the gradients must agree to float32 precision; with flips, a gradient
+difference may be that and not a bug (another seed settles it).
+"""
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import functional as F
+from . import models
+from .grad_mode import no_grad
+from .nn import Sequential
+from .tensor import Tensor
+
+
+MODES = ("train", "eval")
+
+
+@dataclass
+class LayerParity:
+    name: str
+    forward: dict = field(default_factory=lambda: dict.fromkeys(MODES, 0.0))  # per mode
+    gradient: dict = field(default_factory=lambda: dict.fromkeys(MODES, 0.0))  # worst over its parameters
+    running_stats: float = 0.0  # after the training-mode forward
+
+    def worst(self):
+        return max(list(self.forward.values()) + list(self.gradient.values()) + [self.running_stats])
+
+
+@dataclass
+class ParityReport:
+    model: str
+    input_shape: tuple
+    dtype: str
+    tolerance: float
+    layers: list = field(default_factory=list)
+    logits: dict = field(default_factory=dict)  # per mode
+    loss: dict = field(default_factory=dict)  # per mode
+    kink_flips: dict = field(default_factory=dict)  # per mode
+
+    @property
+    def worst(self):
+        return max(list(self.logits.values()) + list(self.loss.values()) + [row.worst() for row in self.layers])
+
+    @property
+    def passed(self):
+        return bool(np.isfinite(self.worst)) and self.worst <= self.tolerance
+
+
+def relative_error(ours, theirs):
+    ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
+    if ours.shape != theirs.shape:
+        return float("inf")
+    scale = np.abs(theirs).max() if theirs.size else 0.0
+    return float(np.abs(ours - theirs).max() / scale) if scale > 0 else float(np.abs(ours - theirs).max())
+
+
+def table_layers(model):
+    """The rows of the table: the model's top-level layers, with each stage expanded into its blocks."""
+    names = []
+    for name, child in model.named_children():
+        if isinstance(child, Sequential):
+            names += [f"{name}.{block}" for block, _ in child.named_children()]
+        else:
+            names.append(name)
+    return names
+
+
+def run_parity(name, batch=4, size=None, seed=0, tolerance=1e-3, dtype="float32", **model_kwargs):
+    """Build ``name`` in minires (with ``seed``) and in PyTorch, copy the weights across, and compare both
+    engines in training mode, then in evaluation mode: forward, cross-entropy, backward."""
+    import torch
+
+    from . import torch_reference
+
+    model = models.get(name, seed=seed, **model_kwargs).astype(dtype)
+    twin = torch_reference.build(name, **model_kwargs).to(getattr(torch, dtype))
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()}, strict=True)
+    size = size or (32 if isinstance(model, models.CifarResNet) else 64)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, model.conv1.in_channels, size, size)).astype(dtype)
+    target = rng.integers(0, model.fc.out_features, batch)
+    report = ParityReport(name, x.shape, dtype, tolerance)
+    rows = {layer: LayerParity(layer) for layer in table_layers(model)}
+    report.layers = list(rows.values())
+
+    ours_out, theirs_out = {}, {}
+    for layer in rows:
+        _module(model, layer).register_forward_hook(lambda m, i, o, key=layer: ours_out.__setitem__(key, o.numpy()))
+        twin.get_submodule(layer).register_forward_hook(
+            lambda m, i, o, key=layer: theirs_out.__setitem__(key, o.detach().numpy()))
+    theirs_params = dict(twin.named_parameters())
+    for mode in MODES:
+        model.train(mode == "train"), twin.train(mode == "train")
+        model.zero_grad(), twin.zero_grad()
+        with _relu_inputs() as ours_relu, _torch_relu_inputs(torch) as theirs_relu:
+            logits = model(Tensor(x))
+            t_logits = twin(torch.from_numpy(x))
+        report.kink_flips[mode] = sum(int(((a > 0) != (b > 0)).sum()) if a.shape == b.shape else a.size
+                                      for a, b in zip(ours_relu, theirs_relu))
+        loss = F.cross_entropy(logits, target)
+        t_loss = torch.nn.functional.cross_entropy(t_logits, torch.from_numpy(target))
+        loss.backward()
+        t_loss.backward()
+        report.logits[mode] = relative_error(logits.numpy(), t_logits.detach().numpy())
+        report.loss[mode] = relative_error(loss.numpy(), t_loss.detach().numpy())
+        for layer, row in rows.items():
+            row.forward[mode] = relative_error(ours_out[layer], theirs_out[layer])
+        for key, param in model.named_parameters():
+            row = rows[_row_of(key, rows)]
+            error = relative_error(param.grad, theirs_params[key].grad.numpy())
+            row.gradient[mode] = max(row.gradient[mode], error)
+        if mode == "train":
+            theirs_buffers = dict(twin.named_buffers())
+            for key, buffer in model.named_buffers():
+                if key.endswith(("running_mean", "running_var")):
+                    row = rows[_row_of(key, rows)]
+                    error = relative_error(buffer.numpy(), theirs_buffers[key].numpy())
+                    row.running_stats = max(row.running_stats, error)
+    return report
+
+
+@contextlib.contextmanager
+def _relu_inputs():
+    """Record the input of every ReLU that minires applies (F.relu and the ReLU of F.residual_add)."""
+    import minires.functional as functional
+
+    recorded, relu, residual_add = [], functional.relu, functional.residual_add
+
+    def recording_relu(x):
+        recorded.append(x.numpy())
+        return relu(x)
+
+    def recording_residual_add(out, shortcut, relu=False):
+        if relu:
+            recorded.append(out.numpy() + shortcut.numpy())
+        return residual_add(out, shortcut, relu)
+
+    functional.relu, functional.residual_add = recording_relu, recording_residual_add
+    try:
+        yield recorded
+    finally:
+        functional.relu, functional.residual_add = relu, residual_add
+
+
+@contextlib.contextmanager
+def _torch_relu_inputs(torch):
+    recorded, relu = [], torch.relu
+
+    def recording_relu(x):
+        recorded.append(x.detach().numpy().copy())
+        return relu(x)
+
+    torch.relu = recording_relu
+    try:
+        yield recorded
+    finally:
+        torch.relu = relu
+
+
+def _module(model, dotted):
+    module = model
+    for part in dotted.split("."):
+        module = getattr(module, part)
+    return module
+
+
+def _row_of(key, rows):
+    """The table row a parameter or buffer key belongs to (the longest row name that prefixes it)."""
+    return max((row for row in rows if key.startswith(row + ".")), key=len)
