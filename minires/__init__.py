@@ -7,10 +7,10 @@ from .rng import manual_seed
 from . import functional
 from . import functional as F
 from .gradcheck import GradcheckError, gradcheck, gradcheck_module
-from . import nn, models
+from . import data, nn, models, optim
 from .checkpoint import load, save
 
 __all__ = [
     "__version__", "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed",
-    "functional", "F", "gradcheck", "gradcheck_module", "GradcheckError", "nn", "models", "save", "load",
+    "functional", "F", "gradcheck", "gradcheck_module", "GradcheckError", "nn", "models", "optim", "data", "save", "load",
 ]

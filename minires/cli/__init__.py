@@ -7,9 +7,9 @@ import argparse
 import logging
 
 from ..version import __version__
-from . import convert, gradcheck, parity
+from . import convert, evaluate, gradcheck, parity, train
 
-COMMANDS = [gradcheck, parity, convert]
+COMMANDS = [train, evaluate, gradcheck, parity, convert]
 
 
 def build_parser():

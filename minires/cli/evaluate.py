@@ -1,0 +1,57 @@
+"""``minires evaluate`` and ``minires predict``: use a trained run."""
+import os
+
+from .. import data
+from ..checkpoint import CheckpointError
+from ..data import DataLoader, Normalize
+from ..training import evaluate_model, load_trained, predict_images
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("evaluate", help="test accuracy of a trained run",
+                                   description="Evaluate a run's model on the test split of its data set "
+                                               "(or of --data), preprocessed as in training.")
+    parser.add_argument("--checkpoint", required=True, metavar="DIR", help="a run directory of minires train")
+    parser.add_argument("--data", help="another data set spec with the same image shape (default: the run's)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--device", default="cpu")
+    parser.set_defaults(run=run_evaluate)
+    parser = subparsers.add_parser("predict", help="classify image files with a trained run",
+                                   description="Print the most probable classes of each image file.")
+    parser.add_argument("--checkpoint", required=True, metavar="DIR")
+    parser.add_argument("images", nargs="+", metavar="IMAGE")
+    parser.add_argument("--top", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.set_defaults(run=run_predict)
+
+
+def run_evaluate(args):
+    try:
+        model, config, described = load_trained(args.checkpoint, args.device)
+        bundle = data.load(args.data or config.data, image_size=config.image_size, seed=config.seed)
+        if list(bundle.input_shape) != list(described["input_shape"]):
+            raise ValueError(f"{bundle.name} has images of shape {bundle.input_shape}, the model was trained on "
+                             f"{tuple(described['input_shape'])}")
+        loader = DataLoader(bundle.test, args.batch_size, transform=Normalize(described["mean"], described["std"]))
+        loss, accuracy = evaluate_model(model, loader, args.device)
+    except (FileNotFoundError, CheckpointError, ValueError, ImportError) as exc:
+        print(f"minires evaluate: {exc}")
+        return 2
+    print(f"{config.model} from {args.checkpoint} on {bundle.name} ({len(bundle.test)} test images): accuracy "
+          f"{100 * accuracy:.2f}%, loss {loss:.4f}")
+    return 0
+
+
+def run_predict(args):
+    try:
+        missing = [p for p in args.images if not os.path.isfile(p)]
+        if missing:
+            raise FileNotFoundError(f"no such image file: {', '.join(missing)}")
+        model, config, described = load_trained(args.checkpoint, args.device)
+        results = predict_images(model, described, args.images, top=args.top, device=args.device)
+    except (FileNotFoundError, CheckpointError, ValueError, ImportError) as exc:
+        print(f"minires predict: {exc}")
+        return 2
+    for path, ranked in zip(args.images, results):
+        print(f"{path}: " + ", ".join(f"{name} {100 * p:.1f}%" for name, p in ranked))
+    return 0

@@ -1,0 +1,102 @@
+"""``minires train``: train a model on a data set, with a progress bar, metrics, curves and checkpoints."""
+import dataclasses
+import os
+
+from .. import data, models
+from ..checkpoint import CheckpointError
+from ..errors import DeviceUnavailableError
+from ..training import TrainConfig, Trainer, TrainingDiverged
+from ..training.config import OPTIMIZERS, SCHEDULES
+from ..training.run_checkpoint import CHECKPOINT
+from .progress import ProgressBars
+
+DEFAULTS = TrainConfig()
+# flag -> (config field, type, help)
+OPTIONS = {
+    "--model": ("model", str, f"model name ({', '.join(models.names())})"),
+    "--data": ("data", str, f"data set: {', '.join(data.SPECS)}"),
+    "--epochs": ("epochs", int, "number of epochs"),
+    "--batch-size": ("batch_size", int, "images per step"),
+    "--optimizer": ("optimizer", str, f"one of {', '.join(OPTIMIZERS)}"),
+    "--lr": ("lr", float, "learning rate (peak, after any warm-up)"),
+    "--momentum": ("momentum", float, "SGD momentum (Nesterov when > 0)"),
+    "--weight-decay": ("weight_decay", float, "L2 penalty on conv/fc weights (none on BN and biases)"),
+    "--schedule": ("schedule", str, f"learning-rate schedule: {', '.join(SCHEDULES)}"),
+    "--warmup": ("warmup_epochs", int, "epochs of linear warm-up before the schedule"),
+    "--seed": ("seed", int, "seed for initialisation, data order and augmentation"),
+    "--device": ("device", str, "cpu or cuda"),
+    "--image-size": ("image_size", int, "folder data: resize images to this size"),
+}
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "train", help="train a model (default: ResNet-20 on the bundled digits, about a minute)",
+        description="Train a residual network. With no arguments: ResNet-20 on scikit-learn's 8x8 digits for "
+                    f"{DEFAULTS.epochs} epochs. Writes checkpoint.safetensors, model.safetensors, state.json, "
+                    "metrics.csv, metrics.json and curves.png to --out.")
+    for flag, (name, kind, text) in OPTIONS.items():
+        parser.add_argument(flag, type=kind, default=None, help=f"{text} (default: {getattr(DEFAULTS, name)})")
+    parser.add_argument("--out", help="run directory (default: runs/MODEL-DATA, numbered if it exists)")
+    parser.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (--epochs may be raised)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    given = {name: getattr(args, flag[2:].replace("-", "_")) for flag, (name, _, _) in OPTIONS.items()}
+    given = {name: value for name, value in given.items() if value is not None}
+    callbacks = None if args.quiet else ProgressBars()
+    try:
+        if args.resume:
+            trainer = _resume(args, given, callbacks)
+        else:
+            config = dataclasses.replace(DEFAULTS, **given)
+            directory = args.out or _fresh_directory(config)
+            if os.path.isfile(os.path.join(directory, CHECKPOINT)):
+                print(f"minires train: {directory} already holds a training checkpoint; continue it with "
+                      f"--resume {directory}, or choose another --out")
+                return 2
+            trainer = Trainer(config, directory, callbacks)
+        print(f"training {trainer.config.model} ({sum(p.size for p in trainer.model.parameters()):,} parameters) "
+              f"on {trainer.config.data}: {len(trainer.bundle.train)} training / {len(trainer.bundle.test)} test "
+              f"images of shape {trainer.bundle.input_shape}, {trainer.config.epochs} epochs; run directory "
+              f"{trainer.directory}")
+        summary = trainer.fit()
+    except TrainingDiverged as exc:
+        print(f"minires train: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        print("\nminires train: interrupted; resume with --resume", trainer.directory)
+        return 130
+    except (ValueError, FileNotFoundError, CheckpointError, DeviceUnavailableError, ImportError) as exc:
+        print(f"minires train: {exc}")
+        return 2
+    finally:
+        if callbacks is not None:
+            callbacks.close()
+    print(f"done: {summary['epochs']} epochs, {summary['steps']} steps in {summary['seconds']:.1f} s; test accuracy "
+          f"{100 * summary['test_accuracy']:.2f}% (best {100 * summary['best_accuracy']:.2f}% at epoch "
+          f"{summary['best_epoch']}), test loss {summary['test_loss']:.4f}; checkpoint, metrics"
+          f"{' and curves' if summary['curves'] else ''} in {summary['directory']}")
+    return 0
+
+
+def _resume(args, given, callbacks):
+    trainer = Trainer.resume(args.resume, epochs=given.pop("epochs", None), callbacks=callbacks)
+    changed = {k: v for k, v in given.items() if getattr(trainer.config, k) != v}
+    if changed:
+        raise ValueError("a resumed run keeps its configuration; these differ from the checkpoint: " +
+                         ", ".join(f"{k}={v!r} (checkpoint: {getattr(trainer.config, k)!r})" for k, v in changed.items()))
+    if args.out and os.path.abspath(args.out) != os.path.abspath(args.resume):
+        trainer.directory = args.out
+    return trainer
+
+
+def _fresh_directory(config):
+    name = f"{config.model}-{config.data.split(':')[0]}"
+    directory, number = os.path.join("runs", name), 1
+    while os.path.exists(directory):
+        number += 1
+        directory = os.path.join("runs", f"{name}-{number}")
+    return directory

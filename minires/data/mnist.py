@@ -1,0 +1,58 @@
+"""MNIST (or any data set in its IDX format, e.g. Fashion-MNIST) from the four IDX files, gzipped or not.
+
+IDX: a 4-byte magic (0, 0, type, rank), then ``rank`` big-endian int32 sizes, then the values. Images are
+type 0x08 (unsigned bytes) of rank 3, labels of rank 1.
+"""
+import gzip
+import os
+
+import numpy as np
+
+from .bundle import DataBundle
+from .dataset import ArrayDataset
+
+FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
+         "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+
+
+def read_idx(path, rank):
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"{path}: a damaged gzip file ({exc})") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08 or data[3] != rank:
+        raise ValueError(f"{path}: not an IDX file of unsigned bytes with {rank} axes (magic "
+                         f"{data[:4].hex() or 'missing'}, expected 000008{rank:02x})")
+    header = 4 + 4 * rank
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank))
+    expected = int(np.prod(shape))
+    if len(data) - header != expected:
+        raise ValueError(f"{path}: the header says {shape} = {expected} values but the file holds "
+                         f"{len(data) - header}")
+    return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
+
+
+def _locate(root, stem):
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        path = os.path.join(root, name)
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f"MNIST file not found: expected {stem} (or {stem}.gz) in {root!r}")
+
+
+def mnist(root):
+    arrays = {key: read_idx(_locate(root, stem), 3 if key.endswith("images") else 1) for key, stem in FILES.items()}
+    for part in ("train", "test"):
+        if len(arrays[f"{part}_images"]) != len(arrays[f"{part}_labels"]):
+            raise ValueError(f"MNIST in {root!r}: {len(arrays[f'{part}_images'])} {part} images but "
+                             f"{len(arrays[f'{part}_labels'])} labels")
+    classes = [str(c) for c in range(int(max(arrays["train_labels"].max(), arrays["test_labels"].max())) + 1)]
+
+    def dataset(part):
+        images = arrays[f"{part}_images"].astype(np.float32)[:, None] / 255.0
+        return ArrayDataset(images, arrays[f"{part}_labels"], classes)
+    return DataBundle(f"mnist:{root}", dataset("train"), dataset("test"), crop_padding=2,
+                      notes={"pixel_scale": "0..1, ink high", "ink_is_high": True})

@@ -1,0 +1,55 @@
+"""Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019) with PyTorch's update rules.
+
+    t = t + 1;   g = grad (+ weight_decay * p for Adam: L2 added to the gradient)
+    m = beta1 m + (1 - beta1) g;   v = beta2 v + (1 - beta2) g^2
+    p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+AdamW decouples the decay: p = p * (1 - lr * weight_decay) before the Adam step.
+"""
+import math
+
+from .. import backend
+from ..grad_mode import no_grad
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+
+    def check_hyperparameters(self):
+        for group in self.param_groups:
+            if not all(0.0 <= b < 1.0 for b in group["betas"]):
+                raise ValueError(f"{type(self).__name__}: betas must lie in [0, 1), got {group['betas']}")
+
+    def step(self):
+        with no_grad():
+            for group, p, state in self.parameters_with_grads():
+                xp = backend.get_array_module(p.data)
+                beta1, beta2 = group["betas"]
+                g = p.grad
+                if group["weight_decay"]:
+                    if self.decoupled:
+                        p.data *= 1 - group["lr"] * group["weight_decay"]
+                    else:
+                        g = g + group["weight_decay"] * p.data
+                if "step" not in state:
+                    state["step"] = 0
+                    state["exp_avg"] = xp.zeros_like(p.data)
+                    state["exp_avg_sq"] = xp.zeros_like(p.data)
+                state["step"] += 1
+                m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+                m += (1 - beta1) * (g - m)  # m = beta1 m + (1 - beta1) g, written as PyTorch's lerp
+                v *= beta2
+                v += (1 - beta2) * g * g
+                step_size = group["lr"] / (1 - beta1 ** t)
+                denominator = xp.sqrt(v) / math.sqrt(1 - beta2 ** t) + group["eps"]
+                p.data -= step_size * (m / denominator)
+
+
+class AdamW(Adam):
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)

@@ -1,0 +1,46 @@
+"""The configuration of a training run: everything needed to rebuild it, saved in every checkpoint."""
+import dataclasses
+from dataclasses import dataclass
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("cosine", "multistep", "constant")
+
+
+@dataclass
+class TrainConfig:
+    model: str = "resnet20"
+    data: str = "digits"
+    epochs: int = 20
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4  # on convolution and fc weights; none on batch-norm parameters and biases
+    schedule: str = "cosine"
+    milestones: tuple = (0.5, 0.75)  # multistep: fractions of the epochs where the lr drops by 10
+    warmup_epochs: int = 0
+    seed: int = 0
+    device: str = "cpu"
+    image_size: int = 64  # folder data: images are resized to this
+
+    def __post_init__(self):
+        checks = [(self.epochs >= 1, "epochs must be at least 1"), (self.batch_size >= 1, "batch_size must be >= 1"),
+                  (self.lr > 0, "lr must be positive"), (self.weight_decay >= 0, "weight_decay must be >= 0"),
+                  (0 <= self.momentum < 1, "momentum must lie in [0, 1)"),
+                  (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
+                  (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
+                  (0 <= self.warmup_epochs < self.epochs, "warmup_epochs must be less than epochs"),
+                  (self.image_size >= 8, "image_size must be at least 8")]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"training configuration: {message}")
+        self.milestones = tuple(self.milestones)
+
+    def to_dict(self):
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,134 @@
+"""Optimisers step for step like torch.optim; schedules give torch's learning-rate sequences."""
+import numpy as np
+import pytest
+import torch
+
+import minires as mr
+from minires import optim
+from minires.optim import lr_scheduler as mr_sched
+from parity import assert_close
+
+SHAPES = [(4, 3), (3,), (2, 2, 3)]
+
+
+def _run(make_ours, make_theirs, steps=10, seed=0):
+    rng = np.random.default_rng(seed)
+    start = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    ours = [mr.Tensor(a, requires_grad=True) for a in start]
+    theirs = [torch.tensor(a, requires_grad=True) for a in start]
+    opt, topt = make_ours(ours), make_theirs(theirs)
+    for step in range(steps):
+        grads = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+        opt.zero_grad(), topt.zero_grad()
+        for p, t, g in zip(ours, theirs, grads):
+            (p * mr.tensor(g)).sum().backward()
+            (t * torch.from_numpy(g)).sum().backward()
+        opt.step(), topt.step()
+        for i, (p, t) in enumerate(zip(ours, theirs)):
+            assert_close(p.numpy(), t.detach().numpy(), f"step {step}, parameter {i}", rtol=1e-5, atol=1e-6)
+    return opt
+
+
+@pytest.mark.parametrize("options", [
+    dict(lr=0.1), dict(lr=0.1, momentum=0.9), dict(lr=0.05, momentum=0.9, dampening=0.3),
+    dict(lr=0.1, momentum=0.9, nesterov=True), dict(lr=0.1, momentum=0.8, weight_decay=1e-2),
+    dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4), dict(lr=0.1, weight_decay=0.1),
+])
+def test_sgd_matches_torch(options):
+    _run(lambda ps: optim.SGD(ps, **options), lambda ps: torch.optim.SGD(ps, **options))
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize("options", [dict(lr=1e-2), dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6),
+                                     dict(lr=3e-3, weight_decay=0.1)])
+def test_adam_and_adamw_match_torch(name, options):
+    _run(lambda ps: getattr(optim, name)(ps, **options), lambda ps: getattr(torch.optim, name)(ps, **options))
+
+
+def test_parameter_groups_have_their_own_hyperparameters():
+    def groups(ps):
+        return [{"params": ps[:1], "lr": 0.5, "weight_decay": 0.1}, {"params": ps[1:]}]
+    _run(lambda ps: optim.SGD(groups(ps), lr=0.1, momentum=0.9),
+         lambda ps: torch.optim.SGD(groups(ps), lr=0.1, momentum=0.9))
+
+
+def test_no_decay_groups_split_batch_norm_and_biases():
+    model = mr.models.resnet20()
+    decay, no_decay = optim.parameter_groups(model, 5e-4)
+    assert all(p.ndim == 4 or p.ndim == 2 for p in decay["params"])
+    assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_optimizer_state_dict_round_trip_continues_identically():
+    rng = np.random.default_rng(1)
+    params = [mr.Tensor(rng.standard_normal((3, 3)).astype(np.float32), requires_grad=True)]
+    copy = [mr.Tensor(params[0].numpy(), requires_grad=True)]
+    a, b = optim.Adam(params, lr=0.1), optim.Adam(copy, lr=0.1)
+    for _ in range(3):
+        g = rng.standard_normal((3, 3)).astype(np.float32)
+        params[0].grad = g.copy()
+        a.step()
+    b.load_state_dict(a.state_dict())
+    copy[0].data[...] = params[0].data
+    g = rng.standard_normal((3, 3)).astype(np.float32)
+    params[0].grad, copy[0].grad = g.copy(), g.copy()
+    a.step(), b.step()
+    np.testing.assert_array_equal(params[0].data, copy[0].data)
+
+
+def test_bad_hyperparameters_are_refused():
+    p = [mr.Tensor(np.ones(2, np.float32), requires_grad=True)]
+    with pytest.raises(ValueError, match="lr must be non-negative"):
+        optim.SGD(p, lr=-1)
+    with pytest.raises(ValueError, match="nesterov"):
+        optim.SGD(p, lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="betas"):
+        optim.Adam(p, betas=(0.9, 1.0))
+    with pytest.raises(TypeError, match="require grad"):
+        optim.SGD([mr.tensor([1.0])], lr=0.1)
+
+
+def _lrs(make_ours, make_theirs, epochs=40, lr=0.1):
+    ours_opt = optim.SGD([mr.Tensor(np.ones(1, np.float32), requires_grad=True)], lr=lr)
+    theirs_opt = torch.optim.SGD([torch.ones(1, requires_grad=True)], lr=lr)
+    ours, theirs = make_ours(ours_opt), make_theirs(theirs_opt)
+    a, b = [], []
+    for _ in range(epochs):
+        a.append(ours.get_last_lr()[0])
+        b.append(theirs.get_last_lr()[0])
+        ours_opt.step(), theirs_opt.step()
+        ours.step(), theirs.step()
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    return ours
+
+
+def test_multistep_matches_torch():
+    _lrs(lambda o: mr_sched.MultiStepLR(o, [10, 25], 0.1), lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [10, 25], 0.1))
+
+
+def test_cosine_matches_torch():
+    _lrs(lambda o: mr_sched.CosineAnnealingLR(o, 30, eta_min=1e-3),
+         lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 30, eta_min=1e-3), epochs=30)
+
+
+def test_linear_warmup_matches_torch():
+    _lrs(lambda o: mr_sched.LinearLR(o, 0.1, total_iters=5), lambda o: torch.optim.lr_scheduler.LinearLR(o, 0.1, total_iters=5))
+
+
+def test_warmup_then_cosine_matches_torch_sequential():
+    def torch_sched(o):
+        t = torch.optim.lr_scheduler
+        return t.SequentialLR(o, [t.LinearLR(o, 0.1, total_iters=3), t.CosineAnnealingLR(o, 17)], milestones=[3])
+    _lrs(lambda o: mr_sched.warmup_then(o, mr_sched.CosineAnnealingLR(o, 17), 3), torch_sched, epochs=20)
+
+
+def test_scheduler_state_dict_resumes_the_sequence():
+    opt = optim.SGD([mr.Tensor(np.ones(1, np.float32), requires_grad=True)], lr=0.1)
+    sched = mr_sched.MultiStepLR(opt, [3], 0.5)
+    for _ in range(4):
+        sched.step()
+    opt2 = optim.SGD([mr.Tensor(np.ones(1, np.float32), requires_grad=True)], lr=0.1)
+    sched2 = mr_sched.MultiStepLR(opt2, [3], 0.5)
+    sched2.load_state_dict(sched.state_dict())
+    assert sched2.get_last_lr() == sched.get_last_lr() == [0.05]
