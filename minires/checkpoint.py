@@ -35,6 +35,7 @@ def atomic_write_bytes(path, data):
     os.makedirs(directory, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
     try:
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -49,6 +50,12 @@ def atomic_write_bytes(path, data):
         os.fsync(directory_fd)  # make the rename itself durable
     finally:
         os.close(directory_fd)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save(state_dict, path, metadata=None):

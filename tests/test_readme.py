@@ -22,3 +22,16 @@ def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one():
     assert "minires" in main_job and "pytest" in test_command
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test_command in ci_lines
+
+
+def test_tutorial_figures_exist_and_its_commands_are_real():
+    from minires.cli import build_parser
+
+    tutorial = (ROOT / "docs" / "tutorial.md").read_text()
+    figures = re.findall(r"\]\((figures/[^)]+\.png)\)", tutorial)
+    assert len(figures) >= 7
+    for figure in figures:
+        assert (ROOT / "docs" / figure).is_file(), figure
+    commands = re.findall(r"^minires (\w+)", tutorial, re.M)
+    known = set(build_parser()._subparsers._group_actions[0].choices)
+    assert commands and set(commands) <= known

@@ -7,9 +7,9 @@ import argparse
 import logging
 
 from ..version import __version__
-from . import convert, evaluate, gradcheck, parity, train
+from . import convert, evaluate, gradcheck, lab, parity, train
 
-COMMANDS = [train, evaluate, gradcheck, parity, convert]
+COMMANDS = [train, evaluate, lab, gradcheck, parity, convert]
 
 
 def build_parser():

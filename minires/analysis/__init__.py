@@ -1,0 +1,14 @@
+"""The residual-network lab: the classic experiments, one module each, each with a ``Config`` dataclass and
+``run(config, directory, progress)`` that writes CSV/JSON numbers and PNG figures to ``directory``.
+
+gradflow     per-layer gradient norms: vanishing/exploding in plain nets, healthy with BN or shortcuts
+variance     forward variance per block: exponential growth without BN, linear with BN
+degradation  deeper plain nets train worse; deeper residual nets do not (He et al. 2015)
+shattered    input gradients decorrelate with depth in plain nets, not in residual nets (Balduzzi et al. 2017)
+lesion       deleting blocks at test time; paths and their gradients (Veit et al. 2016)
+explain      one residual block, forward and backward, node by node; the gradient split at the join
+"""
+from . import degradation, explain, gradflow, lesion, shattered, variance
+
+EXPERIMENTS = {"gradflow": gradflow, "variance": variance, "degradation": degradation, "shattered": shattered,
+               "lesion": lesion, "explain": explain}

@@ -1,0 +1,124 @@
+"""The degradation problem (He et al. 2015, Fig. 1 and 6): a deeper plain network trains *worse* than a
+shallower one — higher training error, not just test error — while the residual network of the same depth
+trains at least as well as the shallow one.
+
+Trains plain-20, plain-56, ResNet-20 and ResNet-56 (the CIFAR layouts, option A) with the same SGD settings
+and records training and test error against iterations. The defaults are scaled to the bundled digits and a
+few minutes on a CPU; ``--data cifar10:PATH --iterations 64000`` is the paper's setting.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import functional as F
+from .. import models
+from ..optim import SGD, parameter_groups
+from ..tensor import Tensor
+from ..training import evaluate_model
+from .common import training_batches
+from .output import pyplot, save_figure, write_rows
+
+
+@dataclass
+class DegradationConfig:
+    models: tuple = ("plain20", "plain56", "resnet20", "resnet56")
+    data: str = "digits"
+    iterations: int = 150
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    eval_every: int = 25
+    seed: int = 0
+    device: str = "cpu"
+
+
+def train_and_record(name, config, bundle, loader, test_loader, progress):
+    model = models.get(name, num_classes=len(bundle.classes), in_channels=bundle.input_shape[0],
+                       seed=config.seed).to(config.device)
+    optimizer = SGD(parameter_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum)
+    rows, wrong, seen, iteration, epoch = [], 0, 0, 0, 0
+    while iteration < config.iterations:
+        for images, labels in loader.batches(epoch):
+            logits = model(Tensor(images, device=config.device))
+            loss = F.cross_entropy(logits, labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            wrong += int((logits.numpy().argmax(axis=1) != labels).sum())
+            seen += len(labels)
+            iteration += 1
+            if iteration % config.eval_every == 0 or iteration == config.iterations:
+                test_loss, test_accuracy = evaluate_model(model, test_loader, config.device)
+                rows.append({"model": name, "iteration": iteration, "train_error": wrong / seen,
+                             "test_error": 1 - test_accuracy, "train_loss": float(loss.item()),
+                             "test_loss": test_loss})
+                wrong = seen = 0
+            if iteration == config.iterations:
+                break
+        epoch += 1
+    last = rows[-1]
+    progress(f"{name:9s} after {config.iterations} iterations: training error {100 * last['train_error']:.2f}%, "
+             f"test error {100 * last['test_error']:.2f}%")
+    return rows
+
+
+def verdict(rows, config):
+    """Did the deeper plain net end worse than the shallower one, and the deeper residual net better?"""
+    final = {name: [r for r in rows if r["model"] == name][-1] for name in config.models}
+
+    def depth(name):
+        return int(name.lstrip("abcdefghijklmnopqrstuvwxyz_"))
+
+    def compare(prefix):
+        names = sorted((n for n in config.models if n.startswith(prefix)), key=depth)
+        if len(names) < 2:
+            return None
+        shallow, deep = final[names[0]], final[names[-1]]
+        return {"shallow": names[0], "deep": names[-1],
+                "deep_train_error_minus_shallow": deep["train_error"] - shallow["train_error"],
+                "deep_test_error_minus_shallow": deep["test_error"] - shallow["test_error"]}
+    plain, residual = compare("plain"), compare("resnet")
+    lines = []
+    for result, kind, expected in ((plain, "plain", "worse"), (residual, "residual", "better")):
+        if result is None:
+            continue
+        train_delta = result["deep_train_error_minus_shallow"]
+        worse = train_delta > 0
+        lines.append(f"{kind}: {result['deep']} ended {'worse' if worse else 'better or equal'} than "
+                     f"{result['shallow']} in training error ({100 * train_delta:+.2f} points; test error "
+                     f"{100 * result['deep_test_error_minus_shallow']:+.2f} points) — the paper expects {expected}")
+    return {"plain": plain, "residual": residual, "summary": lines}
+
+
+def run(config, directory, progress=print):
+    bundle, loader, test_loader = training_batches(config.data, config.batch_size, config.seed)
+    rows = []
+    for name in config.models:
+        rows += train_and_record(name, config, bundle, loader, test_loader, progress)
+    result = verdict(rows, config)
+    for line in result["summary"]:
+        progress(line)
+    write_rows(directory, "degradation", rows, {"config": vars(config), "verdict": result})
+    return {"rows": rows, "verdict": result, "figures": plot(rows, directory, config)}
+
+
+def plot(rows, directory, config):
+    plt = pyplot()
+    if plt is None:
+        return []
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for axis, quantity, title in zip(axes, ("train_error", "test_error"), ("training error", "test error")):
+        for name in config.models:
+            points = [r for r in rows if r["model"] == name]
+            axis.plot([r["iteration"] for r in points], [100 * r[quantity] for r in points],
+                      "--" if name.startswith("plain") else "-", linewidth=2 if name.endswith("56") else 1,
+                      label=name)
+        axis.set(xlabel="iteration", title=title, yscale="log")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    axes[0].set_ylabel("error (%)")
+    figure.suptitle(f"Degradation: plain (dashed) vs residual (solid) on {config.data}")
+    path = save_figure(figure, directory, "degradation")
+    plt.close(figure)
+    return [path]

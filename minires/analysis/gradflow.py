@@ -1,0 +1,135 @@
+"""Gradient flow: the norm of the gradient at every layer, from the input to the output.
+
+For plain and residual nets of several depths, with and without batch-norm, we record at initialisation and
+after a few SGD steps the norms ||dL/dW_l|| of every layer's weights and ||dL/dh_l|| of every layer's
+output h_l (read with tensor hooks). What to look for (He et al. 2015; Glorot & Bengio 2010):
+- a plain net without BN initialised below Kaiming's scale loses a constant factor of gradient per layer:
+  the norm falls by orders of magnitude toward the input (vanishing); above it, it grows (exploding);
+- batch-norm or the residual shortcuts keep the norms within a small factor across the whole depth.
+Non-finite norms (overflow) are kept as inf/NaN in the numbers and marked in the figures.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import functional as F
+from ..optim import SGD
+from ..tensor import Tensor
+from .common import ARCHITECTURES, label, norm, training_batches
+from .labnet import LabNet
+from .output import finite, mark_non_finite, pyplot, save_figure, write_rows
+
+
+@dataclass
+class GradflowConfig:
+    blocks: tuple = (3, 9, 27)  # 8, 20 and 56 weighted layers
+    init: str = "kaiming"
+    std: float = None  # for init "normal"
+    activation: str = "relu"
+    steps: int = 10  # SGD steps between the two measurements
+    batch_size: int = 64
+    lr: float = 0.02
+    data: str = "digits"
+    seed: int = 0
+    device: str = "cpu"
+
+
+def layer_gradients(model, images, labels):
+    """[(layer name, ||dL/dW||, ||dL/dh||)] for every weighted layer, input to output, for one batch."""
+    layers = model.weighted_layers()
+    activation_norms, handles = {}, []
+    for name, module in layers:
+        def keep(module, inputs, output, name=name):
+            output.register_hook(lambda g: activation_norms.__setitem__(name, norm(g.data)))
+        handles.append(module.register_forward_hook(keep))
+    model.zero_grad()
+    with np.errstate(all="ignore"):
+        F.cross_entropy(model(images), labels).backward()
+    for handle in handles:
+        handle.remove()
+    return [(name, norm(module.weight.grad), activation_norms.get(name, float("nan"))) for name, module in layers]
+
+
+def run(config, directory, progress=print):
+    bundle, loader, _ = training_batches(config.data, config.batch_size, config.seed)
+    batches = loader.batches(0)
+    first_images, first_labels = next(batches)
+    rows = []
+    for residual, batch_norm in [(a == "residual", bn) for a, bn in ARCHITECTURES]:
+        for blocks in config.blocks:
+            model = LabNet(blocks, residual, batch_norm, config.activation, config.init, config.std,
+                           in_channels=bundle.input_shape[0], num_classes=len(bundle.classes),
+                           seed=config.seed).to(config.device)
+            images = Tensor(first_images, device=config.device)
+            stages = [("init", layer_gradients(model, images, first_labels))]
+            optimizer = SGD(model.parameters(), lr=config.lr, momentum=0.9)
+            for step, (x, y) in zip(range(config.steps), loader.batches(1)):
+                model.zero_grad()
+                with np.errstate(all="ignore"):
+                    F.cross_entropy(model(Tensor(x, device=config.device)), y).backward()
+                optimizer.step()
+            stages.append((f"after {config.steps} steps", layer_gradients(model, images, first_labels)))
+            for stage, measured in stages:
+                for index, (name, weight_norm, activation_norm) in enumerate(measured, start=1):
+                    rows.append({"architecture": label(residual, batch_norm), "residual": residual,
+                                 "batch_norm": batch_norm, "layers": 2 * blocks + 2, "stage": stage, "layer": index,
+                                 "name": name, "weight_grad_norm": weight_norm, "activation_grad_norm": activation_norm})
+            progress(f"{label(residual, batch_norm):18s} {2 * blocks + 2:3d} layers: ||dL/dh|| first layer / last "
+                     f"layer {_ratio(stages[0][1]):.3g} at init, {_ratio(stages[1][1]):.3g} {stages[1][0]}")
+    headline = summarise(rows)
+    write_rows(directory, "gradflow", rows, {"config": vars(config), "headline": headline})
+    figures = plot(rows, directory, config)
+    return {"rows": rows, "headline": headline, "figures": figures}
+
+
+def _ratio(measured):
+    """||dL/dh|| at the first layer's output over that at the last's: < 1 the gradient vanishes on its way
+    to the input, > 1 it explodes. (Weight gradients would hide this: ||dL/dW_l|| also scales with the
+    forward signal reaching layer l, which shrinks or grows with the same initialisation.)"""
+    first, last = measured[0][2], measured[-1][2]
+    with np.errstate(all="ignore"):
+        return float(np.float64(first) / np.float64(last)) if last else float("inf")
+
+
+def summarise(rows):
+    table = {}
+    for row in rows:
+        key = (row["architecture"], row["layers"], row["stage"])
+        table.setdefault(key, []).append((row["name"], row["weight_grad_norm"], row["activation_grad_norm"]))
+    return [{"architecture": a, "layers": n, "stage": s, "first_over_last": _ratio(measured)}
+            for (a, n, s), measured in table.items()]
+
+
+def plot(rows, directory, config):
+    plt = pyplot()
+    if plt is None:
+        return []
+    paths = []
+    stages = list(dict.fromkeys(row["stage"] for row in rows))
+    architectures = list(dict.fromkeys(row["architecture"] for row in rows))
+    for stage in stages:
+        for scale in ("log", "linear"):
+            figure, axes = plt.subplots(2, len(architectures), figsize=(4 * len(architectures), 7), squeeze=False)
+            for column, architecture in enumerate(architectures):
+                for row_index, quantity in enumerate(("weight_grad_norm", "activation_grad_norm")):
+                    axis = axes[row_index][column]
+                    for layers in sorted({r["layers"] for r in rows}):
+                        series = [r[quantity] for r in rows if r["architecture"] == architecture
+                                  and r["stage"] == stage and r["layers"] == layers]
+                        good, bad = finite(series)
+                        line = axis.plot([i + 1 for i, _ in good], [v for _, v in good], label=f"{layers} layers")
+                        mark_non_finite(axis, [i + 1 for i in bad], line[0].get_color(), f"{layers} layers: inf/NaN")
+                    if scale == "log" and any(line.get_ydata().size for line in axis.lines):
+                        axis.set_yscale("log")
+                    axis.grid(alpha=0.3)
+                    axis.set_xlabel("layer (input -> output)")
+                    axis.set_title(f"{architecture}: ||dL/d{'W' if row_index == 0 else 'h'}||", fontsize=10)
+                    if column == 0:
+                        axis.set_ylabel("weight gradient norm" if row_index == 0 else "activation gradient norm")
+                    axis.legend(fontsize=7)
+            figure.suptitle(f"Gradient norms per layer, {stage} ({config.init} init, {config.activation}), "
+                            f"{scale} scale")
+            name = f"gradflow_{'init' if stage == 'init' else 'trained'}_{scale}"
+            paths.append(save_figure(figure, directory, name))
+            plt.close(figure)
+    return paths

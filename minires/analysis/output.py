@@ -1,0 +1,63 @@
+"""Writing an experiment's numbers (CSV + JSON) and figures (PNG, matplotlib's Agg backend)."""
+import csv
+import io
+import json
+import math
+import os
+
+from ..checkpoint import atomic_write_bytes
+
+
+def write_rows(directory, name, rows, extra=None):
+    """``name``.csv with one line per row, and ``name``.json with the rows (and ``extra``)."""
+    os.makedirs(directory, exist_ok=True)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(os.path.join(directory, f"{name}.csv"), text.getvalue().encode())
+    payload = {"rows": rows, **(extra or {})}
+    atomic_write_bytes(os.path.join(directory, f"{name}.json"),
+                       json.dumps(payload, indent=1, default=_jsonable).encode())
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, or None when matplotlib is not installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def save_figure(figure, directory, name):
+    path = os.path.join(directory, f"{name}.png")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    figure.clf()
+    return path
+
+
+def finite(values):
+    """Split a series into finite points and the indices of non-finite ones (shown, never dropped silently)."""
+    good = [(i, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
+    bad = [i for i, v in enumerate(values) if v is None or not math.isfinite(v)]
+    return good, bad
+
+
+def mark_non_finite(axis, positions, color=None, label=None):
+    """Mark non-finite values with an x along the top edge of the axes, whatever the y-scale or range."""
+    if positions:
+        axis.plot(positions, [0.97] * len(positions), "x", color=color, label=label, clip_on=False,
+                  transform=axis.get_xaxis_transform())
