@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import backend
 from ..gradcheck import gradcheck
 from ..nn import BasicBlock
 from ..tensor import Tensor
@@ -26,6 +27,7 @@ class ExplainConfig:
     size: int = 3
     batch: int = 2
     seed: int = 0
+    device: str = "cpu"
 
 
 NODES = [("x", None), ("conv1(x)", "conv1"), ("bn1", "bn1"), ("relu", "conv2:input"), ("conv2", "conv2"),
@@ -62,16 +64,16 @@ def _forward(block, x, cut=None):
 
 def run(config, directory, progress=print):
     rng = np.random.default_rng(config.seed)
-    block = BasicBlock(config.channels, config.channels, stride=1, shortcut="A", rng=rng).double()
+    block = BasicBlock(config.channels, config.channels, stride=1, shortcut="A", rng=rng).double().to(config.device)
     shape = (config.batch, config.channels, config.size, config.size)
     x0 = rng.standard_normal(shape)
     v = rng.standard_normal(shape)
 
     def gradient(cut=None):
-        x = Tensor(x0, requires_grad=True)
+        x = Tensor(x0, requires_grad=True, device=config.device)
         y, nodes = _forward(block, x, cut)
-        (y * Tensor(v)).sum().backward()
-        return x.grad, nodes
+        (y * Tensor(v, device=config.device)).sum().backward()
+        return backend.to_numpy(x.grad), nodes
 
     full, nodes = gradient()
     through_branch, _ = gradient(cut="shortcut")
@@ -79,12 +81,14 @@ def run(config, directory, progress=print):
     rows = []
     for name, tensor in nodes.items():
         grad = tensor.grad
+        grad = None if grad is None else backend.to_numpy(grad)
         if name.startswith("shortcut") and tensor is nodes["x"]:
             grad = through_shortcut  # an identity shortcut *is* x: show what arrives along the shortcut alone
         rows.append({"node": name, **_statistics(tensor.numpy()),
                      "grad_norm": float(np.sqrt((grad ** 2).sum())) if grad is not None else None})
     split_error = float(np.abs(through_branch + through_shortcut - full).max())
-    check = gradcheck(lambda t: (block(t) * Tensor(v)).sum(), [x0], raise_exception=False, name="BasicBlock")
+    check = gradcheck(lambda t: (block(t) * Tensor(v, device=config.device)).sum(),
+                      [backend.to_device(x0, config.device)], raise_exception=False, name="BasicBlock")
     result = {"split_max_error": split_error, "gradcheck": {"passed": check.passed, "max_abs_error": check.max_abs_error,
                                                            "max_rel_error": check.max_rel_error},
               "norms": {"full": float(np.linalg.norm(full)), "through_branch": float(np.linalg.norm(through_branch)),
