@@ -34,12 +34,13 @@ class Function:
         arrays = tuple(None if t is None else t.data for t in inputs)
         _check_same_device_and_dtype(cls.op_name(), arrays)
         fn = cls()
-        fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
+        fn.needs_input_grad = tuple(t is not None and t._node is not None for t in inputs)
         record = is_grad_enabled() and any(fn.needs_input_grad)
         output = fn.forward(*arrays, **params)
         if record:
-            fn.inputs = inputs
-            return Tensor._make(output, requires_grad=True, creator=fn)
+            # The graph links the inputs' nodes, not the tensors: their arrays stay alive only if saved.
+            fn.inputs = tuple(t._node if need else None for t, need in zip(inputs, fn.needs_input_grad))
+            return Tensor._make(output, creator=fn)
         return Tensor._make(output)
 
     @classmethod

@@ -1,9 +1,16 @@
 """Tensor: an array (NumPy or CuPy) with a gradient and a link to the Function that made it.
 
+A tensor that needs a gradient owns a small graph node (``_Node``): the Function that made it, its shape and
+dtype, its hooks. Functions link nodes, never tensors, so the graph holds no array except those a Function
+saved for its backward: an intermediate result nobody saved is freed as soon as forward is done with it,
+as in PyTorch.
+
 The whole backward pass is ``Tensor.backward``: order the graph topologically (iteratively, so a graph
 thousands of nodes deep needs no recursion), then walk it once in reverse, handing each node's gradient to
 its creator's ``backward``.
 """
+import weakref
+
 import numpy as np
 
 from . import backend
@@ -33,16 +40,13 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
 
 
 class Tensor:
-    __slots__ = ("data", "grad", "_requires_grad", "creator", "_hooks", "_retains_grad", "__weakref__")
+    __slots__ = ("data", "grad", "_node", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray + Tensor -> Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         self.data = as_array(data, dtype=dtype, device=device)
         self.grad = None
-        self.creator = None
-        self._hooks = ()
-        self._retains_grad = False
-        self._requires_grad = False
+        self._node = None
         self.requires_grad = requires_grad
 
     @classmethod
@@ -51,14 +55,15 @@ class Tensor:
         if isinstance(data, np.generic):
             data = np.asarray(data)
         t = cls.__new__(cls)
-        t.data, t.grad, t.creator = data, None, creator
-        t._requires_grad, t._hooks, t._retains_grad = requires_grad, (), False
+        t.data, t.grad, t._node = data, None, None
+        if creator is not None or requires_grad:
+            t._node = _Node(t, creator)
         return t
 
     # --- properties -------------------------------------------------------------------------------
     @property
     def requires_grad(self):
-        return self._requires_grad
+        return self._node is not None
 
     @requires_grad.setter
     def requires_grad(self, value):
@@ -67,11 +72,19 @@ class Tensor:
                                "non-leaf tensor")
         if value and self.data.dtype.kind not in "fc":
             raise DTypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
-        self._requires_grad = bool(value)
+        if not value:
+            self._node = None
+        elif self._node is None:
+            self._node = _Node(self, None)
 
     def requires_grad_(self, value=True):
         self.requires_grad = value
         return self
+
+    @property
+    def creator(self):
+        """The Function that made this tensor (None for a leaf or a tensor outside any graph)."""
+        return None if self._node is None else self._node.creator
 
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
@@ -79,7 +92,7 @@ class Tensor:
     size = property(lambda self: self.data.size)
     device = property(lambda self: backend.device_of(self.data))
     is_leaf = property(lambda self: self.creator is None)
-    grad_fn = property(lambda self: self.creator)
+    grad_fn = creator
 
     def __len__(self):
         return len(self.data)
@@ -116,14 +129,16 @@ class Tensor:
     # --- backward ---------------------------------------------------------------------------------
     def retain_grad(self):
         """Keep .grad on this non-leaf tensor after backward (leaves always keep theirs)."""
-        self._retains_grad = True
+        if self._node is None:
+            raise RuntimeError("retain_grad: this tensor does not require grad")
+        self._node.retains_grad = True
 
     def register_hook(self, hook):
         """Call hook(grad) when this tensor's gradient is complete; a returned Tensor or array replaces it."""
-        if not self.requires_grad:
+        if self._node is None:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
-        self._hooks = self._hooks + (hook,)
-        return _HookHandle(self, hook)
+        self._node.hooks = self._node.hooks + (hook,)
+        return _HookHandle(self._node, hook)
 
     def backward(self, grad=None, retain_graph=False):
         """Backpropagate from this tensor: every leaf that requires grad gets d(self)/d(leaf) added to .grad.
@@ -134,14 +149,19 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad, so no graph was built for it "
                                "(did the inputs have requires_grad=True, outside no_grad()?)")
-        grads = {id(self): self._initial_grad(grad)}
-        for tensor in reversed(_topological_order(self)):
-            grad = tensor._run_hooks(grads.pop(id(tensor), None))
+        root = self._node
+        grads = {id(root): self._initial_grad(grad)}
+        order = _topological_order(root)
+        while order:
+            node = order.pop()
+            grad = node.run_hooks(grads.pop(id(node), None))
             if grad is None:
                 continue
-            if tensor.creator is None or tensor._retains_grad:
-                tensor._accumulate_grad(grad)
-            fn = tensor.creator
+            if node.creator is None or node.retains_grad:
+                tensor = node.tensor()
+                if tensor is not None:  # a tensor nobody holds any more cannot be asked for its .grad
+                    tensor._accumulate_grad(grad)
+            fn = node.creator
             if fn is None:
                 continue
             if fn.released:
@@ -151,7 +171,7 @@ class Tensor:
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             for parent, parent_grad in zip(fn.inputs, input_grads):
-                if parent_grad is None or parent is None or not parent.requires_grad:
+                if parent_grad is None or parent is None:
                     continue
                 _check_gradient(fn.op_name(), parent, parent_grad)
                 # Gradients from every use of a tensor are summed (+=): this is what makes the residual
@@ -175,17 +195,6 @@ class Tensor:
             raise DeviceError(f"backward: grad is on {backend.device_of(grad)} but the tensor is "
                                       f"on {self.device}")
         _check_gradient("backward", self, grad)
-        return grad
-
-    def _run_hooks(self, grad):
-        for hook in self._hooks:
-            if grad is None:
-                break
-            replaced = hook(Tensor._make(grad))
-            if replaced is not None:
-                replaced = replaced.data if isinstance(replaced, Tensor) else replaced
-                _check_gradient("register_hook", self, replaced)
-                grad = replaced
         return grad
 
     def _accumulate_grad(self, grad):
@@ -295,29 +304,65 @@ class Tensor:
         return self.to("cpu")
 
 
+class _Node:
+    """A tensor's place in the graph. It holds no array: only the Function that made the tensor, what
+    backward checks (shape, dtype), hooks, and a weak reference back to the tensor for .grad."""
+    __slots__ = ("creator", "_shape", "_dtype", "hooks", "retains_grad", "_tensor", "__weakref__")
+
+    def __init__(self, tensor, creator):
+        self.creator, self.hooks, self.retains_grad = creator, (), False
+        self._shape, self._dtype = tensor.data.shape, tensor.data.dtype
+        self._tensor = weakref.ref(tensor)
+
+    def tensor(self):
+        return self._tensor()
+
+    # A leaf's array may be replaced (Module.to, astype): ask the tensor; an op's output never changes.
+    @property
+    def shape(self):
+        tensor = self._tensor() if self.creator is None else None
+        return tensor.data.shape if tensor is not None else self._shape
+
+    @property
+    def dtype(self):
+        tensor = self._tensor() if self.creator is None else None
+        return tensor.data.dtype if tensor is not None else self._dtype
+
+    def run_hooks(self, grad):
+        for hook in self.hooks:
+            if grad is None:
+                break
+            replaced = hook(Tensor._make(grad))
+            if replaced is not None:
+                replaced = replaced.data if isinstance(replaced, Tensor) else replaced
+                _check_gradient("register_hook", self, replaced)
+                grad = replaced
+        return grad
+
+
 class _HookHandle:
-    def __init__(self, tensor, hook):
-        self._tensor, self._hook = tensor, hook
+    def __init__(self, node, hook):
+        self._node, self._hook = node, hook
 
     def remove(self):
-        self._tensor._hooks = tuple(h for h in self._tensor._hooks if h is not self._hook)
+        self._node.hooks = tuple(h for h in self._node.hooks if h is not self._hook)
 
 
 def _topological_order(root):
-    """Every tensor that needs a gradient on the way to ``root``, each after all of its inputs."""
+    """Every node that needs a gradient on the way to ``root``, each after all of its inputs."""
     order, visited, stack = [], set(), [(root, False)]
     while stack:
-        tensor, inputs_done = stack.pop()
+        node, inputs_done = stack.pop()
         if inputs_done:
-            order.append(tensor)
+            order.append(node)
             continue
-        if id(tensor) in visited:
+        if id(node) in visited:
             continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
-        if tensor.creator is not None:
-            for parent in tensor.creator.inputs:
-                if parent is not None and parent.requires_grad and id(parent) not in visited:
+        visited.add(id(node))
+        stack.append((node, True))
+        if node.creator is not None:
+            for parent in node.creator.inputs:
+                if parent is not None and id(parent) not in visited:
                     stack.append((parent, False))
     return order
 

@@ -7,9 +7,9 @@ import argparse
 import logging
 
 from ..version import __version__
-from . import convert, evaluate, gradcheck, lab, parity, train
+from . import bench, convert, evaluate, gradcheck, lab, parity, train
 
-COMMANDS = [train, evaluate, lab, gradcheck, parity, convert]
+COMMANDS = [train, evaluate, lab, gradcheck, parity, convert, bench]
 
 
 def build_parser():

@@ -1,0 +1,58 @@
+"""``minires bench``: training-step time and memory against PyTorch, or ``--profile`` where the time goes."""
+import json
+import os
+
+from .. import benchmark
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "bench", help="time training steps against PyTorch (needs torch); --profile: where the time goes",
+        description=benchmark.__doc__)
+    parser.add_argument("--profile", action="store_true", help="profile the ResNet-20 training step by op family")
+    parser.add_argument("--model", help="only this model (with --batch and --size)")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--no-memory", action="store_true", help="skip the separate-process memory runs")
+    parser.add_argument("--json", help="write every number to this JSON file")
+    parser.add_argument("--results", help="update the models section of this markdown file (RESULTS.md)")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("minires bench needs PyTorch: pip install torch==2.13.0 (the CPU build)")
+        return 2
+    if args.profile:
+        name = args.model or "resnet20"
+        rows, total = benchmark.profile(name, args.batch, args.size)
+        print(f"{name} training step at batch {args.batch}, {args.size}x{args.size}: {total:.1f} ms per step")
+        print(f"{'op':24s} {'phase':9s} {'calls':>6s} {'ms/step':>9s} {'share':>7s}")
+        for op, phase, calls, ms, share in rows:
+            print(f"{op:24s} {phase:9s} {calls:6.0f} {ms:9.1f} {100 * share:6.1f}%")
+        return 0
+    configs = [(args.model, args.batch, args.size)] if args.model else None
+    print(benchmark.HEADER)
+    results = benchmark.run(configs, args.repeats, args.warmup, memory=not args.no_memory)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    if args.results:
+        update_results(args.results, benchmark.markdown(results))
+    return 0
+
+
+def update_results(path, text):
+    start, end = "<!-- bench_models:start -->", "<!-- bench_models:end -->"
+    old = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+    block = f"{start}\n{text}\n{end}"
+    if start in old and end in old:
+        new = old.split(start)[0] + block + old.split(end, 1)[1]
+    else:
+        new = old.rstrip() + "\n\n## Training steps: `python benchmarks/bench_models.py`\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(new)
