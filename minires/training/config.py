@@ -13,7 +13,7 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 64
     optimizer: str = "sgd"
-    lr: float = 0.1
+    lr: float = 0.05
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4  # on convolution and fc weights; none on batch-norm parameters and biases
