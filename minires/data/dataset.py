@@ -6,13 +6,8 @@ from ..errors import ShapeError
 
 
 class Dataset:
-    """Subclass and define ``__len__`` and ``__getitem__(i) -> (image (C, H, W) float32, label int)``."""
-
-    def __len__(self):  # pragma: no cover - subclasses define it
-        raise NotImplementedError
-
-    def __getitem__(self, index):  # pragma: no cover - subclasses define it
-        raise NotImplementedError
+    """Subclass and define ``__len__`` and ``__getitem__(i) -> (image (C, H, W) float32, label int)``; the
+    DataLoader batches any such class (ArrayDataset, below, is the fast in-memory one)."""
 
 
 class ArrayDataset(Dataset):

@@ -14,6 +14,8 @@ import math
 
 
 class LRScheduler:
+    """Base of the schedules: each defines ``lr_at(epoch, base_lr)``, the closed form of its schedule."""
+
     def __init__(self, optimizer, last_epoch=-1):
         self.optimizer = optimizer
         for group in optimizer.param_groups:
@@ -21,9 +23,6 @@ class LRScheduler:
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self.step()
-
-    def lr_at(self, epoch, base_lr):  # pragma: no cover - each schedule defines it
-        raise NotImplementedError
 
     def step(self):
         self.last_epoch += 1
