@@ -15,7 +15,6 @@ of one conv2d forward + backward at 128x16x32x32, 3x3 (tracemalloc sees NumPy's 
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 import tracemalloc
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as TF
 
 import minires as mr
-from minires import F
+from minires import F, benchmark
 from minires.functional import conv as conv_module
 from minires.kernels import im2col as im2col_kernels
 
@@ -212,19 +211,6 @@ def build_rows(quick, rng):
     return rows
 
 
-def machine():
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import numba
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "numba_threads": numba.get_num_threads(), "minires": mr.__version__}
-
-
 def markdown(results):
     m = results["machine"]
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, NumPy {m['numpy']}, "
@@ -247,18 +233,6 @@ def markdown(results):
     return "\n".join(lines)
 
 
-def update_results_file(path, text):
-    start, end = "<!-- bench_kernels:start -->", "<!-- bench_kernels:end -->"
-    old = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-    block = f"{start}\n{text}\n{end}"
-    if start in old and end in old:
-        new = old.split(start)[0] + block + old.split(end, 1)[1]
-    else:
-        new = old.rstrip() + "\n\n## Kernels: `python benchmarks/bench_kernels.py`\n\n" + block + "\n"
-    with open(path, "w") as f:
-        f.write(new)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
@@ -270,7 +244,7 @@ def main(argv=None):
     if args.quick:
         args.repeats, args.warmup = 2, 1
     rng = np.random.default_rng(0)
-    results = {"machine": machine(), "repeats": args.repeats, "warmup": args.warmup, "rows": []}
+    results = {"machine": benchmark.machine(), "repeats": args.repeats, "warmup": args.warmup, "rows": []}
     print(f"{'kernel':26s} {'shape':28s} {'ref ms':>9s} {'numba ms':>9s} {'torch ms':>9s} {'nb/torch':>8s} "
           f"{'ref/nb':>7s}")
     for name, shape, ours, theirs in build_rows(args.quick, rng):
@@ -288,7 +262,8 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
     if args.results:
-        update_results_file(args.results, text)
+        benchmark.update_results_section(args.results, "bench_kernels",
+                                         "Kernels: `python benchmarks/bench_kernels.py`", text)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,7 @@ def measure_memory(engine, name, batch, size):
 
 
 def machine():
+    """The machine and library versions a table was measured with."""
     import numba
     import torch
 
@@ -123,8 +124,21 @@ def machine():
         pass
     from . import __version__
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "minires": __version__}
+            "numba": numba.__version__, "numba_threads": numba.get_num_threads(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "minires": __version__}
+
+
+def update_results_section(path, section, heading, text):
+    """Replace the ``section`` block of a results file (between its start/end markers), or append it."""
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+    old = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+    block = f"{start}\n{text}\n{end}"
+    if start in old and end in old:
+        new = old.split(start)[0] + block + old.split(end, 1)[1]
+    else:
+        new = old.rstrip() + f"\n\n## {heading}\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(new)
 
 
 def run(configs=None, repeats=3, warmup=1, memory=True, progress=print):

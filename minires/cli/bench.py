@@ -1,6 +1,5 @@
 """``minires bench``: training-step time and memory against PyTorch, or ``--profile`` where the time goes."""
 import json
-import os
 
 from .. import benchmark
 
@@ -42,17 +41,7 @@ def run(args):
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     if args.results:
-        update_results(args.results, benchmark.markdown(results))
+        benchmark.update_results_section(args.results, "bench_models",
+                                         "Training steps: `python benchmarks/bench_models.py`",
+                                         benchmark.markdown(results))
     return 0
-
-
-def update_results(path, text):
-    start, end = "<!-- bench_models:start -->", "<!-- bench_models:end -->"
-    old = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-    block = f"{start}\n{text}\n{end}"
-    if start in old and end in old:
-        new = old.split(start)[0] + block + old.split(end, 1)[1]
-    else:
-        new = old.rstrip() + "\n\n## Training steps: `python benchmarks/bench_models.py`\n\n" + block + "\n"
-    with open(path, "w") as f:
-        f.write(new)
