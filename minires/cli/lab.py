@@ -3,6 +3,7 @@
 Each command exposes its experiment's Config fields as flags, runs it, prints what it found, and leaves
 CSV/JSON numbers and PNG figures in --out (default: lab/COMMAND).
 """
+import argparse
 import dataclasses
 import os
 import time
@@ -16,10 +17,20 @@ CONFIGS = {name: next(getattr(module, n) for n in dir(module) if n.endswith("Con
 CHOICES = {"init": INITS, "activation": tuple(ACTIVATIONS)}
 
 
+SUMMARIES = {
+    "explain": "one residual block forward and backward; the gradient split at the join, checked",
+    "gradflow": "per-layer gradient norms of plain/residual nets, with and without batch-norm",
+    "variance": "forward variance per block: exponential without batch-norm, linear with it",
+    "degradation": "train plain-20/56 and ResNet-20/56: does the deeper plain net train worse?",
+    "shattered": "gradients along a line of inputs: white noise in deep plain nets",
+    "lesion": "delete blocks at test time; path lengths and the gradient they carry",
+}
+
+
 def add_parser(subparsers):
     for name, module in EXPERIMENTS.items():
-        summary = module.__doc__.strip().splitlines()[0]
-        parser = subparsers.add_parser(name, help=summary, description=module.__doc__)
+        parser = subparsers.add_parser(name, help=SUMMARIES[name], description=module.__doc__,
+                                       formatter_class=argparse.RawDescriptionHelpFormatter)
         for field in dataclasses.fields(CONFIGS[name]):
             _add_option(parser, field)
         parser.add_argument("--out", help=f"output directory (default: lab/{name})")
