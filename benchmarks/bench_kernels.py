@@ -101,9 +101,8 @@ def residual_rows(label, n, c, hw, rng):
 
 # --- timing ------------------------------------------------------------------------------------------------
 
-def fwd_bwd(op, *arrays):
+def _fwd_bwd(op, tensors, as_upstream):
     """A closure running op forward and backward once with a fixed random upstream gradient."""
-    tensors = [mr.tensor(a, requires_grad=True) for a in arrays]
     upstream = {}
 
     def run():
@@ -111,24 +110,17 @@ def fwd_bwd(op, *arrays):
             t.grad = None
         y = op(*tensors)
         if "g" not in upstream:
-            upstream["g"] = np.random.default_rng(0).standard_normal(y.shape).astype(np.float32)
+            upstream["g"] = as_upstream(np.random.default_rng(0).standard_normal(tuple(y.shape)).astype(np.float32))
         y.backward(upstream["g"])
     return run
+
+
+def fwd_bwd(op, *arrays):
+    return _fwd_bwd(op, [mr.tensor(a, requires_grad=True) for a in arrays], lambda g: g)
 
 
 def torch_fwd_bwd(op, *arrays):
-    tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
-    upstream = {}
-
-    def run():
-        for t in tensors:
-            t.grad = None
-        y = op(*tensors)
-        if "g" not in upstream:
-            upstream["g"] = torch.from_numpy(np.random.default_rng(0).standard_normal(tuple(y.shape))
-                                             .astype(np.float32))
-        y.backward(upstream["g"])
-    return run
+    return _fwd_bwd(op, [torch.tensor(a, requires_grad=True) for a in arrays], torch.from_numpy)
 
 
 def time_row(minires_fn, torch_fn, repeats, warmup):
