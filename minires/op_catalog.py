@@ -27,6 +27,13 @@ class OpCase:
         return (self.ndim[0] <= len(shape) <= self.ndim[1]
                 and all(n >= low for n, low in zip(shape, self.min_sizes)))
 
+    def requirement(self):
+        """What ``accepts`` asks of a shape, in words: 'needs a rank-4 shape with sizes at least (1, 1, 3, 3)'."""
+        low, high = self.ndim
+        rank = f"rank-{low}" if low == high else f"rank-{low} to rank-{high}"
+        sizes = tuple(self.min_sizes[:high])
+        return f"needs a {rank} shape" + (f" with sizes at least {sizes}" if any(n > 1 for n in sizes) else "")
+
 
 def _normal(rng, shape, scale=1.0):
     return rng.standard_normal(shape) * scale

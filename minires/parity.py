@@ -5,12 +5,16 @@ gradient, and the batch-norm running statistics after the training-mode forward.
 Errors are relative to the tensor's largest magnitude: max|minires - torch| / max|torch|.
 Requires torch (``pip install torch==2.13.0`` for the CPU build).
 
-Kinks: a ReLU input within float32 rounding of zero can land on opposite sides of zero in the two engines.
-Forward values barely notice, but that one element's gradient is then passed back in one engine and dropped
-in the other, and a plain network carries the difference to every earlier layer. The report therefore counts
-``kink_flips``: ReLU inputs (the block joins' included) whose signs differ between minires and PyTorch in the
-training-mode forward. With zero flips the gradients must agree to float32 precision; with flips, a gradient
-difference may be that and not a bug (another seed settles it).
+``run_parity`` compares in one dtype; ``check_parity`` is what ``minires parity`` runs and what a user can
+trust on any machine: gradients are judged in float64 (where two correct engines agree to ~1e-12), forward
+values in both float64 and float32.
+
+Why not float32 gradients: a ReLU input within float32 rounding of zero can land on opposite sides of zero in
+the two engines (a "kink flip"). Forward values barely notice, but that one element's gradient is passed back
+in one engine and dropped in the other, and a plain network carries the difference to every earlier layer.
+Which inputs flip depends on the machine's BLAS and CPU, so a float32 gradient comparison of a whole network
+is not well-posed. With ``dtype="float32"`` the float32 gradients are still compared, and a layer over
+tolerance is *explained* (not failed) when kinks flipped and float64 agrees.
 """
 import contextlib
 from dataclasses import dataclass, field
@@ -107,8 +111,7 @@ def run_parity(name, batch=4, size=None, seed=0, tolerance=1e-3, dtype="float32"
         with _relu_inputs() as ours_relu, _torch_relu_inputs(torch) as theirs_relu:
             logits = model(Tensor(x))
             t_logits = twin(torch.from_numpy(x))
-        report.kink_flips[mode] = sum(int(((a > 0) != (b > 0)).sum()) if a.shape == b.shape else a.size
-                                      for a, b in zip(ours_relu, theirs_relu))
+        report.kink_flips[mode] = count_kink_flips(ours_relu, theirs_relu)
         loss = F.cross_entropy(logits, target)
         t_loss = torch.nn.functional.cross_entropy(t_logits, torch.from_numpy(target))
         loss.backward()
@@ -129,6 +132,12 @@ def run_parity(name, batch=4, size=None, seed=0, tolerance=1e-3, dtype="float32"
                     error = relative_error(buffer.numpy(), theirs_buffers[key].numpy())
                     row.running_stats = max(row.running_stats, error)
     return report
+
+
+def count_kink_flips(ours, theirs):
+    """How many ReLU inputs are positive in one engine and not in the other (a whole array counts when the
+    two engines recorded different shapes)."""
+    return sum(int(((a > 0) != (b > 0)).sum()) if a.shape == b.shape else a.size for a, b in zip(ours, theirs))
 
 
 @contextlib.contextmanager
@@ -179,3 +188,71 @@ def _module(model, dotted):
 def _row_of(key, rows):
     """The table row a parameter or buffer key belongs to (the longest row name that prefixes it)."""
     return max((row for row in rows if key.startswith(row + ".")), key=len)
+
+
+TOLERANCE = {"float32": 1e-3, "float64": 1e-9}
+
+
+@dataclass
+class ParityCheck:
+    """float64 and float32 parity of one model, judged as ``dtype`` asks: None (the default) judges forward
+    values in both dtypes and gradients in float64; "float32" also judges float32 gradients, explaining
+    kink-flip differences by float64; "float64" judges float64 alone."""
+    dtype: str  # "default", "float32" or "float64"
+    double: ParityReport
+    single: ParityReport = None  # absent for dtype "float64"
+
+    def verdict(self, row_name):
+        """'ok', 'FAILED', or 'explained by N kink flips (float64 agrees to X)' for one table row."""
+        double_row = _row(self.double, row_name)
+        if double_row.worst() > self.double.tolerance or not np.isfinite(double_row.worst()):
+            return "FAILED"
+        if self.single is None:
+            return "ok"
+        single_row = _row(self.single, row_name)
+        if not _forward_within(single_row, self.single.tolerance):
+            return "FAILED"
+        if self.dtype != "float32" or max(single_row.gradient.values()) <= self.single.tolerance:
+            return "ok"
+        flips = sum(self.single.kink_flips.values())
+        if flips:
+            return f"explained by {flips} kink flips (float64 agrees to {double_row.worst():.1e})"
+        return "FAILED"
+
+    @property
+    def worst(self):
+        """The largest relative error among the judged values."""
+        worst = self.double.worst
+        if self.single is not None:
+            judged = self.single.layers if self.dtype == "float32" else []
+            forward = [max(list(row.forward.values()) + [row.running_stats]) for row in self.single.layers]
+            worst = max([worst, *forward, *(row.worst() for row in judged), *self.single.logits.values(),
+                         *self.single.loss.values()])
+        return worst
+
+    @property
+    def passed(self):
+        totals_ok = max(list(self.double.logits.values()) + list(self.double.loss.values())) <= self.double.tolerance
+        if self.single is not None:
+            totals_ok &= max(list(self.single.logits.values()) +
+                             list(self.single.loss.values())) <= self.single.tolerance
+        return bool(totals_ok) and all(self.verdict(row.name) != "FAILED" for row in self.double.layers)
+
+
+def check_parity(name, dtype=None, batch=4, size=None, seed=0, tolerance=TOLERANCE["float32"],
+                 tolerance64=TOLERANCE["float64"], **model_kwargs):
+    """Run ``name`` against its PyTorch twin in float64 and (unless ``dtype == "float64"``) float32, and judge
+    it as ParityCheck describes. ``tolerance`` applies to float32 values, ``tolerance64`` to float64 ones."""
+    if dtype not in (None, "float32", "float64"):
+        raise ValueError(f"parity: dtype must be float32, float64 or None (both), got {dtype!r}")
+    double = run_parity(name, batch, size, seed, tolerance64, "float64", **model_kwargs)
+    single = None if dtype == "float64" else run_parity(name, batch, size, seed, tolerance, "float32", **model_kwargs)
+    return ParityCheck(dtype or "default", double, single)
+
+
+def _forward_within(row, tolerance):
+    return max(list(row.forward.values()) + [row.running_stats]) <= tolerance
+
+
+def _row(report, name):
+    return next(row for row in report.layers if row.name == name)

@@ -133,4 +133,4 @@ def test_lesion_command_trains_and_lesions(tmp_path, capsys):
 
 def test_lab_rejects_bad_options(capsys):
     assert main(["gradflow", "--init", "normal", "--std", "-1", "--blocks", "1", "--steps", "0"]) == 2
-    assert "positive std" in capsys.readouterr().out
+    assert "positive std" in capsys.readouterr().err

@@ -1,18 +1,21 @@
 """The command line: --help, --version, and `minires gradcheck`."""
+import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import minires
 from minires import op_catalog
-from minires.cli import main
+from minires.cli import build_parser, main
 
 
 def test_version_and_help_run_as_a_module_and_a_console_script():
     out = subprocess.run([sys.executable, "-m", "minires", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"minires {minires.__version__}"
-    out = subprocess.run(["minires", "--help"], capture_output=True, text=True, check=True)
+    script = os.path.join(os.path.dirname(sys.executable), "minires")  # the venv's, activated or not
+    out = subprocess.run([script, "--help"], capture_output=True, text=True, check=True)
     assert "gradcheck" in out.stdout
 
 
@@ -38,13 +41,46 @@ def test_gradcheck_exits_1_when_an_op_fails(capsys, monkeypatch):
 
 def test_gradcheck_unknown_op_lists_the_known_ones(capsys):
     assert main(["gradcheck", "convolve"]) == 2
-    out = capsys.readouterr().out
-    assert "unknown op 'convolve'" in out and "cross_entropy" in out
+    captured = capsys.readouterr()
+    assert "unknown op 'convolve'" in captured.err and "cross_entropy" in captured.err and not captured.out
 
 
-def test_gradcheck_rejects_a_shape_the_op_cannot_take(capsys):
-    assert main(["gradcheck", "cross_entropy", "--shape", "2,3,4"]) == 1
-    assert "needs rank 2..2" in capsys.readouterr().out
+@pytest.mark.parametrize("op, shape, message", [("conv2d", "3,4", "conv2d needs a rank-4 shape"),
+                                                 ("cross_entropy", "2,3,4", "cross_entropy needs a rank-2 shape")])
+def test_gradcheck_a_shape_the_op_cannot_take_is_a_usage_error(capsys, op, shape, message):
+    assert main(["gradcheck", op, "--shape", shape]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "passed" not in captured.out
+
+
+@pytest.mark.parametrize("argv", [["predict", "--checkpoint", "nowhere", "x.png"],
+                                  ["evaluate", "--checkpoint", "nowhere"],
+                                  ["convert", "nowhere.safetensors", "out.safetensors"],
+                                  ["train", "--data", "cifar10:/nowhere", "--quiet"],
+                                  ["parity", "--model", "resnet19"],
+                                  ["gradcheck"]])
+def test_every_command_reports_errors_on_stderr_in_one_line(argv, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "minires", *argv], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode in (1, 2) and out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"minires {argv[0]}: "), out.stderr
+
+
+def test_every_option_of_every_command_has_a_help_line():
+    parser = build_parser()
+    for name, command in parser._subparsers._group_actions[0].choices.items():
+        for action in command._actions:
+            if action.dest != "help":
+                assert action.help, f"minires {name} {'/'.join(action.option_strings) or action.dest} has no help"
+
+
+def test_paths_expand_tilde_and_variables(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("RUNS", str(tmp_path / "runs"))
+    args = build_parser().parse_args(["train", "--out", "$RUNS/a", "--resume", "~/b"])
+    assert args.out == str(tmp_path / "runs" / "a") and args.resume == str(tmp_path / "b")
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "cifar")):
+        minires.data.load("cifar10:~/cifar")
 
 
 def test_catalog_draws_are_reproducible():

@@ -128,9 +128,9 @@ def test_train_evaluate_and_predict_from_the_command_line(tmp_path, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "done: 1 epochs" in printed and "test accuracy" in printed
-    assert main(args) == 2 and "already holds a training checkpoint" in capsys.readouterr().out
+    assert main(args) == 2 and "already holds a training checkpoint" in capsys.readouterr().err
     assert main(["train", "--resume", str(out), "--lr", "0.5", "--quiet"]) == 2
-    assert "keeps its configuration" in capsys.readouterr().out
+    assert "keeps its configuration" in capsys.readouterr().err
     assert main(["train", "--resume", str(out), "--epochs", "2", "--quiet"]) == 0
     assert json.loads((out / "state.json").read_text())["epoch"] == 2
     assert main(["evaluate", "--checkpoint", str(out)]) == 0
@@ -143,10 +143,10 @@ def test_train_evaluate_and_predict_from_the_command_line(tmp_path, capsys):
 
 def test_bad_training_input_is_named(tmp_path, capsys):
     assert main(["train", "--data", f"cifar10:{tmp_path}", "--quiet", "--out", str(tmp_path / "r")]) == 2
-    assert "data_batch_1.bin" in capsys.readouterr().out
+    assert "data_batch_1.bin" in capsys.readouterr().err
     assert main(["train", "--model", "resnet19", "--quiet", "--out", str(tmp_path / "r")]) == 2
-    assert "known models" in capsys.readouterr().out
+    assert "known models" in capsys.readouterr().err
     assert main(["train", "--lr", "-1", "--quiet", "--out", str(tmp_path / "r")]) == 2
-    assert "lr must be positive" in capsys.readouterr().out
+    assert "lr must be positive" in capsys.readouterr().err
     assert main(["evaluate", "--checkpoint", str(tmp_path / "none")]) == 2
-    assert "no training checkpoint" in capsys.readouterr().out
+    assert "no training checkpoint" in capsys.readouterr().err

@@ -5,6 +5,8 @@ Each command lives in its own module in this package with ``add_parser(subparser
 """
 import argparse
 import logging
+import os
+import sys
 
 from ..version import __version__
 from . import bench, convert, evaluate, gradcheck, lab, parity, train
@@ -31,4 +33,8 @@ def main(argv=None):
         parser.print_help()
         return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
-    return args.run(args)
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # `minires ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

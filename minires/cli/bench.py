@@ -2,6 +2,8 @@
 import json
 
 from .. import benchmark
+from .output import fail
+from .paths import user_path
 
 
 def add_parser(subparsers):
@@ -9,14 +11,14 @@ def add_parser(subparsers):
         "bench", help="time training steps against PyTorch (needs torch); --profile: where the time goes",
         description=benchmark.__doc__)
     parser.add_argument("--profile", action="store_true", help="profile the ResNet-20 training step by op family")
-    parser.add_argument("--model", help="only this model (with --batch and --size)")
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--model", help="only this model, at --batch and --size (default: the standard rows)")
+    parser.add_argument("--batch", type=int, default=128, help="images per step, with --model or --profile (default: 128)")
+    parser.add_argument("--size", type=int, default=32, help="image height and width, with --model or --profile (default: 32)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per engine; the median is reported (default: 3)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per engine before timing (default: 1)")
     parser.add_argument("--no-memory", action="store_true", help="skip the separate-process memory runs")
-    parser.add_argument("--json", help="write every number to this JSON file")
-    parser.add_argument("--results", help="update the models section of this markdown file (RESULTS.md)")
+    parser.add_argument("--json", type=user_path, help="write every number to this JSON file")
+    parser.add_argument("--results", type=user_path, help="update the models section of this markdown file (RESULTS.md)")
     parser.set_defaults(run=run)
 
 
@@ -24,8 +26,7 @@ def run(args):
     try:
         import torch  # noqa: F401
     except ImportError:
-        print("minires bench needs PyTorch: pip install torch==2.13.0 (the CPU build)")
-        return 2
+        return fail("bench", "needs PyTorch: pip install torch==2.13.0 (the CPU build)")
     if args.profile:
         name = args.model or "resnet20"
         rows, total = benchmark.profile(name, args.batch, args.size)

@@ -1,6 +1,8 @@
 """``minires convert``: PyTorch state_dict (safetensors) <-> minires checkpoint, checked against a model."""
 from ..checkpoint import CheckpointError
 from ..convert import convert
+from .output import fail
+from .paths import user_path
 
 
 def add_parser(subparsers):
@@ -10,8 +12,8 @@ def add_parser(subparsers):
                     "minires checkpoint), check it against --model when given (keys, shapes), and write it for "
                     "the other side. Key names are the same (torchvision's); a DataParallel 'module.' prefix is "
                     "removed. Pickled .pt/.pth files are refused: minires never unpickles.")
-    parser.add_argument("input", help="safetensors file to read")
-    parser.add_argument("output", help="safetensors file to write")
+    parser.add_argument("input", type=user_path, help="safetensors file to read")
+    parser.add_argument("output", type=user_path, help="safetensors file to write")
     parser.add_argument("--to", choices=["minires", "torch"], default="minires", help="the side to write for")
     parser.add_argument("--model", help="check the weights against this minires model (e.g. resnet18)")
     parser.add_argument("--num-classes", type=int, help="the model's number of classes, for --model")
@@ -22,8 +24,7 @@ def run(args):
     try:
         summary = convert(args.input, args.output, to=args.to, model=args.model, num_classes=args.num_classes)
     except (CheckpointError, FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"minires convert: {exc}")
-        return 1
+        return fail("convert", exc, code=1)
     print(f"wrote {args.output}: {summary['tensors']} tensors, {summary['parameters']:,} values, for {args.to}"
           + (f", checked against {args.model}" if args.model else ""))
     return 0

@@ -5,23 +5,27 @@ from .. import data
 from ..checkpoint import CheckpointError
 from ..data import DataLoader, Normalize
 from ..training import evaluate_model, load_trained, predict_images
+from .output import fail
+from .paths import user_path
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("evaluate", help="test accuracy of a trained run",
                                    description="Evaluate a run's model on the test split of its data set "
                                                "(or of --data), preprocessed as in training.")
-    parser.add_argument("--checkpoint", required=True, metavar="DIR", help="a run directory of minires train")
+    parser.add_argument("--checkpoint", type=user_path, required=True, metavar="DIR",
+                        help="a run directory of minires train")
     parser.add_argument("--data", help="another data set spec with the same image shape (default: the run's)")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default: 256)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.set_defaults(run=run_evaluate)
     parser = subparsers.add_parser("predict", help="classify image files with a trained run",
                                    description="Print the most probable classes of each image file.")
-    parser.add_argument("--checkpoint", required=True, metavar="DIR")
-    parser.add_argument("images", nargs="+", metavar="IMAGE")
-    parser.add_argument("--top", type=int, default=3)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--checkpoint", type=user_path, required=True, metavar="DIR",
+                        help="a run directory of minires train")
+    parser.add_argument("images", type=user_path, nargs="+", metavar="IMAGE", help="PNG or JPEG files to classify")
+    parser.add_argument("--top", type=int, default=3, help="how many classes to print per image (default: 3)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.set_defaults(run=run_predict)
 
 
@@ -35,8 +39,7 @@ def run_evaluate(args):
         loader = DataLoader(bundle.test, args.batch_size, transform=Normalize(described["mean"], described["std"]))
         loss, accuracy = evaluate_model(model, loader, args.device)
     except (FileNotFoundError, CheckpointError, ValueError, ImportError) as exc:
-        print(f"minires evaluate: {exc}")
-        return 2
+        return fail("evaluate", exc)
     print(f"{config.model} from {args.checkpoint} on {bundle.name} ({len(bundle.test)} test images): accuracy "
           f"{100 * accuracy:.2f}%, loss {loss:.4f}")
     return 0
@@ -50,8 +53,7 @@ def run_predict(args):
         model, config, described = load_trained(args.checkpoint, args.device)
         results = predict_images(model, described, args.images, top=args.top, device=args.device)
     except (FileNotFoundError, CheckpointError, ValueError, ImportError) as exc:
-        print(f"minires predict: {exc}")
-        return 2
+        return fail("predict", exc)
     for path, ranked in zip(args.images, results):
         print(f"{path}: " + ", ".join(f"{name} {100 * p:.1f}%" for name, p in ranked))
     return 0

@@ -11,6 +11,8 @@ import time
 from ..analysis import EXPERIMENTS
 from ..analysis.labnet import ACTIVATIONS, INITS
 from ..errors import DeviceUnavailableError
+from .output import fail
+from .paths import user_path
 
 CONFIGS = {name: next(getattr(module, n) for n in dir(module) if n.endswith("Config") and n != "TrainConfig")
            for name, module in EXPERIMENTS.items()}
@@ -33,7 +35,7 @@ def add_parser(subparsers):
                                        formatter_class=argparse.RawDescriptionHelpFormatter)
         for field in dataclasses.fields(CONFIGS[name]):
             _add_option(parser, field)
-        parser.add_argument("--out", help=f"output directory (default: lab/{name})")
+        parser.add_argument("--out", type=user_path, help=f"output directory (default: lab/{name})")
         parser.set_defaults(run=run, experiment=name)
 
 
@@ -63,8 +65,7 @@ def run(args):
         config = config_class(**values)
         result = EXPERIMENTS[name].run(config, directory, progress=print)
     except (ValueError, FileNotFoundError, ImportError, DeviceUnavailableError) as exc:
-        print(f"minires {name}: {exc}")
-        return 2
+        return fail(name, exc)
     if name == "explain":
         _print_explain(result)
     figures = result.get("figures")

@@ -1,6 +1,7 @@
 """``minires train``: train a model on a data set, with a progress bar, metrics, curves and checkpoints."""
 import dataclasses
 import os
+import sys
 
 from .. import data, models
 from ..checkpoint import CheckpointError
@@ -8,6 +9,8 @@ from ..errors import DeviceUnavailableError
 from ..training import TrainConfig, Trainer, TrainingDiverged
 from ..training.config import OPTIMIZERS, SCHEDULES
 from ..training.run_checkpoint import CHECKPOINT
+from .output import fail
+from .paths import user_path
 from .progress import ProgressBars
 
 DEFAULTS = TrainConfig()
@@ -37,8 +40,8 @@ def add_parser(subparsers):
                     "metrics.csv, metrics.json and curves.png to --out.")
     for flag, (name, kind, text) in OPTIONS.items():
         parser.add_argument(flag, type=kind, default=None, help=f"{text} (default: {getattr(DEFAULTS, name)})")
-    parser.add_argument("--out", help="run directory (default: runs/MODEL-DATA, numbered if it exists)")
-    parser.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (--epochs may be raised)")
+    parser.add_argument("--out", type=user_path, help="run directory (default: runs/MODEL-DATA, numbered if it exists)")
+    parser.add_argument("--resume", type=user_path, metavar="DIR", help="continue the run saved in DIR (--epochs may be raised)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
 
@@ -54,9 +57,8 @@ def run(args):
             config = dataclasses.replace(DEFAULTS, **given)
             directory = args.out or _fresh_directory(config)
             if os.path.isfile(os.path.join(directory, CHECKPOINT)):
-                print(f"minires train: {directory} already holds a training checkpoint; continue it with "
-                      f"--resume {directory}, or choose another --out")
-                return 2
+                return fail("train", f"{directory} already holds a training checkpoint; continue it with "
+                                     f"--resume {directory}, or choose another --out")
             trainer = Trainer(config, directory, callbacks)
         print(f"training {trainer.config.model} ({sum(p.size for p in trainer.model.parameters()):,} parameters) "
               f"on {trainer.config.data}: {len(trainer.bundle.train)} training / {len(trainer.bundle.test)} test "
@@ -64,14 +66,12 @@ def run(args):
               f"{trainer.directory}")
         summary = trainer.fit()
     except TrainingDiverged as exc:
-        print(f"minires train: {exc}")
-        return 1
+        return fail("train", exc, code=1)
     except KeyboardInterrupt:
-        print("\nminires train: interrupted; resume with --resume", trainer.directory)
-        return 130
+        print(file=sys.stderr)
+        return fail("train", f"interrupted; resume with --resume {trainer.directory}", code=130)
     except (ValueError, FileNotFoundError, CheckpointError, DeviceUnavailableError, ImportError) as exc:
-        print(f"minires train: {exc}")
-        return 2
+        return fail("train", exc)
     finally:
         if callbacks is not None:
             callbacks.close()

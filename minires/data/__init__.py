@@ -2,8 +2,10 @@
 
 ``load(spec)`` reads a --data spec: ``digits`` (the default, bundled with scikit-learn), ``cifar10:PATH``,
 ``cifar100:PATH``, ``mnist:PATH``, ``folder:PATH`` (class sub-folders of PNG/JPEG files), ``synthetic``.
-Nothing is downloaded and nothing is unpickled.
+``~`` and ``$VARS`` in PATH are expanded. Nothing is downloaded and nothing is unpickled.
 """
+import os
+
 from .bundle import DataBundle
 from .cifar import cifar10, cifar100
 from .dataset import ArrayDataset, Dataset
@@ -20,6 +22,7 @@ SPECS = ("digits", "cifar10:PATH", "cifar100:PATH", "mnist:PATH", "folder:PATH",
 def load(spec, image_size=64, seed=0):
     """A DataBundle for a --data spec (see the module docstring)."""
     name, _, path = str(spec).partition(":")
+    path = os.path.expanduser(os.path.expandvars(path))  # "cifar10:~/data": no shell expands ~ after ":"
     readers = {"cifar10": cifar10, "cifar100": cifar100, "mnist": mnist,
                "folder": lambda root: image_folder(root, image_size=image_size, seed=seed)}
     if name in ("digits", "synthetic") and not path:
