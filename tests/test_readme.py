@@ -1,17 +1,31 @@
 """The README stays true: its code runs, and CI runs its test command verbatim."""
 import pathlib
 import re
+import subprocess
+import sys
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
 
-def test_readme_python_examples_run(capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the examples write files
-    namespace = {}
-    for block in re.findall(r"```python\n(.*?)```", README, re.S):
-        exec(block, namespace)
-    assert "passed" in capsys.readouterr().out
+def python_blocks():
+    """(file, index, code) for every Python block in README.md and docs/*.md."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for index, code in enumerate(re.findall(r"```python\n(.*?)```", path.read_text(), re.S)):
+            yield pytest.param(code, id=f"{path.relative_to(ROOT)}-{index}")
+
+
+@pytest.mark.parametrize("code", list(python_blocks()))
+def test_each_python_block_in_the_docs_runs_on_its_own(code, tmp_path):
+    """Each block in a fresh interpreter, in an empty directory: a reader copies one block, not the page."""
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_docs_have_python_blocks():
+    assert len(list(python_blocks())) >= 3
 
 
 def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one():
@@ -35,3 +49,17 @@ def test_tutorial_figures_exist_and_its_commands_are_real():
     commands = re.findall(r"^minires (\w+)", tutorial, re.M)
     known = set(build_parser()._subparsers._group_actions[0].choices)
     assert commands and set(commands) <= known
+
+
+def parity_commands():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return sorted({match.strip() for page in pages
+                   for match in re.findall(r"(minires parity [^`#\n]*)", page.read_text())})
+
+
+@pytest.mark.parametrize("command", parity_commands())
+def test_every_parity_command_in_the_docs_passes(command):
+    """The docs' parity examples must exit 0 on any machine: the default judges gradients in float64."""
+    argv = command.split()[1:]
+    result = subprocess.run([sys.executable, "-m", "minires", *argv], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
