@@ -13,5 +13,5 @@ numba kernels run on numba's workqueue threading layer unless NUMBA_THREADING_LA
 The environment variable MINIRES_KERNELS=reference|numba forces one CPU flavour (for teaching, debugging and
 tests). This package never imports the Tensor or Function classes.
 """
-from .registry import FLAVOURS, cpu_flavour, numba_available, pick, register, registered  # noqa: F401
+from .registry import FLAVOURS, cpu_flavour, implementation, numba_available, pick, register, registered  # noqa: F401
 from . import batchnorm, im2col, pool, residual  # noqa: F401,E402  (each registers its kernels)

@@ -4,7 +4,9 @@ global average, and adaptive average.
 Notation as in im2col.py: window KH x KW, stride (SH, SW), padding (PH, PW), output OH x OW with
 OH = conv_out_size(H, KH, SH, PH). Max pooling pads with -inf (a padded pixel never wins) and keeps, for each
 output, the flat index row * W + column of the winning input pixel in its plane: backward adds the gradient
-there, so overlapping windows that share a winner add up. Ties go to the first pixel in window order.
+there, so overlapping windows that share a winner add up. The winner is chosen as PyTorch's CPU kernel does:
+among real (unpadded) pixels, a NaN wins and the last NaN in window order beats earlier ones; otherwise the
+first pixel holding the maximum (so a window of -inf goes to its first real pixel).
 
 Signatures (both flavours):
     max_pool_forward(x, kh, kw, sh, sw, ph, pw) -> y, argmax (int64, (N, C, OH, OW))
@@ -30,9 +32,16 @@ def max_pool_forward_reference(x, kh, kw, sh, sw, ph, pw):
     n, c, h, w = x.shape
     oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
     padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-xp.inf)
+    real = xp.pad(xp.ones((h, w), bool), ((ph, ph), (pw, pw)))  # False on padding: it never wins
     windows = xp.stack([padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
                         for i in range(kh) for j in range(kw)], axis=2)  # (N, C, KH*KW, OH, OW)
-    winner = windows.argmax(axis=2)  # (N, C, OH, OW): the window offset i*KW + j of the maximum
+    in_image = xp.stack([real[i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+                         for i in range(kh) for j in range(kw)])  # (KH*KW, OH, OW)
+    nan = xp.isnan(windows) & in_image
+    largest = xp.where(in_image & ~nan, windows, -xp.inf).max(axis=2, keepdims=True)
+    first_largest = (in_image & (windows == largest)).argmax(axis=2)  # (N, C, OH, OW): offset i*KW + j
+    last_nan = kh * kw - 1 - nan[:, :, ::-1].argmax(axis=2)
+    winner = xp.where(nan.any(axis=2), last_nan, first_largest)
     y = xp.take_along_axis(windows, winner[:, :, None], axis=2)[:, :, 0]
     rows = xp.arange(oh).reshape(-1, 1) * sh - ph + (winner // kw)  # back to input coordinates
     cols = xp.arange(ow).reshape(1, -1) * sw - pw + (winner % kw)
@@ -115,7 +124,7 @@ def _max_pool_forward_loops(x, kh, kw, sh, sw, ph, pw, y, argmax):
                         if column < 0 or column >= w:
                             continue
                         v = x[b, ch, row, column]
-                        if v > best or where < 0 or (np.isnan(v) and not np.isnan(best)):
+                        if v > best or where < 0 or np.isnan(v):  # as PyTorch: the last NaN wins
                             best, where = v, row * w + column
                 y[b, ch, yo, xo] = best
                 argmax[b, ch, yo, xo] = where

@@ -15,6 +15,12 @@ def registered():
     return sorted(_registry)
 
 
+def implementation(op, flavour):
+    """Kernel ``op`` in one flavour ("reference", "numba" or "cuda"), or None where that slot is empty;
+    for tests and benchmarks that compare flavours side by side."""
+    return _registry[op][flavour]
+
+
 def cpu_flavour():
     """The CPU flavour in force: MINIRES_KERNELS if set, else numba when it imports, else the reference."""
     forced = os.environ.get("MINIRES_KERNELS", "").strip().lower()

@@ -37,7 +37,8 @@ def residual_add_forward_reference(out, shortcut, relu):
 
 
 def residual_add_backward_reference(g, y, relu):
-    return g * (y > 0) if relu else g
+    # As F.relu and torch: exactly 0 where y <= 0; a NaN output passes its gradient (NaN never hidden).
+    return get_array_module(g).where(y <= 0, 0, g) if relu else g
 
 
 def shortcut_a_forward_reference(x, out_channels, stride):
@@ -61,13 +62,13 @@ def _residual_add_forward_loops(out, shortcut, relu, y):
     flat_out, flat_short, flat_y = out.reshape(-1), shortcut.reshape(-1), y.reshape(-1)
     for k in prange(flat_y.size):
         v = flat_out[k] + flat_short[k]
-        flat_y[k] = v if (v > 0 or not relu) else 0
+        flat_y[k] = 0 if (relu and v <= 0) else v  # NaN stays NaN, as xp.maximum(v, 0) keeps it
 
 
 def _residual_add_backward_loops(g, y, grad):
     flat_g, flat_y, flat_grad = g.reshape(-1), y.reshape(-1), grad.reshape(-1)
     for k in prange(flat_grad.size):
-        flat_grad[k] = flat_g[k] if flat_y[k] > 0 else 0
+        flat_grad[k] = 0 if flat_y[k] <= 0 else flat_g[k]
 
 
 def _shortcut_a_forward_loops(x, stride, before, y):

@@ -110,6 +110,34 @@ def test_leaf_hook_sees_the_accumulated_gradient():
     np.testing.assert_allclose(seen[0], [4.0, 4.0])
 
 
+def test_a_leaf_hook_replaces_the_gradient_stored_in_grad_like_torch():
+    data, upstream = np.array([1.0, -2.0, 3.0]), np.array([0.5, 1.0, -1.0])
+    ours = mr.tensor(data, requires_grad=True)
+    ours.register_hook(lambda g: g * 10)
+    (ours * ours).backward(upstream)
+    theirs = torch.tensor(data, requires_grad=True)
+    theirs.register_hook(lambda g: g * 10)
+    (theirs * theirs).backward(torch.from_numpy(upstream))
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy())
+    np.testing.assert_allclose(ours.grad, 10 * 2 * data * upstream)
+
+
+def test_retain_grad_accumulates_across_backward_calls_like_torch():
+    data = np.array([1.0, 2.0])
+    grads = []
+    for engine, make in ((mr, lambda a: mr.tensor(a, requires_grad=True)),
+                         (torch, lambda a: torch.tensor(a, requires_grad=True))):
+        x = make(data)
+        h = x * 3
+        h.retain_grad()
+        y = (h * h).sum()
+        y.backward(retain_graph=True)
+        y.backward()
+        grads.append(np.asarray(h.grad if engine is mr else h.grad.numpy()))
+    np.testing.assert_allclose(grads[0], grads[1])
+    np.testing.assert_allclose(grads[0], 2 * (2 * 3 * data))  # two calls, each 2h
+
+
 def test_retain_grad_keeps_an_intermediate_gradient():
     x = mr.tensor([1.0, 2.0], requires_grad=True)
     h, k = x * 3, x * 4

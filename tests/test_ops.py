@@ -152,3 +152,11 @@ def test_tensor_methods_match_functional_ops():
     check_against_torch(lambda t: t.max(axis=1).tanh().sigmoid().mean(),
                         lambda t: t.amax(dim=1).tanh().sigmoid().mean(), [x])
     check_against_torch(lambda t: t[0, 1:, ::2].relu().sqrt(), lambda t: t[0, 1:, ::2].relu().sqrt(), [x * x])
+
+
+@pytest.mark.parametrize("axis, keepdims", [(None, False), (1, False), ((0, 2), True)])
+def test_max_shares_the_gradient_among_ties_like_torch_amax(axis, keepdims):
+    """The catalog draws distinct values; here every maximum is tied 2-4 ways."""
+    x = np.array([[[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]], [[3.0, 3.0, -1.0], [2.0, 2.0, 2.0]]], np.float32)
+    check_against_torch(lambda t: t.max(axis=axis, keepdims=keepdims),
+                        lambda t: torch.amax(t, dim=_dims(axis, t), keepdim=keepdims), [x])

@@ -45,11 +45,19 @@ def test_adam_and_adamw_match_torch(name, options):
     _run(lambda ps: getattr(optim, name)(ps, **options), lambda ps: getattr(torch.optim, name)(ps, **options))
 
 
-def test_parameter_groups_have_their_own_hyperparameters():
+@pytest.mark.parametrize("order", ["decayed group first", "decayed group last"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+def test_parameter_groups_have_their_own_hyperparameters(name, order):
+    """Each group's own lr and weight decay, whatever its position (a rule applied to the first group only
+    must fail the 'last' order)."""
     def groups(ps):
-        return [{"params": ps[:1], "lr": 0.5, "weight_decay": 0.1}, {"params": ps[1:]}]
-    _run(lambda ps: optim.SGD(groups(ps), lr=0.1, momentum=0.9),
-         lambda ps: torch.optim.SGD(groups(ps), lr=0.1, momentum=0.9))
+        special = {"params": ps[:1] if order == "decayed group first" else ps[-1:], "lr": 0.02,
+                   "weight_decay": 0.1}
+        rest = {"params": ps[1:] if order == "decayed group first" else ps[:-1]}
+        return [special, rest] if order == "decayed group first" else [rest, special]
+    options = dict(lr=0.01, momentum=0.9) if name == "SGD" else dict(lr=0.01)
+    _run(lambda ps: getattr(optim, name)(groups(ps), **options),
+         lambda ps: getattr(torch.optim, name)(groups(ps), **options))
 
 
 def test_no_decay_groups_split_batch_norm_and_biases():

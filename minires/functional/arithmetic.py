@@ -67,7 +67,8 @@ class Div(_Binary):
 
     def backward(self, g):
         a, b = self.saved_tensors
-        return self.grads(lambda: g / b, lambda: -g * a / (b * b))
+        # d(a/b)/db = -(a/b)/b, divided twice rather than by b*b, which under- or overflows first (b = 1e-23)
+        return self.grads(lambda: g / b, lambda: -g * ((a / b) / b))
 
 
 class Neg(Function):
@@ -92,6 +93,8 @@ class Pow(Function):
     def backward(self, g):
         (x,) = self.saved_tensors
         p = self.exponent
+        if p == 0:  # d x**0 / dx = 0 everywhere, also at x = 0 where p * x**(p-1) would be 0 * inf
+            return g * 0
         return p * x ** (p - 1) * g
 
 

@@ -51,7 +51,9 @@ class ReLU(Function):
 
     def backward(self, g):
         (y,) = self.saved_tensors
-        return g * (y > 0)  # d relu(x) = 1 where x > 0, else 0
+        # d relu(x) = 1 where x > 0, else 0. Written as torch's threshold_backward: exactly 0 where y <= 0
+        # (even for a NaN gradient), and a NaN output passes its gradient on, so NaN is never hidden.
+        return backend.get_array_module(g).where(y <= 0, 0, g)
 
 
 class Sigmoid(Function):
