@@ -11,7 +11,9 @@ A Function in minires/functional picks its kernel in one line:
 CuPy arrays get the GPU kernel; NumPy arrays get the numba kernel when numba imports, else the reference.
 numba kernels run on numba's workqueue threading layer unless NUMBA_THREADING_LAYER says otherwise (see jit.py).
 The environment variable MINIRES_KERNELS=reference|numba forces one CPU flavour (for teaching, debugging and
-tests). This package never imports the Tensor or Function classes.
+tests); ``with kernels.using(flavour):`` does the same for a block of code. This package never imports the
+Tensor or Function classes.
 """
-from .registry import FLAVOURS, cpu_flavour, implementation, numba_available, pick, register, registered  # noqa: F401
+from .registry import (FLAVOURS, cpu_flavour, implementation, numba_available, pick, register,  # noqa: F401
+                       registered, using)
 from . import batchnorm, im2col, pool, residual  # noqa: F401,E402  (each registers its kernels)

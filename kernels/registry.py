@@ -1,9 +1,11 @@
 """The registry behind ``minires.kernels.pick``: one entry per kernel, one implementation per flavour."""
+import contextlib
 import os
 
 FLAVOURS = ("reference", "numba")
 
 _registry = {}  # op name -> {"reference": fn, "numba": fn or None, "cuda": fn or None}
+_forced = []  # flavours forced by ``using`` (innermost last); they win over MINIRES_KERNELS
 
 
 def register(op, *, reference, numba=None, cuda=None):
@@ -21,8 +23,25 @@ def implementation(op, flavour):
     return _registry[op][flavour]
 
 
+@contextlib.contextmanager
+def using(flavour):
+    """Run the kernels of one CPU flavour inside a ``with`` block (gradcheck --flavour, tests, benchmarks)."""
+    if flavour not in FLAVOURS:
+        raise ValueError(f"kernel flavour must be one of {FLAVOURS}, got {flavour!r}")
+    if flavour == "numba" and not numba_available():
+        raise RuntimeError("the numba kernel flavour was asked for but numba cannot be imported")
+    _forced.append(flavour)
+    try:
+        yield
+    finally:
+        _forced.pop()
+
+
 def cpu_flavour():
-    """The CPU flavour in force: MINIRES_KERNELS if set, else numba when it imports, else the reference."""
+    """The CPU flavour in force: the innermost ``using`` block, else MINIRES_KERNELS if set, else numba when
+    it imports, else the reference."""
+    if _forced:
+        return _forced[-1]
     forced = os.environ.get("MINIRES_KERNELS", "").strip().lower()
     if forced:
         if forced not in FLAVOURS:

@@ -3,14 +3,22 @@ finite differences and PyTorch.
 
 Each case draws float64 inputs for a given primary shape (kept in the op's domain: positive for log and
 sqrt, denominators away from zero, well-separated values for max) plus the op's non-tensor parameters (axes,
-pad sizes, permutations, targets), all from one ``numpy.random.Generator``.
+pad sizes, permutations, targets, strides), all from one ``numpy.random.Generator``. Its ``labels`` name the
+options a draw exercises (``stride>1``, ``reduction=sum``, ...) and ``covers`` lists those that
+``minires gradcheck --all`` must reach over its draws.
+
+Two checks run on a case: ``gradcheck_case`` (backward against float64 finite differences) and
+``compare_with_torch`` (forward, gradients and in-place state against the op's PyTorch twin in float64, which
+also catches an op whose forward and backward are consistently wrong).
 """
+import copy
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from . import functional as F
+from .tensor import Tensor
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,9 @@ class OpCase:
     ndim: tuple = (1, 4)  # smallest and largest rank the case accepts
     max_sizes: tuple = (4, 4, 4, 4)  # the largest size per axis that tests draw
     min_sizes: tuple = (1, 1, 1, 1)  # the smallest size per axis the op accepts
+    kernels: bool = False  # runs hand-written kernels: checked with every kernel flavour
+    labels: Callable = None  # labels(inputs, params) -> set of option names this draw exercises
+    covers: tuple = ()  # the labels that gradcheck --all's draws must cover
 
     def accepts(self, shape):
         return (self.ndim[0] <= len(shape) <= self.ndim[1]
@@ -199,7 +210,7 @@ def _draw_batch_norm(training):
     def draw(rng, shape):
         c = shape[1]
         inputs = [_normal(rng, shape, 2.0) + 1, _normal(rng, (c,)), _normal(rng, (c,))]
-        running = (None, None) if training else (_normal(rng, (c,)), rng.uniform(0.5, 2.0, c))
+        running = (_normal(rng, (c,)), rng.uniform(0.5, 2.0, c))  # training updates them: torch checks how
         return inputs, {"running_mean": running[0], "running_var": running[1], "training": training}
     return draw
 
@@ -225,7 +236,27 @@ def _draw_shortcut_a(rng, shape):
                                    "stride": int(rng.integers(1, 3))}
 
 
-_IMAGES = dict(ndim=(4, 4), max_sizes=(3, 4, 9, 9))
+def _window_labels(inputs, params):
+    kernel, stride, padding = (np.broadcast_to(params[k], 2) for k in ("kernel_size", "stride", "padding"))
+    return {"stride>1" if stride.max() > 1 else "stride=1", "padding" if padding.any() else "no padding",
+            "overlapping" if (stride < kernel).any() else "disjoint"}
+
+
+def _conv_labels(inputs, params):
+    labels = _window_labels(inputs, {"kernel_size": inputs[1].shape[2:], **params})
+    return labels | {"dilation>1" if max(params["dilation"]) > 1 else "dilation=1",
+                     "groups>1" if params["groups"] > 1 else "groups=1", "bias" if inputs[2] is not None else "no bias"}
+
+
+def _reduction_labels(inputs, params):
+    axis = params["axis"]
+    kind = "all axes" if axis is None else ("one axis" if isinstance(axis, int) else "some axes")
+    return {kind, "keepdims" if params["keepdims"] else "no keepdims"}
+
+
+_IMAGES = dict(ndim=(4, 4), max_sizes=(3, 4, 9, 9), kernels=True)
+_REDUCTION = dict(labels=_reduction_labels, covers=("all axes", "one axis", "some axes", "keepdims", "no keepdims"))
+_WINDOW = dict(labels=_window_labels, covers=("stride=1", "stride>1", "padding", "no padding", "overlapping"))
 
 CASES = {case.name: case for case in [
     OpCase("add", F.add, _binary(_normal), (3, 4)),
@@ -240,9 +271,9 @@ CASES = {case.name: case for case in [
     OpCase("relu", F.relu, _unary(_normal), (3, 4)),
     OpCase("sigmoid", F.sigmoid, _unary(lambda rng, s: _normal(rng, s, 3.0)), (3, 4)),
     OpCase("tanh", F.tanh, _unary(lambda rng, s: _normal(rng, s, 2.0)), (3, 4)),
-    OpCase("sum", F.sum, _draw_reduction(_normal), (2, 3, 4)),
-    OpCase("mean", F.mean, _draw_reduction(_normal), (2, 3, 4)),
-    OpCase("max", F.max, _draw_reduction(_distinct), (2, 3, 4)),
+    OpCase("sum", F.sum, _draw_reduction(_normal), (2, 3, 4), **_REDUCTION),
+    OpCase("mean", F.mean, _draw_reduction(_normal), (2, 3, 4), **_REDUCTION),
+    OpCase("max", F.max, _draw_reduction(_distinct), (2, 3, 4), **_REDUCTION),
     OpCase("reshape", F.reshape, _draw_reshape, (2, 3, 4)),
     OpCase("transpose", F.transpose, _draw_transpose, (2, 3, 4)),
     OpCase("flatten", F.flatten, _draw_flatten, (2, 3, 4)),
@@ -254,16 +285,29 @@ CASES = {case.name: case for case in [
     OpCase("linear", F.linear, _draw_linear, (5, 4), ndim=(1, 3)),
     OpCase("log_softmax", F.log_softmax, _draw_softmax, (3, 5)),
     OpCase("softmax", F.softmax, _draw_softmax, (3, 5)),
-    OpCase("cross_entropy", F.cross_entropy, _draw_cross_entropy, (6, 5), ndim=(2, 2)),
-    OpCase("conv2d", F.conv2d, _draw_conv2d, (2, 4, 7, 7), **_IMAGES),
+    OpCase("cross_entropy", F.cross_entropy, _draw_cross_entropy, (6, 5), ndim=(2, 2),
+           labels=lambda inputs, params: {"reduction=" + params["reduction"]},
+           covers=("reduction=mean", "reduction=sum", "reduction=none")),
+    OpCase("conv2d", F.conv2d, _draw_conv2d, (2, 4, 7, 7), **_IMAGES, labels=_conv_labels,
+           covers=("stride=1", "stride>1", "padding", "no padding", "dilation>1", "groups>1", "groups=1", "bias",
+                   "no bias")),
     OpCase("batch_norm", F.batch_norm, _draw_batch_norm(training=True), (3, 4, 5, 5), ndim=(2, 4),
-           max_sizes=(4, 4, 5, 5), min_sizes=(2, 1, 1, 1)),  # training needs two values per channel
-    OpCase("batch_norm_eval", F.batch_norm, _draw_batch_norm(training=False), (3, 4, 5, 5), ndim=(2, 4)),
-    OpCase("max_pool2d", F.max_pool2d, _draw_pool(_distinct), (2, 3, 7, 7), **_IMAGES),
-    OpCase("avg_pool2d", F.avg_pool2d, _draw_pool(_normal), (2, 3, 7, 7), **_IMAGES),
-    OpCase("adaptive_avg_pool2d", F.adaptive_avg_pool2d, _draw_adaptive_pool, (2, 3, 7, 7), **_IMAGES),
-    OpCase("residual_add", F.residual_add, _draw_residual_add, (2, 3, 5, 5), ndim=(1, 4)),
-    OpCase("shortcut_a", F.shortcut_a, _draw_shortcut_a, (2, 3, 6, 6), **_IMAGES),
+           max_sizes=(4, 4, 5, 5), min_sizes=(2, 1, 1, 1), kernels=True),  # training: two values per channel
+    OpCase("batch_norm_eval", F.batch_norm, _draw_batch_norm(training=False), (3, 4, 5, 5), ndim=(2, 4),
+           kernels=True),
+    OpCase("max_pool2d", F.max_pool2d, _draw_pool(_distinct), (2, 3, 7, 7), **_IMAGES, **_WINDOW),
+    OpCase("avg_pool2d", F.avg_pool2d, _draw_pool(_normal), (2, 3, 7, 7), **_IMAGES, **_WINDOW),
+    OpCase("adaptive_avg_pool2d", F.adaptive_avg_pool2d, _draw_adaptive_pool, (2, 3, 7, 7), **_IMAGES,
+           labels=lambda inputs, params: {"overlapping cells" if any(inputs[0].shape[2 + i] % params["output_size"][i]
+                                                                     for i in range(2)) else "exact cells"},
+           covers=("overlapping cells",)),
+    OpCase("residual_add", F.residual_add, _draw_residual_add, (2, 3, 5, 5), ndim=(1, 4), kernels=True,
+           labels=lambda inputs, params: {"relu" if params["relu"] else "no relu"}, covers=("relu", "no relu")),
+    OpCase("shortcut_a", F.shortcut_a, _draw_shortcut_a, (2, 3, 6, 6), **_IMAGES,
+           labels=lambda inputs, params: {f"stride={params['stride']}",
+                                          "zero channels" if params["out_channels"] > inputs[0].shape[1] else
+                                          "same channels"},
+           covers=("stride=1", "stride=2", "zero channels")),
 ]}
 
 
@@ -296,3 +340,64 @@ def gradcheck_case(case, shape=None, seed=0, mode="full", raise_exception=False,
         return case.fn(*tensors, **drawn["params"])
 
     return gradcheck(fn, draw, mode=mode, seed=seed, raise_exception=raise_exception, name=case.name, **options)
+
+
+def covering_seeds(case, shape=None, draws=3, first=0, search=200):
+    """Seeds for ``draws`` or more draws of ``case`` that together exercise every label in ``case.covers``:
+    the first seeds, then each later seed that adds a label still missing (deterministic on every machine:
+    NumPy's Generator streams are platform-independent)."""
+    seeds, seen = [], set()
+    for seed in range(first, first + search):
+        labels = case.labels(*draw_case(case, shape, seed)) if case.labels else set()
+        if len(seeds) < draws or not labels <= seen and set(case.covers) - seen & labels:
+            seeds.append(seed)
+            seen |= labels
+        if len(seeds) >= draws and set(case.covers) <= seen:
+            return seeds
+    raise ValueError(f"{case.name}: no {search} draws cover {sorted(set(case.covers) - seen)}")
+
+
+TORCH_TOLERANCE = 1e-9  # relative to the largest magnitude; float64, so two correct engines agree to ~1e-14
+
+
+@dataclass
+class TorchComparison:
+    name: str
+    forward_error: float  # max |minires - torch| / max |torch| over the output
+    gradient_error: float  # the same, worst over the inputs' gradients
+    state_error: float  # the same, worst over arrays the op updates in place (running statistics)
+
+    @property
+    def worst(self):
+        return max(self.forward_error, self.gradient_error, self.state_error)
+
+    @property
+    def passed(self):
+        return bool(np.isfinite(self.worst)) and self.worst <= TORCH_TOLERANCE
+
+
+def draw_case(case, shape=None, seed=0):
+    """The inputs and parameters of one draw (the first draw ``gradcheck_case`` makes with this seed)."""
+    return case.draw(np.random.default_rng(seed), tuple(shape or case.shape))
+
+
+def compare_with_torch(case, shape=None, seed=0):
+    """Run the op and its PyTorch twin (minires.torch_twins) on the same float64 draw: forward, backward under
+    a random upstream gradient, and any array parameter updated in place. Needs torch."""
+    import torch
+
+    from .parity import relative_error
+    from .torch_twins import TWINS
+
+    inputs, params = draw_case(case, shape, seed)
+    ours_params, theirs_params = copy.deepcopy(params), copy.deepcopy(params)
+    ours = [None if a is None else Tensor(a, requires_grad=True) for a in inputs]
+    theirs = [None if a is None else torch.tensor(a, requires_grad=True) for a in inputs]
+    y, y_torch = case.fn(*ours, **ours_params), TWINS[case.name](*theirs, **theirs_params)
+    upstream = np.random.default_rng([seed, 1]).standard_normal(y.shape)
+    y.backward(upstream)
+    y_torch.backward(torch.from_numpy(upstream))
+    gradient_error = max([relative_error(a.grad, b.grad.numpy()) for a, b in zip(ours, theirs) if a is not None])
+    state = [relative_error(ours_params[k], theirs_params[k]) for k, v in params.items() if isinstance(v, np.ndarray)]
+    return TorchComparison(case.name, relative_error(y.numpy(), y_torch.detach().numpy()), gradient_error,
+                           max(state, default=0.0))

@@ -1,5 +1,6 @@
 """The command line: --help, --version, and `minires gradcheck`."""
 import os
+import re
 import subprocess
 import sys
 
@@ -19,12 +20,40 @@ def test_version_and_help_run_as_a_module_and_a_console_script():
     assert "gradcheck" in out.stdout
 
 
-def test_gradcheck_all_passes_and_prints_a_table(capsys):
+def test_gradcheck_all_passes_and_prints_a_row_per_op_and_flavour(capsys):
     assert main(["gradcheck", "--all"]) == 0
     out = capsys.readouterr().out
+    rows = 0
     for name in op_catalog.names():
-        assert f"\n{name} " in out
-    assert f"{len(op_catalog.names())} passed, 0 failed" in out
+        flavours = minires.kernels.FLAVOURS if op_catalog.get(name).kernels else ["-"]
+        for flavour in flavours:
+            assert re.search(rf"\n{name} +\([0-9, ]+\) +{flavour} ", out), (name, flavour)
+            rows += 1
+    assert f"{rows} passed, 0 failed" in out
+    assert "reduction=none" in out and "groups>1" in out  # the draws cover the options
+
+
+def test_gradcheck_torch_column_catches_a_consistently_wrong_op(capsys, monkeypatch):
+    """Running variance updated with the biased variance: forward and backward stay consistent, so finite
+    differences cannot see it; the comparison with torch's in-place update does."""
+    from minires.functional import batchnorm
+
+    original = batchnorm.BatchNorm.forward
+
+    def biased_running_var(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        if running_var is not None and training:
+            kept = running_var.copy()
+            y = original(self, x, weight, bias, running_mean, running_var, training, momentum, eps)
+            count = x.size // x.shape[1]
+            running_var[...] = (running_var - (1 - momentum) * kept) * (count - 1) / count + (1 - momentum) * kept
+            return y
+        return original(self, x, weight, bias, running_mean, running_var, training, momentum, eps)
+
+    monkeypatch.setattr(batchnorm.BatchNorm, "forward", biased_running_var)
+    assert main(["gradcheck", "batch_norm", "--flavour", "reference"]) == 1
+    out = capsys.readouterr().out
+    assert "vs torch" in out and "in-place state" in out
+    assert main(["gradcheck", "batch_norm", "--flavour", "reference", "--no-torch"]) == 0
 
 
 def test_gradcheck_one_op_with_shape_seed_and_mode(capsys):
@@ -81,6 +110,14 @@ def test_paths_expand_tilde_and_variables(monkeypatch, tmp_path):
     assert args.out == str(tmp_path / "runs" / "a") and args.resume == str(tmp_path / "b")
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "cifar")):
         minires.data.load("cifar10:~/cifar")
+
+
+@pytest.mark.parametrize("name", op_catalog.names())
+def test_the_draws_of_gradcheck_all_cover_each_ops_options(name):
+    case = op_catalog.get(name)
+    seeds = op_catalog.covering_seeds(case)
+    labels = set().union(*(case.labels(*op_catalog.draw_case(case, seed=s)) for s in seeds)) if case.labels else set()
+    assert len(seeds) >= 3 and set(case.covers) <= labels
 
 
 def test_catalog_draws_are_reproducible():

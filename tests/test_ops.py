@@ -1,7 +1,7 @@
 """Every op in the catalog: float64 gradcheck and float32 parity with torch on hypothesis-drawn shapes.
 
-An op table x check kind, like PyTorch's op tests: each row is the minires op (from minires.op_catalog) and
-its torch twin below.
+An op table x check kind, like PyTorch's op tests: each row is the minires op and its input draw (from
+minires.op_catalog) and its torch twin (from minires.torch_twins).
 """
 import numpy as np
 import pytest
@@ -11,6 +11,7 @@ from hypothesis import given, strategies as st
 
 import minires as mr
 from minires import op_catalog
+from minires.torch_twins import TWINS as TORCH_OPS
 from parity import check_against_torch
 
 
@@ -18,58 +19,8 @@ def _dims(axis, x):
     return tuple(range(x.ndim)) if axis is None else axis
 
 
-def _torch_or_none(array):
-    return None if array is None else torch.from_numpy(array)
-
-
-def _shortcut_a(x, out_channels, stride):
-    extra = out_channels - x.shape[1]
-    return TF.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, extra // 2, extra - extra // 2))
-
-
-TORCH_OPS = {
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b,
-    "mul": lambda a, b: a * b,
-    "div": lambda a, b: a / b,
-    "neg": lambda x: -x,
-    "pow": lambda x, exponent: x ** exponent,
-    "exp": torch.exp,
-    "log": torch.log,
-    "sqrt": torch.sqrt,
-    "relu": torch.relu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "sum": lambda x, axis, keepdims: x.sum(dim=_dims(axis, x), keepdim=keepdims),
-    "mean": lambda x, axis, keepdims: x.mean(dim=_dims(axis, x), keepdim=keepdims),
-    "max": lambda x, axis, keepdims: torch.amax(x, dim=_dims(axis, x), keepdim=keepdims),
-    "reshape": lambda x, shape: x.reshape(shape),
-    "transpose": lambda x, axes: x.permute(axes),
-    "flatten": lambda x, start_dim, end_dim: torch.flatten(x, start_dim, end_dim),
-    "getitem": lambda x, index: x[index],
-    "getitem_array": lambda x, index: x[torch.from_numpy(index)],
-    "cat": lambda *ts, axis: torch.cat(ts, dim=axis),
-    "pad": lambda x, pad, value: TF.pad(x, pad, value=value),
-    "matmul": torch.matmul,
-    "linear": TF.linear,
-    "log_softmax": lambda x, axis: torch.log_softmax(x, dim=axis),
-    "softmax": lambda x, axis: torch.softmax(x, dim=axis),
-    "cross_entropy": lambda x, target, reduction: TF.cross_entropy(x, torch.from_numpy(target),
-                                                                     reduction=reduction),
-    "conv2d": TF.conv2d,
-    "batch_norm": lambda x, w, b, running_mean, running_var, training: TF.batch_norm(
-        x, _torch_or_none(running_mean), _torch_or_none(running_var), w, b, training=training),
-    "batch_norm_eval": lambda x, w, b, running_mean, running_var, training: TF.batch_norm(
-        x, _torch_or_none(running_mean), _torch_or_none(running_var), w, b, training=training),
-    "max_pool2d": TF.max_pool2d,
-    "avg_pool2d": TF.avg_pool2d,
-    "adaptive_avg_pool2d": TF.adaptive_avg_pool2d,
-    "residual_add": lambda out, shortcut, relu: torch.relu(out + shortcut) if relu else out + shortcut,
-    "shortcut_a": _shortcut_a,
-}
 # Ops whose forward and backward run hand-written kernels: their parity is checked with every CPU flavour.
-KERNEL_OPS = {"conv2d", "batch_norm", "batch_norm_eval", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
-              "residual_add", "shortcut_a"}
+KERNEL_OPS = {name for name in op_catalog.names() if op_catalog.get(name).kernels}
 FLAVOURS = ["reference", "numba"]
 
 CASE_NAMES = op_catalog.names()
@@ -77,6 +28,8 @@ CASE_NAMES = op_catalog.names()
 
 def test_every_catalog_op_has_a_torch_twin():
     assert sorted(TORCH_OPS) == CASE_NAMES
+    assert KERNEL_OPS == {"conv2d", "batch_norm", "batch_norm_eval", "max_pool2d", "avg_pool2d",
+                          "adaptive_avg_pool2d", "residual_add", "shortcut_a"}
 
 
 def shapes_for(case):
