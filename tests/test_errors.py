@@ -1,4 +1,6 @@
 """Bad input gets a clear error naming the op, what it expected and what it got, before any work is done."""
+import re
+
 import numpy as np
 import pytest
 
@@ -112,3 +114,29 @@ def test_requires_grad_cannot_be_changed_on_a_non_leaf():
     y = t(2) * 2
     with pytest.raises(RuntimeError, match="leaf"):
         y.requires_grad = False
+
+
+def _c(*shape, dtype=np.float32):
+    return np.ones(shape, dtype)
+
+
+@pytest.mark.parametrize("args, error, message", [
+    ((_c(3), None, None, None, None, True), ShapeError,
+     r"batch_norm: expected an input of shape \(N, C\) or \(N, C, \.\.\.\), got \(3,\)"),
+    ((_c(2, 3, dtype=np.int64), None, None, None, None, True), DTypeError,
+     r"batch_norm: expected a floating-point input, got dtype int64"),
+    *[((_c(2, 3), *[_c(4) if i == k else None for i in range(4)], True), ShapeError,
+       rf"batch_norm: {name} must have shape \(3,\) for an input with 3 channels, got \(4,\)")
+      for k, name in enumerate(["weight", "bias", "running_mean", "running_var"])],
+    *[((_c(2, 3), None, None, *[_c(3, dtype=np.float64) if i == k else _c(3) for i in range(2)], True), DTypeError,
+       rf"batch_norm: {name} has dtype float64 but the input has float32")
+      for k, name in enumerate(["running_mean", "running_var"])],
+    ((_c(2, 3), None, None, None, None, False), ValueError,
+     r"batch_norm: evaluation mode needs running_mean and running_var"),
+])
+def test_batch_norm_errors_name_the_op_the_argument_and_the_sizes(args, error, message):
+    """Whole messages: the op's name first, then the argument at fault, what was expected and what was given."""
+    x, *rest = args
+    with pytest.raises(error) as info:
+        F.batch_norm(mr.tensor(x), *rest)
+    assert re.fullmatch(message, str(info.value)), str(info.value)
