@@ -6,7 +6,7 @@ import sys
 from .. import data, models
 from ..checkpoint import CheckpointError
 from ..errors import DeviceUnavailableError
-from ..training import TrainConfig, Trainer, TrainingDiverged
+from ..training import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted
 from ..training.config import OPTIMIZERS, SCHEDULES
 from ..training.run_checkpoint import CHECKPOINT
 from .output import fail
@@ -37,7 +37,10 @@ def add_parser(subparsers):
         "train", help="train a model (default: ResNet-20 on the bundled digits, about a minute)",
         description="Train a residual network. With no arguments: ResNet-20 on scikit-learn's 8x8 digits for "
                     f"{DEFAULTS.epochs} epochs. Writes checkpoint.safetensors, model.safetensors, state.json, "
-                    "metrics.csv, metrics.json and curves.png to --out.")
+                    "metrics.csv, metrics.json and curves.png to --out. Ctrl-C (or SIGTERM) stops at the next "
+                    "step boundary and saves a checkpoint that --resume continues bit for bit; a second Ctrl-C "
+                    "stops at once. A NaN or infinite loss, weight or running statistic stops the run (exit 1) "
+                    "and keeps the last good checkpoint.")
     for flag, (name, kind, text) in OPTIONS.items():
         parser.add_argument(flag, type=kind, default=None, help=f"{text} (default: {getattr(DEFAULTS, name)})")
     parser.add_argument("--out", type=user_path, help="run directory (default: runs/MODEL-DATA, numbered if it exists)")
@@ -67,9 +70,12 @@ def run(args):
         summary = trainer.fit()
     except TrainingDiverged as exc:
         return fail("train", exc, code=1)
-    except KeyboardInterrupt:
+    except TrainingInterrupted as exc:  # Ctrl-C or SIGTERM, acted on at the next step boundary and saved
         print(file=sys.stderr)
-        return fail("train", f"interrupted; resume with --resume {trainer.directory}", code=130)
+        return fail("train", exc, code=130)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training began: nothing more was saved
+        print(file=sys.stderr)
+        return fail("train", "stopped at once; the last checkpoint written (if any) is kept", code=130)
     except (ValueError, FileNotFoundError, CheckpointError, DeviceUnavailableError, ImportError) as exc:
         return fail("train", exc)
     finally:

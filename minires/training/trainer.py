@@ -3,7 +3,12 @@
 Resuming is exact: the data order and augmentation of every batch derive from (seed, epoch, batch) alone
 (see minires.data.loader), and the checkpoint holds the model, the optimiser state, the schedule and the
 position (epoch, batch), so a run stopped anywhere between two steps and resumed ends with the same weights,
-bit for bit on the CPU, as one that never stopped.
+bit for bit on the CPU, as one that never stopped. Ctrl-C and SIGTERM are acted on between steps only
+(stop_requests.py), so the state saved on a signal is always such a between-steps state.
+
+Non-finite values never pass silently: after every step the loss, every parameter and every batch-norm
+running statistic must be finite, or training stops naming the step and the first offending tensor, and no
+checkpoint is written from that state (the last one on disk was written from a finite one).
 
 The library never prints: progress goes to the ``callbacks`` object (the CLI shows a tqdm bar with it).
 """
@@ -21,12 +26,18 @@ from . import build
 from .config import TrainConfig
 from .metrics import plot_curves, write_metrics
 from .run_checkpoint import read_run, restore_run, save_run
+from .stop_requests import StopRequests
 
 log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint was left as it was."""
+    """The loss, a parameter or a running statistic became NaN or infinite; the last good checkpoint was left
+    as it was."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """A stop was asked for (Ctrl-C, SIGTERM); the run was saved at a step boundary and can be resumed."""
 
 
 class Callbacks:
@@ -55,7 +66,7 @@ class Trainer:
         self.train_loader, self.test_loader = build.build_loaders(config, self.bundle)
         self.state = {"epoch": 0, "batch": 0, "step": 0, "history": [], "partial": _empty_partial(),
                       "config": config.to_dict(), "data": self.bundle.describe()}
-        self._in_step = False
+        self._stop = None  # the StopRequests of a running fit()
 
     @classmethod
     def resume(cls, directory, epochs=None, callbacks=None, bundle=None):
@@ -77,16 +88,13 @@ class Trainer:
     def fit(self, stop_after_epochs=None):
         """Train until config.epochs (or for ``stop_after_epochs`` more epochs); return a summary dict."""
         started, done = time.perf_counter(), 0
-        try:
+        with StopRequests() as self._stop:
             while self.state["epoch"] < self.config.epochs:
                 if stop_after_epochs is not None and done >= stop_after_epochs:
                     break
                 self.run_epoch(self.state["epoch"])
                 done += 1
-        except KeyboardInterrupt:
-            if not self._in_step:  # between two steps the state is consistent: keep it
-                self.save()
-            raise
+        self._stop = None
         return self.summary(time.perf_counter() - started)
 
     def run_epoch(self, epoch):
@@ -103,6 +111,7 @@ class Trainer:
             partial["seen"] += len(labels)
             self.state["batch"], self.state["step"] = batch + 1, self.state["step"] + 1
             self.callbacks.on_batch(partial["loss_sum"] / partial["seen"], partial["correct"] / partial["seen"])
+            self._stop_if_requested()  # a safe point: the step and its bookkeeping are complete
         test_loss, test_accuracy = self.evaluate()
         partial = self.state["partial"]
         row = {"epoch": epoch + 1, "step": self.state["step"], "lr": lr,
@@ -115,26 +124,39 @@ class Trainer:
         self.save()
         self.callbacks.on_epoch_end(row)
         log.info("epoch %d: %s", epoch + 1, row)
+        self._stop_if_requested(saved=True)  # a safe point: the epoch is complete and saved
         return row
+
+    def _stop_if_requested(self, saved=False):
+        if self._stop is None or self._stop.requested is None:
+            return
+        if not saved:
+            self.save()
+        raise TrainingInterrupted(f"{self._stop.requested} received: stopped after epoch {self.state['epoch']} "
+                                  f"+ {self.state['batch']} batches (step {self.state['step']}) and saved in "
+                                  f"{self.directory}; continue with --resume {self.directory}")
 
     def train_step(self, images, labels, epoch, batch):
         device = self.config.device
-        self._in_step = True
         logits = self.model(Tensor(images, device=device))
         loss = F.cross_entropy(logits, backend.to_device(labels, device))
         value = loss.item()
         if not np.isfinite(value):
-            self._in_step = False
-            kept = (f"the last good checkpoint (after epoch {self.state['epoch']}) is kept in {self.directory}"
-                    if self.state["epoch"] else "no checkpoint had been written yet")
-            raise TrainingDiverged(f"the loss became {value} at epoch {epoch + 1}, batch {batch + 1} (step "
-                                   f"{self.state['step'] + 1}); training stopped and {kept}. Try a smaller --lr.")
+            self._diverged(f"the loss became {value}", epoch, batch)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        self._in_step = False
+        bad = first_non_finite(self.model)
+        if bad is not None:
+            self._diverged(f"{bad} became non-finite", epoch, batch)
         correct = int((backend.to_numpy(logits.data).argmax(axis=1) == labels).sum())
         return value, correct
+
+    def _diverged(self, what, epoch, batch):
+        kept = (f"the last good checkpoint (after epoch {self.state['epoch']}) is kept in {self.directory}"
+                if self.state["epoch"] else "no checkpoint had been written yet")
+        raise TrainingDiverged(f"{what} at epoch {epoch + 1}, batch {batch + 1} (step {self.state['step'] + 1}); "
+                               f"training stopped and {kept}. Try a smaller --lr.")
 
     def evaluate(self, loader=None):
         """(mean cross-entropy, accuracy) on the test split (or ``loader``), in evaluation mode."""
@@ -172,6 +194,16 @@ def evaluate_model(model, loader, device="cpu"):
             seen += len(labels)
     model.train(was_training)
     return total_loss / seen, correct / seen
+
+
+def first_non_finite(model):
+    """The name of the first parameter or batch-norm running statistic holding a NaN or an infinity, or None."""
+    named = list(model.named_parameters()) + [(name, buffer) for name, buffer in model.named_buffers()
+                                              if name.endswith(("running_mean", "running_var"))]
+    for name, tensor in named:
+        if not bool(backend.get_array_module(tensor.data).isfinite(tensor.data).all()):
+            return name
+    return None
 
 
 def _empty_partial():
