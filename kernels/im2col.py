@@ -15,6 +15,7 @@ Both flavours share one signature:
 import numpy as np
 
 from minires.backend import get_array_module
+from minires.errors import ArgumentError
 
 from .jit import numba_version, parallel_jit, prange, serial_jit
 from .registry import register
@@ -34,7 +35,7 @@ def _column_buffer(xp, shape, dtype, out):
     if out is None:
         return xp.empty(shape, dtype=dtype)
     if out.size != int(np.prod(shape)) or out.dtype != dtype or not out.flags.c_contiguous:
-        raise ValueError(f"im2col: out buffer of {out.size} {out.dtype} values cannot hold {shape} {dtype}")
+        raise ArgumentError(f"im2col: out buffer of {out.size} {out.dtype} values cannot hold {shape} {dtype}")
     return out.reshape(shape)
 
 

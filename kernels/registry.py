@@ -2,6 +2,8 @@
 import contextlib
 import os
 
+from minires.errors import ArgumentError, UnknownNameError
+
 FLAVOURS = ("reference", "numba")
 
 _registry = {}  # op name -> {"reference": fn, "numba": fn or None, "cuda": fn or None}
@@ -27,9 +29,9 @@ def implementation(op, flavour):
 def using(flavour):
     """Run the kernels of one CPU flavour inside a ``with`` block (gradcheck --flavour, tests, benchmarks)."""
     if flavour not in FLAVOURS:
-        raise ValueError(f"kernel flavour must be one of {FLAVOURS}, got {flavour!r}")
+        raise ArgumentError(f"kernel flavour must be one of {FLAVOURS}, got {flavour!r}")
     if flavour == "numba" and not numba_available():
-        raise RuntimeError("the numba kernel flavour was asked for but numba cannot be imported")
+        raise ArgumentError("the numba kernel flavour was asked for but numba cannot be imported")
     _forced.append(flavour)
     try:
         yield
@@ -45,9 +47,9 @@ def cpu_flavour():
     forced = os.environ.get("MINIRES_KERNELS", "").strip().lower()
     if forced:
         if forced not in FLAVOURS:
-            raise ValueError(f"MINIRES_KERNELS must be one of {FLAVOURS}, got {forced!r}")
+            raise ArgumentError(f"MINIRES_KERNELS must be one of {FLAVOURS}, got {forced!r}")
         if forced == "numba" and not numba_available():
-            raise RuntimeError("MINIRES_KERNELS=numba but numba cannot be imported")
+            raise ArgumentError("MINIRES_KERNELS=numba but numba cannot be imported")
         return forced
     return "numba" if numba_available() else "reference"
 
@@ -65,7 +67,7 @@ def pick(op, xp):
     try:
         versions = _registry[op]
     except KeyError:
-        raise KeyError(f"no kernel named {op!r}; registered kernels: {', '.join(registered()) or 'none'}") from None
+        raise UnknownNameError(f"no kernel named {op!r}; registered kernels: {', '.join(registered()) or 'none'}") from None
     if xp.__name__ == "cupy":
         # The slot for the CUDA C version; until it is filled, the NumPy reference runs on CuPy arrays
         # (it is written against the array module of its input, so it works there, slowly).

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import functional as F
 from . import models, optim
+from .errors import MiniresError
 from .tensor import Tensor
 
 MODELS = [("resnet20", 128, 32), ("resnet56", 128, 32), ("resnet110", 128, 32), ("resnet18", 32, 64),
@@ -90,7 +91,7 @@ def _status_bytes(field):
         for line in f:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not found in /proc/self/status (Linux only)")
+    raise MiniresError(f"{field} not found in /proc/self/status (Linux only)")
 
 
 def measure_memory_here(engine, name, batch, size, steps=2):

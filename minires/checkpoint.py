@@ -14,12 +14,13 @@ import numpy as np
 import safetensors.numpy
 
 from . import backend
+from .errors import MiniresError, MissingFileError
 from .tensor import Tensor
 
 _KEY_ORDER = "minires.key_order"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(MiniresError, ValueError):
     """A file is missing, truncated or not safetensors."""
 
 
@@ -69,7 +70,7 @@ def save(state_dict, path, metadata=None):
 def read_bytes(path, what="checkpoint"):
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} {path!r} does not exist")
+        raise MissingFileError(f"{what} {path!r} does not exist")
     with open(path, "rb") as f:
         return f.read()
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backend
-from .errors import DTypeError
+from .errors import ArgumentError, ArgumentTypeError, DTypeError, MiniresError
 from .grad_mode import no_grad
 from .tensor import Tensor
 
@@ -62,7 +62,7 @@ class GradcheckReport:
         return text
 
 
-class GradcheckError(AssertionError):
+class GradcheckError(MiniresError, AssertionError):
     """Raised when backward disagrees with the finite differences; ``.report`` holds the details."""
 
     def __init__(self, report):
@@ -80,7 +80,7 @@ def gradcheck(fn, inputs, *, mode="full", eps=1e-6, atol=1e-5, rtol=1e-3, seed=0
     Raises GradcheckError when the check fails and ``raise_exception`` is true.
     """
     if mode not in MODES:
-        raise ValueError(f"gradcheck: mode must be one of {MODES}, got {mode!r}")
+        raise ArgumentError(f"gradcheck: mode must be one of {MODES}, got {mode!r}")
     name = name or getattr(fn, "__name__", "fn")
     rng = np.random.default_rng(seed)
     draw = inputs if callable(inputs) else None
@@ -129,7 +129,7 @@ class _Checker:
         leaves = [None if a is None else Tensor._make(a.copy(), requires_grad=True) for a in arrays]
         out = fn(*leaves)
         if not isinstance(out, Tensor):
-            raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+            raise ArgumentTypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
         if out.dtype != np.float64:
             raise DTypeError(f"gradcheck: fn returned {out.dtype} for float64 inputs: it does not keep float64 "
                              f"end to end")

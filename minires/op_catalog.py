@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from . import functional as F
+from .errors import ArgumentError, UnknownNameError
 from .tensor import Tensor
 
 
@@ -319,7 +320,7 @@ def get(name):
     try:
         return CASES[name]
     except KeyError:
-        raise KeyError(f"unknown op {name!r}; known ops: {', '.join(names())}") from None
+        raise UnknownNameError(f"unknown op {name!r}; known ops: {', '.join(names())}") from None
 
 
 def gradcheck_case(case, shape=None, seed=0, mode="full", raise_exception=False, **options):
@@ -328,7 +329,7 @@ def gradcheck_case(case, shape=None, seed=0, mode="full", raise_exception=False,
 
     shape = tuple(shape or case.shape)
     if not case.accepts(shape):
-        raise ValueError(f"{case.name}: shape {shape} is not accepted (rank {case.ndim[0]} to {case.ndim[1]}, "
+        raise ArgumentError(f"{case.name}: shape {shape} is not accepted (rank {case.ndim[0]} to {case.ndim[1]}, "
                          f"sizes at least {case.min_sizes[:len(shape)]})")
     drawn = {}
 
@@ -354,7 +355,7 @@ def covering_seeds(case, shape=None, draws=3, first=0, search=200):
             seen |= labels
         if len(seeds) >= draws and set(case.covers) <= seen:
             return seeds
-    raise ValueError(f"{case.name}: no {search} draws cover {sorted(set(case.covers) - seen)}")
+    raise ArgumentError(f"{case.name}: no {search} draws cover {sorted(set(case.covers) - seen)}")
 
 
 TORCH_TOLERANCE = 1e-9  # relative to the largest magnitude; float64, so two correct engines agree to ~1e-14

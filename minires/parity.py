@@ -23,10 +23,9 @@ import numpy as np
 
 from . import functional as F
 from . import models
-from .grad_mode import no_grad
+from .errors import ArgumentError
 from .nn import Sequential
 from .tensor import Tensor
-
 
 MODES = ("train", "eval")
 
@@ -244,7 +243,7 @@ def check_parity(name, dtype=None, batch=4, size=None, seed=0, tolerance=TOLERAN
     """Run ``name`` against its PyTorch twin in float64 and (unless ``dtype == "float64"``) float32, and judge
     it as ParityCheck describes. ``tolerance`` applies to float32 values, ``tolerance64`` to float64 ones."""
     if dtype not in (None, "float32", "float64"):
-        raise ValueError(f"parity: dtype must be float32, float64 or None (both), got {dtype!r}")
+        raise ArgumentError(f"parity: dtype must be float32, float64 or None (both), got {dtype!r}")
     double = run_parity(name, batch, size, seed, tolerance64, "float64", **model_kwargs)
     single = None if dtype == "float64" else run_parity(name, batch, size, seed, tolerance, "float32", **model_kwargs)
     return ParityCheck(dtype or "default", double, single)

@@ -5,6 +5,8 @@ nothing calls the global ``np.random`` functions, so a run is reproduced by its 
 """
 import numpy as np
 
+from .errors import ArgumentError
+
 _generator = np.random.default_rng(0)
 
 
@@ -12,7 +14,7 @@ def manual_seed(seed):
     """Reseed the default generator (like ``torch.manual_seed``) and return it."""
     global _generator
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"manual_seed: expected a non-negative integer seed, got {seed!r}")
+        raise ArgumentError(f"manual_seed: expected a non-negative integer seed, got {seed!r}")
     _generator = np.random.default_rng(int(seed))
     return _generator
 

@@ -14,7 +14,7 @@ import weakref
 import numpy as np
 
 from . import backend
-from .errors import DeviceError, DTypeError, ShapeError
+from .errors import ArgumentError, AutogradError, DeviceError, DTypeError, ShapeError
 
 
 def as_array(data, dtype=None, device=None):
@@ -68,7 +68,7 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value):
         if self.creator is not None:
-            raise RuntimeError("requires_grad can only be changed on leaf tensors; use .detach() for a "
+            raise AutogradError("requires_grad can only be changed on leaf tensors; use .detach() for a "
                                "non-leaf tensor")
         if value and self.data.dtype.kind not in "fc":
             raise DTypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
@@ -115,7 +115,7 @@ class Tensor:
 
     def item(self):
         if self.data.size != 1:
-            raise ValueError(f"item(): only a one-element tensor converts to a Python number, "
+            raise ArgumentError(f"item(): only a one-element tensor converts to a Python number, "
                              f"this one has shape {self.shape}")
         return self.data.item()
 
@@ -130,13 +130,13 @@ class Tensor:
     def retain_grad(self):
         """Keep .grad on this non-leaf tensor after backward (leaves always keep theirs)."""
         if self._node is None:
-            raise RuntimeError("retain_grad: this tensor does not require grad")
+            raise AutogradError("retain_grad: this tensor does not require grad")
         self._node.retains_grad = True
 
     def register_hook(self, hook):
         """Call hook(grad) when this tensor's gradient is complete; a returned Tensor or array replaces it."""
         if self._node is None:
-            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+            raise AutogradError("register_hook: cannot register a hook on a tensor that does not require grad")
         self._node.hooks = self._node.hooks + (hook,)
         return _HookHandle(self._node, hook)
 
@@ -147,7 +147,7 @@ class Tensor:
         one element. The graph is freed afterwards unless ``retain_graph=True``.
         """
         if not self.requires_grad:
-            raise RuntimeError("backward: this tensor does not require grad, so no graph was built for it "
+            raise AutogradError("backward: this tensor does not require grad, so no graph was built for it "
                                "(did the inputs have requires_grad=True, outside no_grad()?)")
         root = self._node
         grads = {id(root): self._initial_grad(grad)}
@@ -165,7 +165,7 @@ class Tensor:
             if fn is None:
                 continue
             if fn.released:
-                raise RuntimeError(f"backward through {fn.op_name()} a second time: its saved arrays were "
+                raise AutogradError(f"backward through {fn.op_name()} a second time: its saved arrays were "
                                    f"freed by the first backward; pass retain_graph=True to the first call")
             input_grads = fn.backward(grad)
             if not isinstance(input_grads, tuple):
@@ -185,7 +185,7 @@ class Tensor:
         xp = backend.get_array_module(self.data)
         if grad is None:
             if self.data.size != 1:
-                raise RuntimeError(f"backward: grad must be given for a non-scalar output (shape {self.shape})")
+                raise AutogradError(f"backward: grad must be given for a non-scalar output (shape {self.shape})")
             return xp.ones_like(self.data)
         if isinstance(grad, Tensor):
             grad = grad.data

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as TF
 
+from .errors import ArgumentError
 from .models import CIFAR_PLAIN, CIFAR_PREACT, CIFAR_RESNETS, IMAGENET
 
 
@@ -157,4 +158,4 @@ def build(name, **kwargs):
         return TorchCifarResNet(depth, **{**kwargs, "shortcut": None})
     if name.startswith("preact_resnet") and depth in CIFAR_PREACT:
         return TorchCifarResNet(depth, **{"shortcut": "A", **kwargs, "preact": True})
-    raise ValueError(f"no torch reference for model {name!r}")
+    raise ArgumentError(f"no torch reference for model {name!r}")

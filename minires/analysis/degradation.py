@@ -8,7 +8,6 @@ few minutes on a CPU; ``--data cifar10:PATH --iterations 64000`` is the paper's 
 """
 from dataclasses import dataclass
 
-import numpy as np
 
 from .. import functional as F
 from .. import models

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from .. import functional as F
+from ..errors import ArgumentError
 from ..nn import BatchNorm2d, Conv2d, Identity, Linear, Module, Sequential, init
 from ..rng import as_generator
 
@@ -35,10 +36,10 @@ def initialise(weight, scheme, std, rng):
         init.xavier_normal_(weight, rng=rng)
     elif scheme == "normal":
         if std is None or std <= 0:
-            raise ValueError("init 'normal' needs a positive std")
+            raise ArgumentError("init 'normal' needs a positive std")
         init.normal_(weight, 0.0, std, rng=rng)
     else:
-        raise ValueError(f"unknown init {scheme!r}; known: {', '.join(INITS)}")
+        raise ArgumentError(f"unknown init {scheme!r}; known: {', '.join(INITS)}")
 
 
 def kaiming_std(fan_in):
@@ -93,7 +94,7 @@ class LabNet(_LabBase):
                  width=16, in_channels=1, num_classes=10, seed=0):
         super().__init__()
         if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+            raise ArgumentError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
         rng = as_generator(np.random.default_rng(seed))
         self.activation = activation
         self.stem = _conv(in_channels, width, rng)

@@ -6,6 +6,7 @@ import math
 import os
 
 from ..checkpoint import atomic_write_bytes
+from ..errors import ArgumentTypeError
 
 
 def write_rows(directory, name, rows, extra=None):
@@ -27,7 +28,7 @@ def _jsonable(value):
         return value.item()
     if hasattr(value, "tolist"):
         return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+    raise ArgumentTypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def pyplot():

@@ -10,6 +10,7 @@ import sys
 
 from ..version import __version__
 from . import bench, convert, evaluate, gradcheck, lab, parity, train
+from .output import USER_FAULTS, describe, fail
 
 COMMANDS = [train, evaluate, lab, gradcheck, parity, convert, bench]
 
@@ -38,3 +39,5 @@ def main(argv=None):
     except BrokenPipeError:  # `minires ... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except USER_FAULTS as exc:  # the one place a user's fault becomes one line on stderr
+        return fail(getattr(args, "experiment", None) or args.command, describe(exc))

@@ -1,7 +1,5 @@
 """``minires convert``: PyTorch state_dict (safetensors) <-> minires checkpoint, checked against a model."""
-from ..checkpoint import CheckpointError
 from ..convert import convert
-from .output import fail
 from .paths import user_path
 
 
@@ -21,10 +19,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    try:
-        summary = convert(args.input, args.output, to=args.to, model=args.model, num_classes=args.num_classes)
-    except (CheckpointError, FileNotFoundError, KeyError, ValueError) as exc:
-        return fail("convert", exc, code=1)
+    summary = convert(args.input, args.output, to=args.to, model=args.model, num_classes=args.num_classes)
     print(f"wrote {args.output}: {summary['tensors']} tensors, {summary['parameters']:,} values, for {args.to}"
           + (f", checked against {args.model}" if args.model else ""))
     return 0

@@ -2,10 +2,9 @@
 import os
 
 from .. import data
-from ..checkpoint import CheckpointError
 from ..data import DataLoader, Normalize
+from ..errors import DataError, MissingFileError
 from ..training import evaluate_model, load_trained, predict_images
-from .output import fail
 from .paths import user_path
 
 
@@ -30,30 +29,24 @@ def add_parser(subparsers):
 
 
 def run_evaluate(args):
-    try:
-        model, config, described = load_trained(args.checkpoint, args.device)
-        bundle = data.load(args.data or config.data, image_size=config.image_size, seed=config.seed)
-        if list(bundle.input_shape) != list(described["input_shape"]):
-            raise ValueError(f"{bundle.name} has images of shape {bundle.input_shape}, the model was trained on "
-                             f"{tuple(described['input_shape'])}")
-        loader = DataLoader(bundle.test, args.batch_size, transform=Normalize(described["mean"], described["std"]))
-        loss, accuracy = evaluate_model(model, loader, args.device)
-    except (FileNotFoundError, CheckpointError, ValueError, ImportError) as exc:
-        return fail("evaluate", exc)
+    model, config, described = load_trained(args.checkpoint, args.device)
+    bundle = data.load(args.data or config.data, image_size=config.image_size, seed=config.seed)
+    if list(bundle.input_shape) != list(described["input_shape"]):
+        raise DataError(f"{bundle.name} has images of shape {bundle.input_shape}, the model was trained on "
+                        f"{tuple(described['input_shape'])}")
+    loader = DataLoader(bundle.test, args.batch_size, transform=Normalize(described["mean"], described["std"]))
+    loss, accuracy = evaluate_model(model, loader, args.device)
     print(f"{config.model} from {args.checkpoint} on {bundle.name} ({len(bundle.test)} test images): accuracy "
           f"{100 * accuracy:.2f}%, loss {loss:.4f}")
     return 0
 
 
 def run_predict(args):
-    try:
-        missing = [p for p in args.images if not os.path.isfile(p)]
-        if missing:
-            raise FileNotFoundError(f"no such image file: {', '.join(missing)}")
-        model, config, described = load_trained(args.checkpoint, args.device)
-        results = predict_images(model, described, args.images, top=args.top, device=args.device)
-    except (FileNotFoundError, CheckpointError, ValueError, ImportError) as exc:
-        return fail("predict", exc)
+    missing = [p for p in args.images if not os.path.isfile(p)]
+    if missing:
+        raise MissingFileError(f"no such image file: {', '.join(missing)}")
+    model, config, described = load_trained(args.checkpoint, args.device)
+    results = predict_images(model, described, args.images, top=args.top, device=args.device)
     for path, ranked in zip(args.images, results):
         print(f"{path}: " + ", ".join(f"{name} {100 * p:.1f}%" for name, p in ranked))
     return 0

@@ -4,6 +4,7 @@ import argparse
 import contextlib
 
 from .. import kernels, op_catalog
+from ..errors import ArgumentError
 from .output import fail
 
 
@@ -46,7 +47,7 @@ def _flavours(choice):
     if choice in (None, "all"):
         return list(kernels.FLAVOURS) if kernels.numba_available() else ["reference"]
     if choice == "numba" and not kernels.numba_available():
-        raise ValueError("--flavour numba: numba cannot be imported")
+        raise ArgumentError("--flavour numba: numba cannot be imported")
     return [choice]
 
 

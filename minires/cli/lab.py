@@ -10,8 +10,6 @@ import time
 
 from ..analysis import EXPERIMENTS
 from ..analysis.labnet import ACTIVATIONS, INITS
-from ..errors import DeviceUnavailableError
-from .output import fail
 from .paths import user_path
 
 CONFIGS = {name: next(getattr(module, n) for n in dir(module) if n.endswith("Config") and n != "TrainConfig")
@@ -61,11 +59,8 @@ def run(args):
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     directory = args.out or os.path.join("lab", name)
     started = time.perf_counter()
-    try:
-        config = config_class(**values)
-        result = EXPERIMENTS[name].run(config, directory, progress=print)
-    except (ValueError, FileNotFoundError, ImportError, DeviceUnavailableError) as exc:
-        return fail(name, exc)
+    config = config_class(**values)
+    result = EXPERIMENTS[name].run(config, directory, progress=print)
     if name == "explain":
         _print_explain(result)
     figures = result.get("figures")
@@ -81,7 +76,7 @@ def _print_explain(result):
         print(f"{row['node']:26s} {str(tuple(row['shape'])):14s} {row['mean']:9.4f} {row['std']:9.4f} "
               f"{row['min']:9.4f} {row['max']:9.4f} {row['grad_norm']:14.6f}")
     split = result["split"]
-    print(f"\ndL/dx = dL/dx through F (branch) + dL/dx through the shortcut:")
+    print("\ndL/dx = dL/dx through F (branch) + dL/dx through the shortcut:")
     print(f"  ||through F|| = {split['norms']['through_branch']:.6f}, ||through shortcut|| = "
           f"{split['norms']['through_shortcut']:.6f}, ||full|| = {split['norms']['full']:.6f}")
     print(f"  max |branch + shortcut - full| = {split['split_max_error']:.2e}")

@@ -32,8 +32,9 @@ def add_parser(subparsers):
 
 def run(args):
     try:
-        from ..parity import check_parity
         import torch  # noqa: F401
+
+        from ..parity import check_parity
     except ImportError:
         return fail("parity", "needs PyTorch: pip install torch==2.13.0 (the CPU build)")
     if args.model not in models.names():

@@ -4,8 +4,7 @@ import os
 import sys
 
 from .. import data, models
-from ..checkpoint import CheckpointError
-from ..errors import DeviceUnavailableError
+from ..errors import ArgumentError
 from ..training import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted
 from ..training.config import OPTIMIZERS, SCHEDULES
 from ..training.run_checkpoint import CHECKPOINT
@@ -76,8 +75,6 @@ def run(args):
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training began: nothing more was saved
         print(file=sys.stderr)
         return fail("train", "stopped at once; the last checkpoint written (if any) is kept", code=130)
-    except (ValueError, FileNotFoundError, CheckpointError, DeviceUnavailableError, ImportError) as exc:
-        return fail("train", exc)
     finally:
         if callbacks is not None:
             callbacks.close()
@@ -92,7 +89,7 @@ def _resume(args, given, callbacks):
     trainer = Trainer.resume(args.resume, epochs=given.pop("epochs", None), callbacks=callbacks)
     changed = {k: v for k, v in given.items() if getattr(trainer.config, k) != v}
     if changed:
-        raise ValueError("a resumed run keeps its configuration; these differ from the checkpoint: " +
+        raise ArgumentError("a resumed run keeps its configuration; these differ from the checkpoint: " +
                          ", ".join(f"{k}={v!r} (checkpoint: {getattr(trainer.config, k)!r})" for k, v in changed.items()))
     if args.out and os.path.abspath(args.out) != os.path.abspath(args.resume):
         trainer.directory = args.out

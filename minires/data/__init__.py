@@ -6,6 +6,7 @@
 """
 import os
 
+from ..errors import ArgumentError
 from .bundle import DataBundle
 from .cifar import cifar10, cifar100
 from .dataset import ArrayDataset, Dataset
@@ -29,7 +30,7 @@ def load(spec, image_size=64, seed=0):
         return digits() if name == "digits" else synthetic(seed=seed)
     if name in readers and path:
         return readers[name](path)
-    raise ValueError(f"unknown --data {spec!r}: expected one of {', '.join(SPECS)}")
+    raise ArgumentError(f"unknown --data {spec!r}: expected one of {', '.join(SPECS)}")
 
 
 __all__ = ["Dataset", "ArrayDataset", "DataLoader", "DataBundle", "Compose", "RandomCrop", "RandomHorizontalFlip",

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from ..errors import DataError, MissingFileError
 from .bundle import DataBundle
 from .dataset import ArrayDataset
 
@@ -19,7 +20,7 @@ def _find(root, names, subfolder):
     for folder in (root, os.path.join(root, subfolder)):
         if all(os.path.isfile(os.path.join(folder, n)) for n in names):
             return folder
-    raise FileNotFoundError(f"CIFAR files not found: expected {', '.join(names)} in {root!r} or in "
+    raise MissingFileError(f"CIFAR files not found: expected {', '.join(names)} in {root!r} or in "
                             f"{os.path.join(root, subfolder)!r} (the binary version of the data set)")
 
 
@@ -28,12 +29,12 @@ def read_records(path, label_bytes, label_index, num_classes):
     record = label_bytes + PIXELS
     raw = np.fromfile(path, dtype=np.uint8)
     if raw.size == 0 or raw.size % record:
-        raise ValueError(f"{path}: a CIFAR batch holds records of {record} bytes ({label_bytes} label byte(s) + "
+        raise DataError(f"{path}: a CIFAR batch holds records of {record} bytes ({label_bytes} label byte(s) + "
                          f"3x32x32 pixels), but the file has {raw.size} bytes, not a multiple of {record}")
     records = raw.reshape(-1, record)
     labels = records[:, label_index].astype(np.int64)
     if labels.max() >= num_classes:
-        raise ValueError(f"{path}: label {labels.max()} found, but CIFAR-{num_classes} has labels 0..{num_classes - 1}")
+        raise DataError(f"{path}: label {labels.max()} found, but CIFAR-{num_classes} has labels 0..{num_classes - 1}")
     images = records[:, label_bytes:].reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
     return images, labels
 

@@ -2,6 +2,8 @@
 with scikit-learn, so nothing is downloaded. Pixels 0..16 are scaled to 0..1 (ink is high)."""
 import numpy as np
 
+from ..errors import MissingDependencyError
+
 from .bundle import DataBundle, split
 from .dataset import ArrayDataset
 
@@ -13,7 +15,7 @@ def digits():
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ImportError("the digits data set needs scikit-learn: pip install 'minires-nn[data]'") from None
+        raise MissingDependencyError("the digits data set needs scikit-learn: pip install 'minires-nn[data]'") from None
     raw = load_digits()
     images = (raw.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8)
     (train_x, train_y), (test_x, test_y) = split(images, raw.target, TEST_FRACTION, SPLIT_SEED)

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from ..errors import DataError, MissingDependencyError, MissingFileError
 from .bundle import DataBundle, split
 from .dataset import ArrayDataset
 
@@ -19,25 +20,25 @@ def load_image(path, image_size, mode="RGB"):
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
-        raise ImportError("image folders need Pillow: pip install 'minires-nn[data]'") from None
+        raise MissingDependencyError("image folders need Pillow: pip install 'minires-nn[data]'") from None
     try:
         with Image.open(path) as image:
             image = image.convert(mode).resize((image_size, image_size), Image.BILINEAR)
             array = np.asarray(image, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable image ({exc})") from None
+        raise DataError(f"{path}: not a readable image ({exc})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
 def _scan(root):
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"image folder {root!r} does not exist")
+        raise MissingFileError(f"image folder {root!r} does not exist")
     classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     files = {c: sorted(f for f in os.listdir(os.path.join(root, c)) if f.lower().endswith(EXTENSIONS))
              for c in classes}
     files = {c: fs for c, fs in files.items() if fs}
     if len(files) < 2:
-        raise ValueError(f"image folder {root!r}: expected at least two class sub-folders holding "
+        raise DataError(f"image folder {root!r}: expected at least two class sub-folders holding "
                          f"{'/'.join(EXTENSIONS)} files, found {len(files)}")
     return files
 

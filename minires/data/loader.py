@@ -6,15 +6,16 @@ and batch sees exactly the batches an uninterrupted run would have seen.
 """
 import numpy as np
 
+from ..errors import ArgumentError
 from .dataset import ArrayDataset
 
 
 class DataLoader:
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=0, transform=None):
         if batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
+            raise ArgumentError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
         if len(dataset) == 0:
-            raise ValueError("DataLoader: the dataset is empty")
+            raise ArgumentError("DataLoader: the dataset is empty")
         self.dataset, self.batch_size, self.shuffle = dataset, int(batch_size), shuffle
         self.drop_last, self.seed, self.transform = drop_last, int(seed), transform
         self.epoch = 0

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from ..errors import DataError, MissingFileError
 from .bundle import DataBundle
 from .dataset import ArrayDataset
 
@@ -22,15 +23,15 @@ def read_idx(path, rank):
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as exc:
-            raise ValueError(f"{path}: a damaged gzip file ({exc})") from None
+            raise DataError(f"{path}: a damaged gzip file ({exc})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08 or data[3] != rank:
-        raise ValueError(f"{path}: not an IDX file of unsigned bytes with {rank} axes (magic "
+        raise DataError(f"{path}: not an IDX file of unsigned bytes with {rank} axes (magic "
                          f"{data[:4].hex() or 'missing'}, expected 000008{rank:02x})")
     header = 4 + 4 * rank
     shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank))
     expected = int(np.prod(shape))
     if len(data) - header != expected:
-        raise ValueError(f"{path}: the header says {shape} = {expected} values but the file holds "
+        raise DataError(f"{path}: the header says {shape} = {expected} values but the file holds "
                          f"{len(data) - header}")
     return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
 
@@ -40,14 +41,14 @@ def _locate(root, stem):
         path = os.path.join(root, name)
         if os.path.isfile(path):
             return path
-    raise FileNotFoundError(f"MNIST file not found: expected {stem} (or {stem}.gz) in {root!r}")
+    raise MissingFileError(f"MNIST file not found: expected {stem} (or {stem}.gz) in {root!r}")
 
 
 def mnist(root):
     arrays = {key: read_idx(_locate(root, stem), 3 if key.endswith("images") else 1) for key, stem in FILES.items()}
     for part in ("train", "test"):
         if len(arrays[f"{part}_images"]) != len(arrays[f"{part}_labels"]):
-            raise ValueError(f"MNIST in {root!r}: {len(arrays[f'{part}_images'])} {part} images but "
+            raise DataError(f"MNIST in {root!r}: {len(arrays[f'{part}_images'])} {part} images but "
                              f"{len(arrays[f'{part}_labels'])} labels")
     classes = [str(c) for c in range(int(max(arrays["train_labels"].max(), arrays["test_labels"].max())) + 1)]
 

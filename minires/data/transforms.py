@@ -2,6 +2,8 @@
 Random ones draw from the Generator they are given, so an epoch's augmentation is reproducible."""
 import numpy as np
 
+from ..errors import ArgumentError
+
 
 class Compose:
     def __init__(self, transforms):
@@ -27,7 +29,7 @@ class RandomCrop:
         padded = np.pad(images, ((0, 0), (0, 0), (p, p), (p, p)))
         h, w = padded.shape[2:]
         if s > h or s > w:
-            raise ValueError(f"RandomCrop: crop {s} is larger than the padded image {h}x{w}")
+            raise ArgumentError(f"RandomCrop: crop {s} is larger than the padded image {h}x{w}")
         tops = rng.integers(0, h - s + 1, len(images))
         lefts = rng.integers(0, w - s + 1, len(images))
         return np.stack([image[:, t:t + s, l:l + s] for image, t, l in zip(padded, tops, lefts)])

@@ -5,6 +5,7 @@ Each backward line reads "local derivative x upstream gradient", then ``sum_to_s
 import math
 import numbers
 
+from ..errors import ArgumentTypeError
 from ..function import Function
 from ..tensor import Tensor
 from .broadcast import broadcast_shape, sum_to_shape
@@ -116,7 +117,7 @@ class RPow(Function):
 def _binary(fn, a, b):
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
-            raise TypeError(f"{fn.name}: expected at least one Tensor, got {type(a).__name__} and "
+            raise ArgumentTypeError(f"{fn.name}: expected at least one Tensor, got {type(a).__name__} and "
                             f"{type(b).__name__}")
         a = as_tensor(a, like=b)
     elif not isinstance(b, Tensor):
@@ -147,7 +148,7 @@ def neg(x):
 def pow(x, exponent):
     """x ** exponent for a Python number exponent (tensor exponents are not supported)."""
     if not isinstance(exponent, numbers.Real) or isinstance(exponent, bool):
-        raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
+        raise ArgumentTypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
     # .item() turns a NumPy scalar into a Python number, which keeps x's dtype (NEP 50): no float64 upcast.
     return Pow.apply(x, exponent=getattr(exponent, "item", lambda: exponent)())
 
@@ -155,5 +156,5 @@ def pow(x, exponent):
 def rpow(base, x):
     """base ** x for a positive Python number base."""
     if not isinstance(base, numbers.Real) or isinstance(base, bool) or base <= 0:
-        raise TypeError(f"rpow: the base must be a positive Python number, got {base!r}")
+        raise ArgumentTypeError(f"rpow: the base must be a positive Python number, got {base!r}")
     return RPow.apply(x, base=float(base))

@@ -1,13 +1,13 @@
 """Checking the axis arguments of reductions and shape ops."""
 import numbers
 
-from ..errors import ShapeError
+from ..errors import ArgumentTypeError, ShapeError
 
 
 def normalize_axis(op, axis, ndim):
     """One axis as a non-negative int, or a ShapeError naming the op and the tensor's rank."""
     if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
-        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+        raise ArgumentTypeError(f"{op}: axis must be an int, got {axis!r}")
     if not -ndim <= axis < ndim:
         raise ShapeError(f"{op}: axis {axis} is out of range for a {ndim}-D tensor")
     return int(axis) % ndim

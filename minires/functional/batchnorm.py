@@ -6,7 +6,7 @@ Evaluation: normalise with the running statistics, y = x * scale + shift per cha
 Works on (N, C) and (N, C, *) inputs (viewed as (N, C, M) for the kernels).
 """
 from .. import backend, kernels
-from ..errors import DTypeError, ShapeError
+from ..errors import ArgumentError, DTypeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 
@@ -72,8 +72,8 @@ def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.
         if value is not None and backend.device_of(value) != x.device:
             raise backend.DeviceError(f"{op}: {name} is on {backend.device_of(value)}, the input on {x.device}")
     if not training and (stats[0] is None or stats[1] is None):
-        raise ValueError(f"{op}: evaluation mode needs running_mean and running_var")
+        raise ArgumentError(f"{op}: evaluation mode needs running_mean and running_var")
     if training and x.size // channels <= 1:
-        raise ValueError(f"{op}: training needs more than one value per channel, got input shape {tuple(x.shape)}")
+        raise ArgumentError(f"{op}: training needs more than one value per channel, got input shape {tuple(x.shape)}")
     return BatchNorm.apply(x, weight, bias, running_mean=stats[0], running_var=stats[1], training=bool(training),
                            momentum=float(momentum), eps=float(eps))

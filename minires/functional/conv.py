@@ -23,7 +23,7 @@ import threading
 import numpy as np
 
 from .. import backend, kernels
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..function import Function
 from .window import check_nchw, output_size, pair
 
@@ -150,7 +150,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     stride, padding, dilation = (pair(op, "stride", stride, 1), pair(op, "padding", padding, 0),
                                  pair(op, "dilation", dilation, 1))
     if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
+        raise ArgumentError(f"conv2d: groups must be a positive int, got {groups!r}")
     channels, out_channels = x.shape[1], weight.shape[0]
     if channels % groups or out_channels % groups:
         raise ShapeError(f"conv2d: groups={groups} must divide both the input channels ({channels}) and the "

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import backend
-from ..errors import DeviceError, DTypeError, ShapeError
+from ..errors import ArgumentError, DeviceError, DTypeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 from .softmax import stable_log_softmax
@@ -40,7 +40,7 @@ class CrossEntropy(Function):
 def cross_entropy(logits, target, reduction="mean"):
     """Cross-entropy of (N, C) logits against integer class targets of shape (N,) (array or Tensor)."""
     if reduction not in REDUCTIONS:
-        raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        raise ArgumentError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy: expected logits of shape (N, C), got {logits.shape}")
     target = target.data if isinstance(target, Tensor) else target
@@ -55,6 +55,6 @@ def cross_entropy(logits, target, reduction="mean"):
         raise DeviceError(f"cross_entropy: target is on {backend.device_of(target)}, logits on {logits.device}")
     n_classes = logits.shape[1]
     if target.size and (int(target.min()) < 0 or int(target.max()) >= n_classes):
-        raise ValueError(f"cross_entropy: target values must lie in [0, {n_classes}), got values from "
+        raise ArgumentError(f"cross_entropy: target values must lie in [0, {n_classes}), got values from "
                          f"{int(target.min())} to {int(target.max())}")
     return CrossEntropy.apply(logits, target=target, reduction=reduction)

@@ -2,6 +2,7 @@
 import numbers
 
 from .. import backend
+from ..errors import ArgumentTypeError
 from ..tensor import Tensor
 
 
@@ -21,5 +22,5 @@ def as_tensor(value, like):
 
 def check_is_tensor(op, value, what="input"):
     if not isinstance(value, Tensor):
-        raise TypeError(f"{op}: expected a Tensor as {what}, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{op}: expected a Tensor as {what}, got {type(value).__name__}")
     return value

@@ -2,7 +2,7 @@
 default), adaptive_avg_pool2d and global_avg_pool2d. Output sizes follow conv_out_size:
 OH = floor((H + 2 padding - kernel) / stride) + 1."""
 from .. import backend, kernels
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..function import Function
 from .window import check_nchw, output_size, pair
 
@@ -55,7 +55,7 @@ def _window_args(op, x, kernel_size, stride, padding):
     stride = kernel if stride is None else pair(op, "stride", stride, 1)
     padding = pair(op, "padding", padding, 0)
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel}")
+        raise ArgumentError(f"{op}: padding {padding} must be at most half the kernel size {kernel}")
     output_size(op, x.shape, kernel, stride, padding)
     return dict(kernel=kernel, stride=stride, padding=padding)
 

@@ -1,5 +1,6 @@
 """Reductions over axes: sum, mean, max (axis=None, an int or a tuple; keepdims like NumPy)."""
 from .. import backend
+from ..errors import ArgumentError
 from ..function import Function
 from .axes import normalize_axes
 
@@ -56,7 +57,7 @@ class Max(Function):
 def _reduce(fn, x, axis, keepdims):
     axes = normalize_axes(fn.name, axis, x.ndim)
     if fn is Max and any(x.shape[a] == 0 for a in axes):
-        raise ValueError(f"max: cannot reduce over an empty axis (tensor of shape {x.shape})")
+        raise ArgumentError(f"max: cannot reduce over an empty axis (tensor of shape {x.shape})")
     return fn.apply(x, axes=axes, keepdims=bool(keepdims))
 
 

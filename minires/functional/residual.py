@@ -6,7 +6,7 @@ branches (masked by the ReLU): the gradient flows to x along the shortcut unchan
 to what comes back through F.
 """
 from .. import backend, kernels
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..function import Function
 from .window import check_nchw
 
@@ -51,7 +51,7 @@ def shortcut_a(x, out_channels, stride):
     """Option A: x[:, :, ::stride, ::stride], then zero channels up to out_channels (split before/after)."""
     check_nchw("shortcut_a", x)
     if not isinstance(stride, int) or stride < 1:
-        raise ValueError(f"shortcut_a: stride must be a positive int, got {stride!r}")
+        raise ArgumentError(f"shortcut_a: stride must be a positive int, got {stride!r}")
     if out_channels < x.shape[1]:
         raise ShapeError(f"shortcut_a: out_channels ({out_channels}) must be at least the input's channels "
                          f"({x.shape[1]})")

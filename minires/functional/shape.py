@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..errors import ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, IndexOutOfRangeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 from .axes import normalize_axis
@@ -41,7 +41,7 @@ class GetItem(Function):
         try:
             return x[index]
         except IndexError as exc:
-            raise IndexError(f"getitem: index {index!r} does not fit a tensor of shape {x.shape}: {exc}") from None
+            raise IndexOutOfRangeError(f"getitem: index {index!r} does not fit a tensor of shape {x.shape}: {exc}") from None
 
     def backward(self, g):
         xp = backend.get_array_module(g)
@@ -116,7 +116,7 @@ def cat(tensors, axis=0):
     """Join tensors along an existing axis; all other sizes must agree."""
     tensors = list(tensors)
     if not tensors or not all(isinstance(t, Tensor) for t in tensors):
-        raise TypeError("cat: expected a non-empty sequence of Tensors")
+        raise ArgumentTypeError("cat: expected a non-empty sequence of Tensors")
     first = tensors[0]
     if first.ndim == 0:
         raise ShapeError("cat: zero-dimensional tensors cannot be concatenated")
@@ -135,7 +135,7 @@ def pad(x, pad, value=0.0):
         raise ShapeError(f"pad: expected an even number of pad sizes, at most 2 per axis of the {x.ndim}-D "
                          f"input, got {pad}")
     if any((not isinstance(p, numbers.Integral)) or p < 0 for p in pad):
-        raise ValueError(f"pad: pad sizes must be non-negative ints, got {pad}")
+        raise ArgumentError(f"pad: pad sizes must be non-negative ints, got {pad}")
     pairs = [(int(pad[i]), int(pad[i + 1])) for i in range(0, len(pad), 2)]
     widths = [(0, 0)] * (x.ndim - len(pairs)) + pairs[::-1]
     return Pad.apply(x, widths=tuple(widths), value=value)

@@ -2,7 +2,7 @@
 and windows that fit the padded input. They run before any kernel, so bad input never reaches one."""
 import numbers
 
-from ..errors import DTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from ..kernels.im2col import conv_out_size
 
 
@@ -17,9 +17,9 @@ def pair(op, name, value, minimum):
     """An int or a pair of ints as (height, width), each at least ``minimum``."""
     values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(values) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+        raise ArgumentTypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if min(values) < minimum:
-        raise ValueError(f"{op}: {name} must be at least {minimum}, got {value!r}")
+        raise ArgumentError(f"{op}: {name} must be at least {minimum}, got {value!r}")
     return int(values[0]), int(values[1])
 
 

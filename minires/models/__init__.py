@@ -6,6 +6,7 @@ resnet20/32/44/56/110/1202 (option A), plain20/32/44/56/110 (no shortcuts), prea
 """
 import functools
 
+from ..errors import ArgumentError
 from .resnet import CifarResNet, ResNet
 
 IMAGENET = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3)),
@@ -17,7 +18,7 @@ CIFAR_PREACT = (20, 56, 110)
 
 def imagenet_resnet(depth, num_classes=1000, shortcut="B", **kwargs):
     if depth not in IMAGENET:
-        raise ValueError(f"imagenet_resnet: depth must be one of {sorted(IMAGENET)}, got {depth!r}")
+        raise ArgumentError(f"imagenet_resnet: depth must be one of {sorted(IMAGENET)}, got {depth!r}")
     block, layers = IMAGENET[depth]
     return ResNet(block, layers, num_classes=num_classes, shortcut=shortcut, **kwargs)
 
@@ -52,7 +53,7 @@ def get(name, **kwargs):
     try:
         builder = _BUILDERS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(names())}") from None
+        raise ArgumentError(f"unknown model {name!r}; known models: {', '.join(names())}") from None
     return builder(**kwargs)
 
 

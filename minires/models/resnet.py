@@ -12,8 +12,21 @@ PyTorch's default for the fc layer; ``zero_init_residual`` zeroes the last BN we
 (the last convolution for pre-activation blocks), so every block starts as its shortcut.
 """
 from .. import functional as F
-from ..nn import (AdaptiveAvgPool2d, BasicBlock, BatchNorm2d, Bottleneck, Conv2d, Linear, MaxPool2d, Module,
-                  PreActBasicBlock, PreActBottleneck, Sequential, init)
+from ..errors import ArgumentError
+from ..nn import (
+    AdaptiveAvgPool2d,
+    BasicBlock,
+    BatchNorm2d,
+    Bottleneck,
+    Conv2d,
+    Linear,
+    MaxPool2d,
+    Module,
+    PreActBasicBlock,
+    PreActBottleneck,
+    Sequential,
+    init,
+)
 from ..rng import as_generator
 
 BLOCKS = {("basic", False): BasicBlock, ("bottleneck", False): Bottleneck,
@@ -75,7 +88,7 @@ class CifarResNet(Module):
                  zero_init_residual=False, seed=None):
         super().__init__()
         if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-            raise ValueError(f"cifar_resnet: depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, "
+            raise ArgumentError(f"cifar_resnet: depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, "
                              f"1202, ...), got {depth!r}")
         rng = as_generator(seed)
         n = (depth - 2) // 6

@@ -21,6 +21,7 @@ Key names follow torchvision (conv1, bn1, conv2, bn2, [conv3, bn3,] downsample.0
 load straight from PyTorch.
 """
 from .. import functional as F
+from ..errors import ArgumentError
 from .layers import BatchNorm2d, Conv2d, Identity, Sequential
 from .module import Module
 
@@ -44,7 +45,7 @@ class OptionAShortcut(Module):
 def make_shortcut(kind, in_channels, out_channels, stride, rng=None, batch_norm=True):
     """The shortcut module W_s for a block, or None for a plain block (see the module docstring)."""
     if kind not in SHORTCUTS:
-        raise ValueError(f"shortcut must be one of {SHORTCUTS}, got {kind!r}")
+        raise ArgumentError(f"shortcut must be one of {SHORTCUTS}, got {kind!r}")
     if kind is None:
         return None
     reshapes = stride != 1 or in_channels != out_channels

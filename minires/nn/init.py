@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from .. import backend
+from ..errors import ArgumentError
 from ..rng import as_generator
 
 GAINS = {"relu": math.sqrt(2.0), "linear": 1.0, "tanh": 5.0 / 3.0, "sigmoid": 1.0}
@@ -19,7 +20,7 @@ GAINS = {"relu": math.sqrt(2.0), "linear": 1.0, "tanh": 5.0 / 3.0, "sigmoid": 1.
 def fans(shape):
     """(fan_in, fan_out) of a weight of shape (out, in, *kernel) or (out, in)."""
     if len(shape) < 2:
-        raise ValueError(f"fans: a weight needs at least 2 axes, got shape {tuple(shape)}")
+        raise ArgumentError(f"fans: a weight needs at least 2 axes, got shape {tuple(shape)}")
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
     return shape[1] * receptive, shape[0] * receptive
 
@@ -33,7 +34,7 @@ def gain(nonlinearity):
     try:
         return GAINS[nonlinearity]
     except KeyError:
-        raise ValueError(f"unknown nonlinearity {nonlinearity!r}; known: {sorted(GAINS)}") from None
+        raise ArgumentError(f"unknown nonlinearity {nonlinearity!r}; known: {sorted(GAINS)}") from None
 
 
 def kaiming_normal_(tensor, mode="fan_in", nonlinearity="relu", rng=None):

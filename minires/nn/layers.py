@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import functional as F
+from ..errors import ArgumentError
 from ..rng import as_generator
 from . import init
 from .module import Module, Parameter
@@ -18,7 +19,7 @@ class Conv2d(Module):
                  bias=True, rng=None):
         super().__init__()
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
+            raise ArgumentError(f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
                              f"out_channels={out_channels}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)

@@ -9,7 +9,7 @@ import threading
 import numpy as np
 
 from .. import backend
-from ..errors import DeviceError, DTypeError, ShapeError
+from ..errors import DeviceError, DTypeError, MiniresError, ShapeError
 from ..tensor import Tensor
 
 
@@ -24,7 +24,7 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-class StateDictError(KeyError):
+class StateDictError(MiniresError, KeyError):
     """load_state_dict found missing or unexpected keys or mismatched shapes; the message lists them all."""
 
     def __str__(self):

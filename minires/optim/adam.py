@@ -8,6 +8,7 @@ AdamW decouples the decay: p = p * (1 - lr * weight_decay) before the Adam step.
 import math
 
 from .. import backend
+from ..errors import ArgumentError
 from ..grad_mode import no_grad
 from .optimizer import Optimizer
 
@@ -21,7 +22,7 @@ class Adam(Optimizer):
     def check_hyperparameters(self):
         for group in self.param_groups:
             if not all(0.0 <= b < 1.0 for b in group["betas"]):
-                raise ValueError(f"{type(self).__name__}: betas must lie in [0, 1), got {group['betas']}")
+                raise ArgumentError(f"{type(self).__name__}: betas must lie in [0, 1), got {group['betas']}")
 
     def step(self):
         with no_grad():

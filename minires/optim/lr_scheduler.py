@@ -12,6 +12,8 @@ becomes ``lr_at(last_epoch, base_lr)``.
 import bisect
 import math
 
+from ..errors import ArgumentError
+
 
 class LRScheduler:
     """Base of the schedules: each defines ``lr_at(epoch, base_lr)``, the closed form of its schedule."""
@@ -60,7 +62,7 @@ class MultiStepLR(LRScheduler):
 class CosineAnnealingLR(LRScheduler):
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         if T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be at least 1, got {T_max}")
+            raise ArgumentError(f"CosineAnnealingLR: T_max must be at least 1, got {T_max}")
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer, last_epoch)
 
@@ -71,7 +73,7 @@ class CosineAnnealingLR(LRScheduler):
 class LinearLR(LRScheduler):
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1 or total_iters < 1:
-            raise ValueError("LinearLR: need 0 < start_factor <= 1, 0 <= end_factor <= 1, total_iters >= 1")
+            raise ArgumentError("LinearLR: need 0 < start_factor <= 1, 0 <= end_factor <= 1, total_iters >= 1")
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer, last_epoch)
 
@@ -85,7 +87,7 @@ class SequentialLR(LRScheduler):
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(f"SequentialLR: {len(schedulers)} schedulers need {len(schedulers) - 1} milestones, "
+            raise ArgumentError(f"SequentialLR: {len(schedulers)} schedulers need {len(schedulers) - 1} milestones, "
                              f"got {len(milestones)}")
         self.schedulers, self.milestones = list(schedulers), list(milestones)
         for group in optimizer.param_groups:  # the sub-schedulers moved the lr: start from the base again

@@ -8,6 +8,7 @@ import copy
 import numpy as np
 
 from .. import backend
+from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor
 
 
@@ -17,17 +18,17 @@ class Optimizer:
     def __init__(self, params, **defaults):
         params = list(params)
         if not params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+            raise ArgumentError(f"{type(self).__name__}: got an empty parameter list")
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups = []
         for group in groups:
             group = {**defaults, **group, "params": list(group["params"])}
             for name, value in group.items():
                 if name != "params" and isinstance(value, (int, float)) and value < 0:
-                    raise ValueError(f"{type(self).__name__}: {name} must be non-negative, got {value}")
+                    raise ArgumentError(f"{type(self).__name__}: {name} must be non-negative, got {value}")
             for p in group["params"]:
                 if not isinstance(p, Tensor) or not p.requires_grad:
-                    raise TypeError(f"{type(self).__name__}: can only optimise Tensors that require grad")
+                    raise ArgumentTypeError(f"{type(self).__name__}: can only optimise Tensors that require grad")
             self.param_groups.append(group)
         self.state = {}  # id(param) -> dict of per-parameter state
         self.check_hyperparameters()
@@ -63,7 +64,7 @@ class Optimizer:
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
                 len(saved["params"]) != len(group["params"]) for saved, group in zip(groups, self.param_groups)):
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved parameter groups "
+            raise ArgumentError(f"{type(self).__name__}.load_state_dict: the saved parameter groups "
                              f"({[len(g['params']) for g in groups]}) do not match this optimiser's "
                              f"({[len(g['params']) for g in self.param_groups]})")
         params = [p for group in self.param_groups for p in group["params"]]

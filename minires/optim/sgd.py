@@ -5,6 +5,7 @@
                g = g + momentum * b (nesterov)  or  g = b
     p = p - lr * g
 """
+from ..errors import ArgumentError
 from ..grad_mode import no_grad
 from .optimizer import Optimizer
 
@@ -17,7 +18,7 @@ class SGD(Optimizer):
     def check_hyperparameters(self):
         for group in self.param_groups:
             if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-                raise ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0")
+                raise ArgumentError("SGD: nesterov momentum needs momentum > 0 and dampening = 0")
 
     def step(self):
         with no_grad():

@@ -2,6 +2,8 @@
 import dataclasses
 from dataclasses import dataclass
 
+from ..errors import ArgumentError
+
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "multistep", "constant")
 
@@ -34,7 +36,7 @@ class TrainConfig:
                   (self.image_size >= 8, "image_size must be at least 8")]
         for ok, message in checks:
             if not ok:
-                raise ValueError(f"training configuration: {message}")
+                raise ArgumentError(f"training configuration: {message}")
         self.milestones = tuple(self.milestones)
 
     def to_dict(self):

@@ -12,6 +12,7 @@ import platform
 import numpy as np
 
 from .. import checkpoint as weights_io
+from ..errors import MissingFileError
 from ..version import __version__
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -49,7 +50,7 @@ def read_run(directory):
     """(tensors, run_state) from a run directory; clear errors for a missing or damaged checkpoint."""
     path = os.path.join(directory, CHECKPOINT)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no training checkpoint in {directory!r} (expected {CHECKPOINT})")
+        raise MissingFileError(f"no training checkpoint in {directory!r} (expected {CHECKPOINT})")
     tensors = weights_io.load(path)
     text = weights_io.load_metadata(path).get(STATE_KEY)
     if text is None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import backend
 from .. import functional as F
+from ..errors import ArgumentError, MiniresError
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 from . import build
@@ -31,7 +32,7 @@ from .stop_requests import StopRequests
 log = logging.getLogger(__name__)
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(MiniresError, RuntimeError):
     """The loss, a parameter or a running statistic became NaN or infinite; the last good checkpoint was left
     as it was."""
 
@@ -75,7 +76,7 @@ class Trainer:
         config = TrainConfig.from_dict(run_state["config"])
         if epochs is not None:
             if epochs < run_state["epoch"]:
-                raise ValueError(f"resume: the run already finished {run_state['epoch']} epochs; --epochs "
+                raise ArgumentError(f"resume: the run already finished {run_state['epoch']} epochs; --epochs "
                                  f"{epochs} is fewer")
             config.epochs = epochs
         trainer = cls(config, directory, callbacks, bundle)
