@@ -67,50 +67,64 @@ def save(state_dict, path, metadata=None):
     atomic_write_bytes(path, safetensors.numpy.save(arrays, metadata=meta))
 
 
-def read_bytes(path, what="checkpoint"):
+MAX_HEADER_BYTES = 100 * 2**20  # a safetensors header is JSON describing the tensors: a few KiB to a few MiB
+
+
+def read_header(path, what="checkpoint"):
+    """(header dict, file size) from the first bytes of a safetensors file, checked against the file's size
+    before anything else is read: a huge, sparse or truncated file is refused without reading it whole."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise MissingFileError(f"{what} {path!r} does not exist")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{what} {path!r} is not a regular file")
     with open(path, "rb") as f:
-        return f.read()
+        size = os.fstat(f.fileno()).st_size
+        start = f.read(8)
+        if len(start) < 8:
+            raise CheckpointError(f"{path!r} is not a valid safetensors file: only {len(start)} bytes (truncated?)")
+        header_size = int.from_bytes(start, "little")
+        if header_size > min(size - 8, MAX_HEADER_BYTES):
+            hint = " It looks like a pickle (a PyTorch .pt/.pth file?); minires never unpickles: load it in " \
+                   "PyTorch and save it with safetensors.torch.save_file." if start[:1] == b"\x80" or \
+                   start[:2] == b"PK" else " The file may be truncated or not a safetensors file."
+            raise CheckpointError(f"{path!r} is not a valid safetensors file: its header claims {header_size} bytes "
+                                  f"but the file has {size}.{hint}")
+        try:
+            header = json.loads(f.read(header_size))
+        except ValueError as exc:
+            raise CheckpointError(f"{path!r} is not a valid safetensors file: its header is not JSON ({exc})") \
+                from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path!r} is not a valid safetensors file: its header is not a JSON object")
+    ends = [entry.get("data_offsets", [0, 0])[1] for key, entry in header.items()
+            if key != "__metadata__" and isinstance(entry, dict) and isinstance(entry.get("data_offsets"), list)
+            and len(entry["data_offsets"]) == 2 and isinstance(entry["data_offsets"][1], int)]
+    if 8 + header_size + max(ends, default=0) != size:
+        raise CheckpointError(f"{path!r} is not a valid safetensors file: its header describes "
+                              f"{max(ends, default=0)} bytes of tensors but the file holds "
+                              f"{size - 8 - header_size}")
+    return header, size
 
 
 def load(path):
     """Load a safetensors file as an ordered dict of NumPy arrays (in the order they were saved)."""
-    data = read_bytes(path)
+    header, _ = read_header(path)
+    with open(path, "rb") as f:
+        data = f.read()
     arrays = _parse(path, data)
-    order = json.loads(load_metadata(path, data).get(_KEY_ORDER, "[]"))
+    order = json.loads((header.get("__metadata__") or {}).get(_KEY_ORDER, "[]"))
     if sorted(order) != sorted(arrays):
         order = list(arrays)
     return collections.OrderedDict((k, arrays[k]) for k in order)
 
 
-def load_metadata(path, data=None):
-    """The string metadata stored in a safetensors file's header."""
-    data = read_bytes(path) if data is None else data
-    header_size = _header_size(path, data)
-    try:
-        header = json.loads(data[8:8 + header_size])
-    except ValueError as exc:
-        raise CheckpointError(f"{path!r} is not a valid safetensors file: its header is not JSON ({exc})") from None
-    return header.get("__metadata__") or {}
-
-
-def _header_size(path, data):
-    if len(data) < 8:
-        raise CheckpointError(f"{path!r} is not a valid safetensors file: only {len(data)} bytes (truncated?)")
-    size = int.from_bytes(data[:8], "little")
-    if size > len(data) - 8:
-        hint = " It looks like a pickle (a PyTorch .pt/.pth file?); minires never unpickles: load it in " \
-               "PyTorch and save it with safetensors.torch.save_file." if data[:1] == b"\x80" or \
-               data[:2] == b"PK" else " The file may be truncated."
-        raise CheckpointError(f"{path!r} is not a valid safetensors file: its header claims {size} bytes but the "
-                              f"file has {len(data)}.{hint}")
-    return size
+def load_metadata(path):
+    """The string metadata stored in a safetensors file's header (only the header is read)."""
+    return read_header(path)[0].get("__metadata__") or {}
 
 
 def _parse(path, data):
-    _header_size(path, data)
     try:
         return safetensors.numpy.load(data)
     except Exception as exc:  # safetensors raises its own SafetensorError (or others) for malformed files

@@ -11,7 +11,7 @@ A subclass implements
         It must not modify ``grad_output`` in place: the same array may be handed on to several inputs.
 """
 from .backend import device_of
-from .errors import DeviceError, DTypeError
+from .errors import ArgumentTypeError, DeviceError, DTypeError
 from .grad_mode import is_grad_enabled
 from .tensor import Tensor
 
@@ -31,6 +31,10 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run forward on the inputs' arrays and, when any input needs a gradient, record this node."""
+        for position, t in enumerate(inputs):
+            if t is not None and not isinstance(t, Tensor):
+                raise ArgumentTypeError(f"{cls.op_name()}: input {position + 1} is a {type(t).__module__}."
+                                        f"{type(t).__name__}, not a Tensor; wrap it with mr.tensor(...)")
         arrays = tuple(None if t is None else t.data for t in inputs)
         _check_same_device_and_dtype(cls.op_name(), arrays)
         fn = cls()

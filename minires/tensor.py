@@ -17,6 +17,9 @@ from . import backend
 from .errors import ArgumentError, AutogradError, DeviceError, DTypeError, ShapeError
 
 
+NUMERIC_KINDS = "biuf"  # bool, int, unsigned, float: no strings, bytes, objects, dates or complex numbers
+
+
 def as_array(data, dtype=None, device=None):
     """Convert user data to an array, PyTorch-style: Python floats become float32, NumPy/CuPy arrays keep
     their dtype (so float64 stays float64), Python ints become int64. Always a fresh copy."""
@@ -29,6 +32,10 @@ def as_array(data, dtype=None, device=None):
         array = np.asarray(data)
         dtype = np.float32 if array.dtype.kind == "f" else array.dtype
         data = array
+    kind = np.dtype(dtype if dtype is not None else data.dtype).kind
+    if kind not in NUMERIC_KINDS:
+        raise DTypeError(f"tensor: data of dtype {np.dtype(dtype or data.dtype)} cannot be a tensor; minires "
+                         f"holds booleans, integers and floats")
     if backend.device_of(data) != backend.normalize_device(device):
         data = backend.to_device(data, device)
     return xp.array(data, dtype=dtype, copy=True)

@@ -1,5 +1,4 @@
 """The benchmark and profiler machinery (tiny sizes; timings are never asserted, only that they exist)."""
-import numpy as np
 
 from minires import benchmark
 from minires.cli import main

@@ -7,7 +7,7 @@ from .. import data, models
 from ..errors import ArgumentError
 from ..training import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted
 from ..training.config import OPTIMIZERS, SCHEDULES
-from ..training.run_checkpoint import CHECKPOINT
+from ..training.run_checkpoint import CHECKPOINT, read_run
 from .output import fail
 from .paths import user_path
 from .progress import ProgressBars
@@ -44,6 +44,8 @@ def add_parser(subparsers):
         parser.add_argument(flag, type=kind, default=None, help=f"{text} (default: {getattr(DEFAULTS, name)})")
     parser.add_argument("--out", type=user_path, help="run directory (default: runs/MODEL-DATA, numbered if it exists)")
     parser.add_argument("--resume", type=user_path, metavar="DIR", help="continue the run saved in DIR (--epochs may be raised)")
+    parser.add_argument("--allow-data-change", action="store_true",
+                        help="with --resume: continue even though the data set changed since the run started")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
 
@@ -86,13 +88,23 @@ def run(args):
 
 
 def _resume(args, given, callbacks):
-    trainer = Trainer.resume(args.resume, epochs=given.pop("epochs", None), callbacks=callbacks)
+    trainer = Trainer.resume(args.resume, epochs=given.pop("epochs", None), callbacks=callbacks,
+                             allow_data_change=args.allow_data_change)
     changed = {k: v for k, v in given.items() if getattr(trainer.config, k) != v}
     if changed:
         raise ArgumentError("a resumed run keeps its configuration; these differ from the checkpoint: " +
-                         ", ".join(f"{k}={v!r} (checkpoint: {getattr(trainer.config, k)!r})" for k, v in changed.items()))
+                            ", ".join(f"{k}={v!r} (checkpoint: {getattr(trainer.config, k)!r})"
+                                      for k, v in changed.items()))
     if args.out and os.path.abspath(args.out) != os.path.abspath(args.resume):
+        if os.path.isfile(os.path.join(args.out, CHECKPOINT)):
+            other = read_run(args.out)[1]
+            if other.get("run_id") is None or other.get("run_id") != trainer.state["run_id"]:
+                raise ArgumentError(f"--out {args.out} holds another run ({other['config']['model']} on "
+                                    f"{other['config']['data']}, epoch {other['epoch']}); choose an empty --out")
         trainer.directory = args.out
+    if trainer.data_changes:
+        print(f"WARNING: the data set changed since this run started ({'; '.join(trainer.data_changes)}); "
+              f"continuing on the new data as --allow-data-change asks", file=sys.stderr)
     return trainer
 
 

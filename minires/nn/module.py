@@ -198,10 +198,12 @@ class Module:
                     state[prefix + name] = tensor.numpy()
         return state
 
-    def load_state_dict(self, state_dict, strict=True):
-        """Copy values into the existing arrays (keeping device and dtype). All problems are collected and
-        raised together before anything is written, so a failed load changes nothing. Returns
-        (missing_keys, unexpected_keys) when ``strict`` is False."""
+    def load_state_dict(self, state_dict, strict=True, allow_nonfinite=False):
+        """Copy values into the existing arrays (keeping device and dtype). Every value is validated and
+        converted first and nothing is assigned unless all succeed, so a failed load changes nothing; all
+        problems are raised together. Refused: missing or unexpected keys (when ``strict``), shapes that
+        differ, non-float values for float arrays (int, bool, complex), and, unless ``allow_nonfinite``, NaN or
+        infinite values and negative running variances. Returns (missing_keys, unexpected_keys)."""
         own = collections.OrderedDict()
         for module_name, module in self.named_modules():
             prefix = f"{module_name}." if module_name else ""
@@ -210,23 +212,26 @@ class Module:
                     own[prefix + name] = tensor
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        mismatched = [f"{k}: checkpoint {tuple(np.shape(state_dict[k]))}, model {tuple(t.shape)}"
-                      for k, t in own.items() if k in state_dict and tuple(np.shape(state_dict[k])) != t.shape]
-        problems = []
-        if mismatched:
-            problems.append("shape mismatches: " + "; ".join(mismatched))
-        if strict and missing:
-            problems.append("missing keys: " + ", ".join(missing))
-        if strict and unexpected:
-            problems.append("unexpected keys: " + ", ".join(unexpected))
-        if problems:
-            raise StateDictError(f"load_state_dict into {type(self).__name__} failed: " + " | ".join(problems))
+        problems, converted = collections.defaultdict(list), {}
         for key, tensor in own.items():
-            if key in state_dict:
-                value = state_dict[key]
-                value = value.data if isinstance(value, Tensor) else value
-                tensor.data[...] = backend.to_device(np.asarray(backend.to_numpy(value)).astype(tensor.dtype),
-                                                     tensor.device)
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            value = np.asarray(backend.to_numpy(value.data if isinstance(value, Tensor) else value))
+            problem = _load_problem(key, value, tensor, allow_nonfinite)
+            if problem:
+                problems[problem[0]].append(problem[1])
+            else:
+                converted[key] = value.astype(tensor.dtype)
+        if strict and missing:
+            problems["missing keys"].append(", ".join(missing))
+        if strict and unexpected:
+            problems["unexpected keys"].append(", ".join(unexpected))
+        if problems:
+            raise StateDictError(f"load_state_dict into {type(self).__name__} failed: " +
+                                 " | ".join(f"{kind}: {'; '.join(items)}" for kind, items in problems.items()))
+        for key, value in converted.items():  # all checked: now assign
+            own[key].data[...] = backend.to_device(value, own[key].device)
         return missing, unexpected
 
     # --- printing -------------------------------------------------------------------------------
@@ -237,6 +242,23 @@ class Module:
         lines = [f"({name}): " + repr(module).replace("\n", "\n  ") for name, module in self._modules.items()]
         body = ("\n  " + "\n  ".join(lines) + "\n") if lines else ""
         return f"{type(self).__name__}({self.extra_repr()}{body})"
+
+
+def _load_problem(key, value, tensor, allow_nonfinite):
+    """(kind, description) of why ``value`` cannot be loaded into ``tensor``, or None."""
+    if tuple(value.shape) != tuple(tensor.shape):
+        return "shape mismatches", f"{key}: checkpoint {tuple(value.shape)}, model {tuple(tensor.shape)}"
+    if np.dtype(tensor.dtype).kind == "f" and value.dtype.kind != "f":
+        return "wrong dtypes", f"{key}: checkpoint {value.dtype}, the model's float array needs a float"
+    if np.dtype(tensor.dtype).kind in "iu" and value.dtype.kind not in "iu":
+        return "wrong dtypes", f"{key}: checkpoint {value.dtype}, the model's counter needs an integer"
+    if allow_nonfinite or value.dtype.kind != "f":
+        return None
+    if not np.isfinite(value).all():
+        return "non-finite values", f"{key} ({int((~np.isfinite(value)).sum())} of {value.size})"
+    if key.endswith("running_var") and (value < 0).any():
+        return "negative running variances", key
+    return None
 
 
 class _RemovableHandle:

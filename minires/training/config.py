@@ -33,7 +33,7 @@ class TrainConfig:
                   (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
                   (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
                   (0 <= self.warmup_epochs < self.epochs, "warmup_epochs must be less than epochs"),
-                  (self.image_size >= 8, "image_size must be at least 8")]
+                  (8 <= self.image_size <= 1024, "image_size must lie in 8..1024")]
         for ok, message in checks:
             if not ok:
                 raise ArgumentError(f"training configuration: {message}")
@@ -44,5 +44,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values):
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        """The configuration saved in a checkpoint; a wrong-typed field is an ArgumentError naming it."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kept = {k: v for k, v in values.items() if k in fields}
+        for key, value in kept.items():
+            expected = type(fields[key].default)
+            expected = (int, float) if expected is float else (list, tuple) if expected is tuple else expected
+            if not isinstance(value, expected) or (isinstance(value, bool) and fields[key].type is not bool
+                                                     and expected is not bool):
+                raise ArgumentError(f"training configuration: {key} should be a "
+                                    f"{getattr(expected, '__name__', 'number')}, got {value!r:.60}")
+        return cls(**kept)

@@ -55,7 +55,43 @@ def read_run(directory):
     text = weights_io.load_metadata(path).get(STATE_KEY)
     if text is None:
         raise weights_io.CheckpointError(f"{path!r} is a safetensors file but not a minires training checkpoint")
-    return tensors, json.loads(text)
+    try:
+        run_state = json.loads(text)
+    except ValueError as exc:
+        raise weights_io.CheckpointError(f"{path!r}: its run state is not JSON ({exc})") from None
+    problem = _run_state_problem(run_state)
+    if problem:
+        raise weights_io.CheckpointError(f"{path!r}: a damaged run state: {problem}")
+    return tensors, run_state
+
+
+# field -> type of a run state's top level, and of its data description (what training and predict rely on)
+RUN_STATE_TYPES = {"epoch": int, "batch": int, "step": int, "history": list, "partial": dict, "config": dict,
+                   "data": dict, "scheduler": dict, "optimizer": dict}
+DATA_TYPES = {"classes": list, "input_shape": list, "mean": list, "std": list}
+
+
+def _run_state_problem(state):
+    """What is wrong with a run state read from a checkpoint, or None: checked before anything is built from
+    it, so a hand-edited or crafted file gives one clear error instead of a traceback or a huge allocation."""
+    if not isinstance(state, dict):
+        return f"expected a JSON object, got {type(state).__name__}"
+    for fields, where, values in ((RUN_STATE_TYPES, "", state), (DATA_TYPES, "data.", state.get("data", {}))):
+        for key, kind in fields.items():
+            if not isinstance(values.get(key), kind) or isinstance(values.get(key), bool):
+                return f"{where}{key} should be a {kind.__name__}, got {values.get(key)!r:.60}"
+    if min(state["epoch"], state["batch"], state["step"]) < 0:
+        return "negative epoch, batch or step"
+    data = state["data"]
+    shape = data["input_shape"]
+    if len(shape) != 3 or not all(isinstance(n, int) for n in shape) or shape[0] not in (1, 3) \
+            or not all(1 <= n <= 1024 for n in shape[1:]):
+        return f"data.input_shape should be [1 or 3 channels, height, width] up to 1024, got {shape!r:.60}"
+    if not data["classes"] or not all(isinstance(c, str) for c in data["classes"]):
+        return "data.classes should be a non-empty list of names"
+    if not all(len(data[k]) == shape[0] and all(isinstance(v, (int, float)) for v in data[k]) for k in ("mean", "std")):
+        return f"data.mean and data.std should hold {shape[0]} numbers each"
+    return None
 
 
 def restore_run(tensors, run_state, model, optimizer, scheduler):

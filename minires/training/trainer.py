@@ -15,6 +15,7 @@ The library never prints: progress goes to the ``callbacks`` object (the CLI sho
 import logging
 import os
 import time
+import uuid
 
 import numpy as np
 
@@ -23,10 +24,12 @@ from .. import functional as F
 from ..errors import ArgumentError, MiniresError
 from ..grad_mode import no_grad
 from ..tensor import Tensor
+from ..data.bundle import data_changes
 from . import build
 from .config import TrainConfig
 from .metrics import plot_curves, write_metrics
 from .run_checkpoint import read_run, restore_run, save_run
+from .run_directory import RunDirectory
 from .stop_requests import StopRequests
 
 log = logging.getLogger(__name__)
@@ -66,12 +69,14 @@ class Trainer:
         self.scheduler = build.build_schedule(config, self.optimizer)
         self.train_loader, self.test_loader = build.build_loaders(config, self.bundle)
         self.state = {"epoch": 0, "batch": 0, "step": 0, "history": [], "partial": _empty_partial(),
-                      "config": config.to_dict(), "data": self.bundle.describe()}
+                      "config": config.to_dict(), "data": self.bundle.describe(), "run_id": uuid.uuid4().hex}
         self._stop = None  # the StopRequests of a running fit()
+        self.data_changes = []  # set by resume(allow_data_change=True) when the data set changed
 
     @classmethod
-    def resume(cls, directory, epochs=None, callbacks=None, bundle=None):
-        """Continue the run saved in ``directory`` (optionally for more epochs than first planned)."""
+    def resume(cls, directory, epochs=None, callbacks=None, bundle=None, allow_data_change=False):
+        """Continue the run saved in ``directory`` (optionally for more epochs than first planned). A data set
+        that changed since the run started is refused, naming the change, unless ``allow_data_change``."""
         tensors, run_state = read_run(directory)
         config = TrainConfig.from_dict(run_state["config"])
         if epochs is not None:
@@ -80,16 +85,29 @@ class Trainer:
                                  f"{epochs} is fewer")
             config.epochs = epochs
         trainer = cls(config, directory, callbacks, bundle)
+        changes = data_changes(run_state["data"], trainer.state["data"])
+        if changes and run_state["data"]["classes"] != trainer.state["data"]["classes"]:
+            raise ArgumentError(f"the data set {config.data!r} changed since this run started: "
+                                f"{'; '.join(changes)}. A trained model cannot continue with other classes; "
+                                f"start a new run.")
+        if changes and not allow_data_change:
+            raise ArgumentError(f"the data set {config.data!r} changed since this run started: "
+                                f"{'; '.join(changes)}. Resume with --allow-data-change to continue on the new "
+                                f"data anyway.")
+        if changes:
+            log.warning("resuming %s on changed data: %s", directory, "; ".join(changes))
         restore_run(tensors, run_state, trainer.model, trainer.optimizer, trainer.scheduler)
         for key in ("epoch", "batch", "step", "history", "partial"):
             trainer.state[key] = run_state[key]
+        trainer.state["run_id"] = run_state.get("run_id", trainer.state["run_id"])
+        trainer.data_changes = changes
         return trainer
 
     # --- the loop ---------------------------------------------------------------------------------
     def fit(self, stop_after_epochs=None):
         """Train until config.epochs (or for ``stop_after_epochs`` more epochs); return a summary dict."""
         started, done = time.perf_counter(), 0
-        with StopRequests() as self._stop:
+        with RunDirectory(self.directory, self.checkpoint_bytes()), StopRequests() as self._stop:
             while self.state["epoch"] < self.config.epochs:
                 if stop_after_epochs is not None and done >= stop_after_epochs:
                     break
@@ -127,6 +145,13 @@ class Trainer:
         log.info("epoch %d: %s", epoch + 1, row)
         self._stop_if_requested(saved=True)  # a safe point: the epoch is complete and saved
         return row
+
+    def checkpoint_bytes(self):
+        """A generous estimate of the disk the run directory needs: the checkpoint (weights and up to two
+        optimiser buffers per parameter), model.safetensors, and a second copy of each during its atomic
+        write."""
+        weights = sum(v.nbytes for v in self.model.state_dict().values())
+        return 2 * (3 * weights + weights) + 2**20
 
     def _stop_if_requested(self, saved=False):
         if self._stop is None or self._stop.requested is None:
