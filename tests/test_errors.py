@@ -140,3 +140,50 @@ def test_batch_norm_errors_name_the_op_the_argument_and_the_sizes(args, error, m
     with pytest.raises(error) as info:
         F.batch_norm(mr.tensor(x), *rest)
     assert re.fullmatch(message, str(info.value)), str(info.value)
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda a, b: a + b, "add"), (lambda a, b: a - b, "sub"), (lambda a, b: a * b, "mul"),
+    (lambda a, b: a / b, "div"), (lambda a, b: -a, "neg"), (lambda a, b: a ** 3, "pow"),
+    (lambda a, b: a.astype(np.float64), "astype"),
+    (lambda a, b: F.batch_norm(a, None, None, None, None, True), "batch_norm"),
+])
+def test_each_op_records_its_name_in_the_graph(make, name):
+    """The name a node carries is what error messages, the profiler and the graph show."""
+    a, b = t(3, 4), t(3, 4)
+    node = make(a, b).creator
+    assert node is not None and node.op_name() == name
+
+
+def test_the_device_move_is_named_to():
+    from minires.functional.conversion import ToDevice
+
+    assert ToDevice.op_name() == "to"  # a move between devices needs a GPU to be recorded in a graph here
+
+
+@pytest.mark.parametrize("missing", [0, 1])
+def test_batch_norm_eval_needs_both_running_statistics(missing):
+    stats = [_c(3), _c(3)]
+    stats[missing] = None
+    with pytest.raises(ValueError, match=r"^batch_norm: evaluation mode needs running_mean and running_var$"):
+        F.batch_norm(mr.tensor(_c(2, 3)), None, None, *stats, False)
+
+
+@pytest.mark.parametrize("which", ["running_mean", "running_var"])
+def test_batch_norm_running_statistics_on_another_device_are_refused(which):
+    stats = {"running_mean": _c(3), "running_var": _c(3)}
+    stats[which] = stats[which].view(_CupyLikeArray)
+    with pytest.raises(DeviceError, match=rf"^batch_norm: {which} is on cuda, the input on cpu$"):
+        F.batch_norm(mr.tensor(_c(2, 3)), None, None, stats["running_mean"], stats["running_var"], True)
+
+
+def test_batch_norm_training_needs_two_values_per_channel_message():
+    with pytest.raises(ValueError, match=r"^batch_norm: training needs more than one value per channel, got "
+                                         r"input shape \(1, 3\)$"):
+        F.batch_norm(mr.tensor(_c(1, 3)), None, None, None, None, True)
+
+
+def test_astype_of_a_grad_tensor_to_an_integer_is_refused_with_the_whole_reason():
+    with pytest.raises(DTypeError, match=r"^astype: a tensor that requires grad can only become a floating "
+                                         r"dtype, not int32$"):
+        t(2).astype(np.int32)
