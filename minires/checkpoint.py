@@ -14,7 +14,7 @@ import numpy as np
 import safetensors.numpy
 
 from . import backend
-from .errors import MiniresError, MissingFileError
+from .errors import ArgumentError, MiniresError, MissingFileError
 from .tensor import Tensor
 
 _KEY_ORDER = "minires.key_order"
@@ -32,6 +32,8 @@ def _as_numpy(value):
 def atomic_write_bytes(path, data):
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a partial one."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ArgumentError(f"{path!r} is a directory; give the name of the file to write")
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)

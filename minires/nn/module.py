@@ -224,12 +224,12 @@ class Module:
             else:
                 converted[key] = value.astype(tensor.dtype)
         if strict and missing:
-            problems["missing keys"].append(", ".join(missing))
+            problems["missing keys"] = missing
         if strict and unexpected:
-            problems["unexpected keys"].append(", ".join(unexpected))
+            problems["unexpected keys"] = unexpected
         if problems:
             raise StateDictError(f"load_state_dict into {type(self).__name__} failed: " +
-                                 " | ".join(f"{kind}: {'; '.join(items)}" for kind, items in problems.items()))
+                                 " | ".join(f"{kind}: {_first_few(items)}" for kind, items in problems.items()))
         for key, value in converted.items():  # all checked: now assign
             own[key].data[...] = backend.to_device(value, own[key].device)
         return missing, unexpected
@@ -242,6 +242,12 @@ class Module:
         lines = [f"({name}): " + repr(module).replace("\n", "\n  ") for name, module in self._modules.items()]
         body = ("\n  " + "\n  ".join(lines) + "\n") if lines else ""
         return f"{type(self).__name__}({self.extra_repr()}{body})"
+
+
+def _first_few(items, shown=12):
+    """A list for one line of an error: the first ``shown`` items, then how many more."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return (", " if items and ":" not in items[0] else "; ").join(items[:shown]) + more
 
 
 def _load_problem(key, value, tensor, allow_nonfinite):

@@ -69,6 +69,7 @@ def read_run(directory):
 RUN_STATE_TYPES = {"epoch": int, "batch": int, "step": int, "history": list, "partial": dict, "config": dict,
                    "data": dict, "scheduler": dict, "optimizer": dict}
 DATA_TYPES = {"classes": list, "input_shape": list, "mean": list, "std": list}
+TYPE_WORDS = {int: "an integer", list: "a list", dict: "an object"}
 
 
 def _run_state_problem(state):
@@ -79,7 +80,7 @@ def _run_state_problem(state):
     for fields, where, values in ((RUN_STATE_TYPES, "", state), (DATA_TYPES, "data.", state.get("data", {}))):
         for key, kind in fields.items():
             if not isinstance(values.get(key), kind) or isinstance(values.get(key), bool):
-                return f"{where}{key} should be a {kind.__name__}, got {values.get(key)!r:.60}"
+                return f"{where}{key} should be {TYPE_WORDS[kind]}, got {values.get(key)!r:.60}"
     if min(state["epoch"], state["batch"], state["step"]) < 0:
         return "negative epoch, batch or step"
     data = state["data"]
