@@ -125,3 +125,11 @@ def test_catalog_draws_are_reproducible():
     (a,), pa = case.draw(np.random.default_rng(5), (2, 3))
     (b,), pb = case.draw(np.random.default_rng(5), (2, 3))
     assert pa == pb and np.array_equal(a, b)
+
+
+def test_gradcheck_exitfirst_stops_at_the_first_failure(capsys, monkeypatch):
+    broken = op_catalog.OpCase("aaa_broken", lambda x: x * x.detach(), op_catalog.get("exp").draw, (3,))
+    monkeypatch.setitem(op_catalog.CASES, "aaa_broken", broken)  # sorts first
+    assert main(["gradcheck", "--all", "--exitfirst"]) == 1
+    out = capsys.readouterr().out
+    assert "1 failed (stopped at the first failure)" in out and "\nadd " not in out

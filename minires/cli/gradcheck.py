@@ -29,6 +29,7 @@ def add_parser(subparsers):
     parser.add_argument("--flavour", choices=(*kernels.FLAVOURS, "all"), default=None,
                         help="kernel flavour for ops that run kernels (default: all when numba imports)")
     parser.add_argument("--no-torch", action="store_true", help="skip the comparison with PyTorch")
+    parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first op that fails")
     parser.set_defaults(run=run)
     return parser
 
@@ -101,6 +102,9 @@ def run(args):
         for flavour in (flavours if case.kernels else [None]):
             ok = _check_row(case, shape, seeds, flavour, args.mode, with_torch and _has_twin(name))
             passed, failed = passed + ok, failed + (not ok)
+            if failed and args.exitfirst:
+                print(f"{passed} passed, {failed} failed (stopped at the first failure)")
+                return 1
     if not with_torch:
         print("(vs torch: not compared; install torch==2.13.0 to compare forward and gradients with PyTorch)")
     print(f"{passed} passed, {failed} failed")
