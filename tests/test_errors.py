@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import minires as mr
-from minires import F
+from minires import F, op_catalog
 from minires.errors import DeviceError, DeviceUnavailableError, DTypeError, ShapeError
 from minires.function import Function
 
@@ -187,3 +187,35 @@ def test_astype_of_a_grad_tensor_to_an_integer_is_refused_with_the_whole_reason(
     with pytest.raises(DTypeError, match=r"^astype: a tensor that requires grad can only become a floating "
                                          r"dtype, not int32$"):
         t(2).astype(np.int32)
+
+
+@pytest.mark.parametrize("name", op_catalog.names())
+def test_every_catalog_op_records_its_own_name(name):
+    """Each op's graph node carries the op's public name (flatten is a reshape underneath)."""
+    case = op_catalog.get(name)
+    inputs, params = op_catalog.draw_case(case)
+    output = case.fn(*[None if a is None else mr.tensor(a, requires_grad=True) for a in inputs], **params)
+    expected = {"batch_norm_eval": "batch_norm", "flatten": "reshape", "getitem_array": "getitem"}.get(name, name)
+    assert output.creator.op_name() == expected
+
+
+def test_rpow_is_named_rpow():
+    assert (2 ** t(3)).creator.op_name() == "rpow"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: F.add(1.0, 2.0), r"^add: expected at least one Tensor, got float and float$"),
+    (lambda: t(2) ** np.array([1.0, 2.0]), r"^pow: the exponent must be a Python number, got ndarray$"),
+    (lambda: t(2) ** True, r"^pow: the exponent must be a Python number, got bool$"),
+    (lambda: F.rpow(-2.0, t(2)), r"^rpow: the base must be a positive Python number, got -2\.0$"),
+    (lambda: F.rpow(0, t(2)), r"^rpow: the base must be a positive Python number, got 0$"),
+    (lambda: F.rpow(True, t(2)), r"^rpow: the base must be a positive Python number, got True$"),
+    (lambda: F.rpow("2", t(2)), r"^rpow: the base must be a positive Python number, got '2'$"),
+])
+def test_arithmetic_argument_errors_are_whole_sentences(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
+def test_a_numpy_scalar_exponent_keeps_float32():
+    assert (t(2) ** np.float64(2.0)).dtype == np.float32  # .item() makes it a Python number (NEP 50)
