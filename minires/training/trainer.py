@@ -107,7 +107,10 @@ class Trainer:
     def fit(self, stop_after_epochs=None):
         """Train until config.epochs (or for ``stop_after_epochs`` more epochs); return a summary dict."""
         started, done = time.perf_counter(), 0
-        with RunDirectory(self.directory, self.checkpoint_bytes()), StopRequests() as self._stop:
+        # NumPy's overflow/invalid warnings are silenced: the step check reports a non-finite value itself,
+        # once, naming the step and the tensor.
+        with RunDirectory(self.directory, self.checkpoint_bytes()), StopRequests() as self._stop, \
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             while self.state["epoch"] < self.config.epochs:
                 if stop_after_epochs is not None and done >= stop_after_epochs:
                     break
