@@ -113,3 +113,10 @@ def test_max_shares_the_gradient_among_ties_like_torch_amax(axis, keepdims):
     x = np.array([[[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]], [[3.0, 3.0, -1.0], [2.0, 2.0, 2.0]]], np.float32)
     check_against_torch(lambda t: t.max(axis=axis, keepdims=keepdims),
                         lambda t: torch.amax(t, dim=_dims(axis, t), keepdim=keepdims), [x])
+
+
+@pytest.mark.parametrize("base", [1.0, 0.5, 3.0])
+def test_a_number_to_the_power_of_a_tensor_matches_torch_for_any_positive_base(base):
+    """base ** x for base = 1 too (constant 1, zero gradient), a base below 1 and above."""
+    values = np.random.default_rng(3).uniform(-2.0, 2.0, (3, 4))
+    check_against_torch(lambda t: base ** t, lambda t: base ** t, [values])
