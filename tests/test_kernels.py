@@ -255,3 +255,16 @@ def test_bad_input_to_kernel_ops_is_named_before_any_kernel_runs(call, error, wo
         call()
     for word in words:
         assert word in str(info.value)
+
+
+@pytest.mark.parametrize("flavour", ["im2col_reference", "im2col_numba"])
+@pytest.mark.parametrize("make_buffer, described", [
+    (lambda n: np.empty(n - 1, np.float32), "323 float32"),  # too small
+    (lambda n: np.empty(n, np.float64), "324 float64"),  # another dtype
+    (lambda n: np.empty(2 * n, np.float32)[::2], "324 float32"),  # not contiguous
+])
+def test_im2col_refuses_a_buffer_that_cannot_hold_its_columns(flavour, make_buffer, described):
+    x = _random((2, 1, 6, 6), np.float32)  # 2 x 1 x 9 x 18 = 324 column values
+    with pytest.raises(ValueError, match=rf"^im2col: out buffer of {described} values cannot hold "
+                                         rf"\(2, 1, 3, 3, 3, 6\) float32$"):
+        getattr(im2col, flavour)(x, 3, 3, 2, 1, 1, 1, 1, 1, out=make_buffer(324))
