@@ -44,6 +44,61 @@ def test_an_unknown_kernel_names_the_registered_ones(toy_kernel):
         kernels.pick("im2colx", np)
 
 
+def _cuda(x):
+    return "cuda"
+
+
+class _CupyModule:
+    __name__ = "cupy"
+
+
+def test_cupy_arrays_get_the_cuda_slot_and_the_reference_when_it_is_empty(toy_kernel):
+    assert kernels.pick(toy_kernel, _CupyModule())(None) == "reference"
+    kernels.register("toy_gpu", reference=_reference, numba=_numba, cuda=_cuda)
+    try:
+        assert kernels.pick("toy_gpu", _CupyModule())(None) == "cuda"
+        assert kernels.pick("toy_gpu", np)(None) != "cuda"
+    finally:
+        kernels.registry._registry.pop("toy_gpu")
+
+
+def test_the_cpu_flavour_without_any_choice_is_numba_when_it_imports(monkeypatch):
+    monkeypatch.delenv("MINIRES_KERNELS", raising=False)
+    assert kernels.cpu_flavour() == ("numba" if kernels.numba_available() else "reference")
+    monkeypatch.setattr(kernels.registry, "numba_available", lambda: False)
+    assert kernels.cpu_flavour() == "reference"
+    monkeypatch.setenv("MINIRES_KERNELS", "numba")
+    with pytest.raises(ValueError, match=r"^MINIRES_KERNELS=numba but numba cannot be imported$"):
+        kernels.cpu_flavour()
+    with pytest.raises(ValueError, match=r"^the numba kernel flavour was asked for but numba cannot be imported$"):
+        with kernels.using("numba"):
+            pass
+
+
+@pytest.mark.parametrize("flavour", ["reference", "numba"])
+def test_using_forces_a_flavour_over_the_environment_and_restores_it(toy_kernel, monkeypatch, flavour):
+    if flavour == "numba" and not kernels.numba_available():
+        pytest.skip("numba is not installed")
+    other = "numba" if flavour == "reference" else "reference"
+    monkeypatch.setenv("MINIRES_KERNELS", other if kernels.numba_available() else "reference")
+    before = kernels.cpu_flavour()
+    with kernels.using(flavour):
+        assert kernels.pick(toy_kernel, np)(None) == flavour
+    assert kernels.cpu_flavour() == before
+
+
+def test_using_refuses_an_unknown_flavour():
+    with pytest.raises(ValueError, match=r"^kernel flavour must be one of \('reference', 'numba'\), got 'cuda'$"):
+        with kernels.using("cuda"):
+            pass
+
+
+def test_an_unknown_kernel_message_lists_the_registered_ones():
+    with pytest.raises(KeyError) as info:
+        kernels.pick("im2colx", np)
+    assert str(info.value) == f"no kernel named 'im2colx'; registered kernels: {', '.join(kernels.registered())}"
+
+
 @pytest.mark.skipif(not kernels.numba_available() or os.environ.get("NUMBA_DISABLE_JIT") == "1",
                     reason="needs numba's JIT")
 def test_kernels_are_compiled_for_all_cores_cached_and_exact_unless_asked():
