@@ -219,3 +219,23 @@ def test_arithmetic_argument_errors_are_whole_sentences(call, message):
 
 def test_a_numpy_scalar_exponent_keeps_float32():
     assert (t(2) ** np.float64(2.0)).dtype == np.float32  # .item() makes it a Python number (NEP 50)
+
+
+def test_residual_add_joins_without_relu_unless_asked():
+    out = mr.tensor(np.array([-1.0, 2.0], np.float32))
+    assert F.residual_add(out, mr.tensor(np.zeros(2, np.float32))).numpy().tolist() == [-1.0, 2.0]
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: F.residual_add(t(2, 3, 4, 4), t(2, 3, 4, 5)), ShapeError,
+     r"residual_add: the residual branch has shape \(2, 3, 4, 4\) but the shortcut has \(2, 3, 4, 5\); they must "
+     r"be equal \(use a projection or option-A shortcut\)"),
+    (lambda: F.shortcut_a(t(2, 4, 4, 4), 3, 1), ShapeError,
+     r"shortcut_a: out_channels \(3\) must be at least the input's channels \(4\)"),
+    (lambda: F.shortcut_a(t(2, 4), 8, 2), ShapeError, r"shortcut_a: expected a 4-D input \(N, C, H, W\), got shape \(2, 4\)"),
+])
+def test_residual_join_and_option_a_errors_are_whole_sentences(call, error, message):
+    with pytest.raises(error) as info:
+        call()
+    assert re.fullmatch(message, str(info.value)), str(info.value)
+    assert str(info.value).startswith(message.split(":")[0] + ":")
