@@ -111,14 +111,20 @@ def read_header(path, what="checkpoint"):
 
 def load(path):
     """Load a safetensors file as an ordered dict of NumPy arrays (in the order they were saved)."""
+    return load_with_metadata(path)[0]
+
+
+def load_with_metadata(path):
+    """(ordered dict of arrays, string metadata) from one validated read of a safetensors file."""
     header, _ = read_header(path)
     with open(path, "rb") as f:
         data = f.read()
     arrays = _parse(path, data)
-    order = json.loads((header.get("__metadata__") or {}).get(_KEY_ORDER, "[]"))
+    metadata = header.get("__metadata__") or {}
+    order = json.loads(metadata.get(_KEY_ORDER, "[]"))
     if sorted(order) != sorted(arrays):
         order = list(arrays)
-    return collections.OrderedDict((k, arrays[k]) for k in order)
+    return collections.OrderedDict((k, arrays[k]) for k in order), metadata
 
 
 def load_metadata(path):

@@ -56,12 +56,10 @@ def columns(check):
     forward = lambda mode: lambda row: row.forward[mode]  # noqa: E731
     gradient = lambda mode: lambda row: row.gradient[mode]  # noqa: E731
     stats = lambda row: row.running_stats  # noqa: E731
-    if check.dtype == "float64":
-        return [("fwd train", d, forward("train")), ("fwd eval", d, forward("eval")),
-                ("grad train", d, gradient("train")), ("grad eval", d, gradient("eval")), ("run. stats", d, stats)]
-    if check.dtype == "float32":
-        return [("fwd train", s, forward("train")), ("fwd eval", s, forward("eval")),
-                ("grad train", s, gradient("train")), ("grad eval", s, gradient("eval")), ("run. stats", s, stats)]
+    if check.dtype in ("float32", "float64"):  # one dtype judged: its five columns
+        r = s if check.dtype == "float32" else d
+        return [("fwd train", r, forward("train")), ("fwd eval", r, forward("eval")),
+                ("grad train", r, gradient("train")), ("grad eval", r, gradient("eval")), ("run. stats", r, stats)]
     return [("fwd32 train", s, forward("train")), ("fwd32 eval", s, forward("eval")),
             ("fwd64 train", d, forward("train")), ("fwd64 eval", d, forward("eval")),
             ("grad64 train", d, gradient("train")), ("grad64 eval", d, gradient("eval")),

@@ -229,7 +229,8 @@ class Module:
             problems["unexpected keys"] = unexpected
         if problems:
             raise StateDictError(f"load_state_dict into {type(self).__name__} failed: " +
-                                 " | ".join(f"{kind}: {_first_few(items)}" for kind, items in problems.items()))
+                                 " | ".join(f"{kind}: {_first_few(items, ', ' if kind.endswith('keys') else '; ')}"
+                                            for kind, items in problems.items()))
         for key, value in converted.items():  # all checked: now assign
             own[key].data[...] = backend.to_device(value, own[key].device)
         return missing, unexpected
@@ -244,10 +245,10 @@ class Module:
         return f"{type(self).__name__}({self.extra_repr()}{body})"
 
 
-def _first_few(items, shown=12):
+def _first_few(items, separator, shown=12):
     """A list for one line of an error: the first ``shown`` items, then how many more."""
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
-    return (", " if items and ":" not in items[0] else "; ").join(items[:shown]) + more
+    return separator.join(items[:shown]) + more
 
 
 def _load_problem(key, value, tensor, allow_nonfinite):

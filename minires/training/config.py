@@ -50,8 +50,7 @@ class TrainConfig:
         for key, value in kept.items():
             expected = type(fields[key].default)
             expected = (int, float) if expected is float else (list, tuple) if expected is tuple else expected
-            if not isinstance(value, expected) or (isinstance(value, bool) and fields[key].type is not bool
-                                                     and expected is not bool):
+            if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
                 raise ArgumentError(f"training configuration: {key} should be a "
                                     f"{getattr(expected, '__name__', 'number')}, got {value!r:.60}")
         return cls(**kept)

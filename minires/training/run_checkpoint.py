@@ -51,8 +51,8 @@ def read_run(directory):
     path = os.path.join(directory, CHECKPOINT)
     if not os.path.isfile(path):
         raise MissingFileError(f"no training checkpoint in {directory!r} (expected {CHECKPOINT})")
-    tensors = weights_io.load(path)
-    text = weights_io.load_metadata(path).get(STATE_KEY)
+    tensors, metadata = weights_io.load_with_metadata(path)
+    text = metadata.get(STATE_KEY)
     if text is None:
         raise weights_io.CheckpointError(f"{path!r} is a safetensors file but not a minires training checkpoint")
     try:

@@ -71,6 +71,7 @@ class Trainer:
         self.state = {"epoch": 0, "batch": 0, "step": 0, "history": [], "partial": _empty_partial(),
                       "config": config.to_dict(), "data": self.bundle.describe(), "run_id": uuid.uuid4().hex}
         self._stop = None  # the StopRequests of a running fit()
+        self._watched = watched_tensors(self.model)  # checked for NaN/inf after every step
         self.data_changes = []  # set by resume(allow_data_change=True) when the data set changed
 
     @classmethod
@@ -175,7 +176,7 @@ class Trainer:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        bad = first_non_finite(self.model)
+        bad = first_non_finite(self._watched)
         if bad is not None:
             self._diverged(f"{bad} became non-finite", epoch, batch)
         correct = int((backend.to_numpy(logits.data).argmax(axis=1) == labels).sum())
@@ -225,10 +226,15 @@ def evaluate_model(model, loader, device="cpu"):
     return total_loss / seen, correct / seen
 
 
-def first_non_finite(model):
-    """The name of the first parameter or batch-norm running statistic holding a NaN or an infinity, or None."""
-    named = list(model.named_parameters()) + [(name, buffer) for name, buffer in model.named_buffers()
-                                              if name.endswith(("running_mean", "running_var"))]
+def watched_tensors(model):
+    """(name, tensor) for every parameter and batch-norm running statistic: what a step must keep finite.
+    Listed once: steps update these tensors in place."""
+    return list(model.named_parameters()) + [(name, buffer) for name, buffer in model.named_buffers()
+                                             if name.endswith(("running_mean", "running_var"))]
+
+
+def first_non_finite(named):
+    """The name of the first tensor of ``named`` holding a NaN or an infinity, or None."""
     for name, tensor in named:
         if not bool(backend.get_array_module(tensor.data).isfinite(tensor.data).all()):
             return name
