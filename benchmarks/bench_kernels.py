@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as TF
 
 import minires as mr
-from minires import F, benchmark
+from minires import F
+from minires import bench as benchmark
 from minires.functional import conv as conv_module
 from minires.kernels import im2col as im2col_kernels
 

@@ -6,7 +6,7 @@ from .grad_mode import enable_grad, is_grad_enabled, no_grad
 from .rng import manual_seed
 from . import functional
 from . import functional as F
-from .gradcheck import GradcheckError, gradcheck, gradcheck_module
+from .verify.gradcheck import GradcheckError, gradcheck, gradcheck_module
 from . import data, nn, models, optim
 from .checkpoint import load, save
 

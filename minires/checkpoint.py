@@ -8,13 +8,13 @@ them back, refusing anything that is not a valid safetensors file with an error 
 import collections
 import json
 import os
-import tempfile
 
 import numpy as np
 import safetensors.numpy
 
 from . import backend
-from .errors import ArgumentError, MiniresError, MissingFileError
+from .errors import MiniresError, MissingFileError
+from .files import atomic_write_bytes
 from .tensor import Tensor
 
 _KEY_ORDER = "minires.key_order"
@@ -27,38 +27,6 @@ class CheckpointError(MiniresError, ValueError):
 def _as_numpy(value):
     value = value.data if isinstance(value, Tensor) else value
     return np.asarray(backend.to_numpy(value), order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
-
-
-def atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a partial one."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise ArgumentError(f"{path!r} is a directory; give the name of the file to write")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    directory_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(directory_fd)  # make the rename itself durable
-    finally:
-        os.close(directory_fd)
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def save(state_dict, path, metadata=None):

@@ -10,6 +10,7 @@ A subclass implements
         returns a tuple (or a single array for one input) with None where ``needs_input_grad`` is False.
         It must not modify ``grad_output`` in place: the same array may be handed on to several inputs.
 """
+from . import op_hooks
 from .backend import device_of
 from .errors import ArgumentTypeError, DeviceError, DTypeError
 from .grad_mode import is_grad_enabled
@@ -40,7 +41,7 @@ class Function:
         fn = cls()
         fn.needs_input_grad = tuple(t is not None and t._node is not None for t in inputs)
         record = is_grad_enabled() and any(fn.needs_input_grad)
-        output = fn.forward(*arrays, **params)
+        output = op_hooks.run(fn, "forward", arrays, lambda: fn.forward(*arrays, **params))
         if record:
             # The graph links the inputs' nodes, not the tensors: their arrays stay alive only if saved.
             fn.inputs = tuple(t._node if need else None for t, need in zip(inputs, fn.needs_input_grad))

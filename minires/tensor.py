@@ -13,7 +13,7 @@ import weakref
 
 import numpy as np
 
-from . import backend
+from . import backend, op_hooks
 from .errors import ArgumentError, AutogradError, DeviceError, DTypeError, ShapeError
 
 
@@ -156,37 +156,18 @@ class Tensor:
         if not self.requires_grad:
             raise AutogradError("backward: this tensor does not require grad, so no graph was built for it "
                                "(did the inputs have requires_grad=True, outside no_grad()?)")
-        root = self._node
-        grads = {id(root): self._initial_grad(grad)}
-        order = _topological_order(root)
-        while order:
-            node = order.pop()
+        grads = {id(self._node): self._initial_grad(grad)}  # node -> dL/d(its tensor), summed so far
+        for node in reversed(_topological_order(self._node)):
             grad = node.run_hooks(grads.pop(id(node), None))
             if grad is None:
                 continue
             if node.creator is None or node.retains_grad:
-                tensor = node.tensor()
-                if tensor is not None:  # a tensor nobody holds any more cannot be asked for its .grad
-                    tensor._accumulate_grad(grad)
+                node.store_grad(grad)
             fn = node.creator
-            if fn is None:
-                continue
-            if fn.released:
-                raise AutogradError(f"backward through {fn.op_name()} a second time: its saved arrays were "
-                                   f"freed by the first backward; pass retain_graph=True to the first call")
-            input_grads = fn.backward(grad)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            for parent, parent_grad in zip(fn.inputs, input_grads):
-                if parent_grad is None or parent is None:
-                    continue
-                _check_gradient(fn.op_name(), parent, parent_grad)
-                # Gradients from every use of a tensor are summed (+=): this is what makes the residual
-                # fan-out correct — x feeds both F(x) and the shortcut, so dL/dx = dL/dy (dF/dx + I).
-                previous = grads.get(id(parent))
-                grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
-            if not retain_graph:
-                fn.release()
+            if fn is not None:
+                _accumulate(grads, fn, _input_grads(fn, grad))
+                if not retain_graph:
+                    fn.release()
 
     def _initial_grad(self, grad):
         xp = backend.get_array_module(self.data)
@@ -324,6 +305,11 @@ class _Node:
     def tensor(self):
         return self._tensor()
 
+    def store_grad(self, grad):
+        tensor = self._tensor()
+        if tensor is not None:  # a tensor nobody holds any more cannot be asked for its .grad
+            tensor._accumulate_grad(grad)
+
     # A leaf's array may be replaced (Module.to, astype): ask the tensor; an op's output never changes.
     @property
     def shape(self):
@@ -372,6 +358,27 @@ def _topological_order(root):
                 if parent is not None and id(parent) not in visited:
                     stack.append((parent, False))
     return order
+
+
+def _input_grads(fn, grad):
+    """fn's backward: one gradient (or None) per input of fn."""
+    if fn.released:
+        raise AutogradError(f"backward through {fn.op_name()} a second time: its saved arrays were "
+                            f"freed by the first backward; pass retain_graph=True to the first call")
+    input_grads = op_hooks.run(fn, "backward", (grad,), lambda: fn.backward(grad))
+    return input_grads if isinstance(input_grads, tuple) else (input_grads,)
+
+
+def _accumulate(grads, fn, input_grads):
+    """Add each input's gradient to what the input already received from its other uses."""
+    for parent, parent_grad in zip(fn.inputs, input_grads):
+        if parent_grad is None or parent is None:
+            continue
+        _check_gradient(fn.op_name(), parent, parent_grad)
+        # Gradients from every use of a tensor are summed (+=): this is what makes the residual fan-out
+        # correct — x feeds both F(x) and the shortcut, so dL/dx = dL/dy (dF/dx + I).
+        previous = grads.get(id(parent))
+        grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
 
 
 def _check_gradient(op, tensor, grad):

@@ -1,8 +1,8 @@
 """The benchmark and profiler machinery (tiny sizes; timings are never asserted, only that they exist)."""
 
-from minires import benchmark
+from minires import bench as benchmark
 from minires.cli import main
-from minires.profiler import profile_ops
+from minires.bench.profiler import profile_ops
 
 
 def test_a_benchmark_row_times_both_engines_and_measures_memory():

@@ -10,7 +10,8 @@ import safetensors.torch
 import torch
 
 import minires as mr
-from minires import models, torch_reference
+from minires import models
+from minires.verify import torch_reference
 from minires.checkpoint import CheckpointError
 from minires.cli import main
 

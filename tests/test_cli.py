@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import minires
-from minires import op_catalog
+from minires.verify import op_catalog
 from minires.cli import build_parser, main
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import minires as mr
-from minires import F, op_catalog
+from minires import F
+from minires.verify import op_catalog
 from minires.errors import DeviceError, DeviceUnavailableError, DTypeError, ShapeError
 from minires.function import Function
 

@@ -6,7 +6,7 @@ import minires as mr
 from minires import F
 from minires.errors import DTypeError
 from minires.function import Function
-from minires.gradcheck import GradcheckError, gradcheck
+from minires.verify.gradcheck import GradcheckError, gradcheck
 
 
 class _WrongSquare(Function):

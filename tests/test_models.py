@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import minires as mr
-from minires import models, torch_reference
-from minires.parity import (MODES, TOLERANCE, LayerParity, ParityCheck, ParityReport, check_parity,
+from minires import models
+from minires.verify import torch_reference
+from minires.verify.parity import (MODES, TOLERANCE, LayerParity, ParityCheck, ParityReport, check_parity,
                             count_kink_flips, relative_error)
 
 PARAMETER_COUNTS = {  # DESIGN.md / REFERENCES.md (torchvision; He et al. 2015 option A)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import backend
-from ..gradcheck import gradcheck
+from ..verify.gradcheck import gradcheck
 from ..nn import BasicBlock
 from ..tensor import Tensor
 from .output import write_rows

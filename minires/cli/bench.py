@@ -1,7 +1,7 @@
 """``minires bench``: training-step time and memory against PyTorch, or ``--profile`` where the time goes."""
 import json
 
-from .. import benchmark
+from .. import bench as benchmark
 from .output import fail
 from .paths import user_path
 
@@ -9,7 +9,7 @@ from .paths import user_path
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "bench", help="time training steps against PyTorch (needs torch); --profile: where the time goes",
-        description=benchmark.__doc__)
+        description=benchmark.suite.__doc__)
     parser.add_argument("--profile", action="store_true", help="profile the ResNet-20 training step by op family")
     parser.add_argument("--model", help="only this model, at --batch and --size (default: the standard rows)")
     parser.add_argument("--batch", type=int, default=128, help="images per step, with --model or --profile (default: 128)")

@@ -1,6 +1,6 @@
 """``minires parity``: compare a model with its PyTorch twin layer by layer, given identical weights."""
 from .. import models
-from ..parity import TOLERANCE
+from ..verify.parity import TOLERANCE
 from .output import fail
 
 
@@ -34,7 +34,7 @@ def run(args):
     try:
         import torch  # noqa: F401
 
-        from ..parity import check_parity
+        from ..verify.parity import check_parity
     except ImportError:
         return fail("parity", "needs PyTorch: pip install torch==2.13.0 (the CPU build)")
     if args.model not in models.names():

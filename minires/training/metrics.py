@@ -5,7 +5,7 @@ import io
 import json
 import os
 
-from ..checkpoint import atomic_write_bytes
+from ..files import atomic_write_bytes
 
 COLUMNS = ("epoch", "step", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds")
 

@@ -12,6 +12,7 @@ import platform
 import numpy as np
 
 from .. import checkpoint as weights_io
+from ..files import atomic_write_bytes
 from ..errors import MissingFileError
 from ..version import __version__
 
@@ -43,7 +44,7 @@ def save_run(directory, model, optimizer, scheduler, state):
     weights_io.save(tensors, os.path.join(directory, CHECKPOINT), metadata={STATE_KEY: text})
     weights_io.save(model.state_dict(), os.path.join(directory, "model.safetensors"),
                     metadata={"format": "minires", "model": state["config"]["model"]})
-    weights_io.atomic_write_bytes(os.path.join(directory, "state.json"), text.encode())
+    atomic_write_bytes(os.path.join(directory, "state.json"), text.encode())
 
 
 def read_run(directory):

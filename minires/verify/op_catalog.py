@@ -7,6 +7,7 @@ pad sizes, permutations, targets, strides), all from one ``numpy.random.Generato
 options a draw exercises (``stride>1``, ``reduction=sum``, ...) and ``covers`` lists those that
 ``minires gradcheck --all`` must reach over its draws.
 
+Each case also carries its PyTorch twin: the same call written with torch (imported only when a twin runs).
 Two checks run on a case: ``gradcheck_case`` (backward against float64 finite differences) and
 ``compare_with_torch`` (forward, gradients and in-place state against the op's PyTorch twin in float64, which
 also catches an op whose forward and backward are consistently wrong).
@@ -17,9 +18,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import functional as F
-from .errors import ArgumentError, UnknownNameError
-from .tensor import Tensor
+from .. import functional as F
+from ..errors import ArgumentError, UnknownNameError
+from ..tensor import Tensor
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class OpCase:
     kernels: bool = False  # runs hand-written kernels: checked with every kernel flavour
     labels: Callable = None  # labels(inputs, params) -> set of option names this draw exercises
     covers: tuple = ()  # the labels that gradcheck --all's draws must cover
+    twin: Callable = None  # the same call written with torch: twin(*torch_tensors, **params) (see compare_with_torch)
 
     def accepts(self, shape):
         return (self.ndim[0] <= len(shape) <= self.ndim[1]
@@ -255,60 +257,123 @@ def _reduction_labels(inputs, params):
     return {kind, "keepdims" if params["keepdims"] else "no keepdims"}
 
 
+# --- the PyTorch twins' helpers: torch is imported only when a twin runs ---------------------------------
+
+def _torch():
+    import torch
+    return torch
+
+
+def _tf():
+    import torch.nn.functional
+    return torch.nn.functional
+
+
+def _dims(axis, x):
+    return tuple(range(x.ndim)) if axis is None else axis
+
+
+def _torch_batch_norm(x, w, b, running_mean, running_var, training):
+    """The twin updates the NumPy running statistics in place, as torch does its own (from_numpy shares memory)."""
+    def shared(array):
+        return None if array is None else _torch().from_numpy(array)
+    return _tf().batch_norm(x, shared(running_mean), shared(running_var), w, b, training=training)
+
+
+def _torch_shortcut_a(x, out_channels, stride):
+    extra = out_channels - x.shape[1]
+    return _tf().pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, extra // 2, extra - extra // 2))
+
+
 _IMAGES = dict(ndim=(4, 4), max_sizes=(3, 4, 9, 9), kernels=True)
 _REDUCTION = dict(labels=_reduction_labels, covers=("all axes", "one axis", "some axes", "keepdims", "no keepdims"))
 _WINDOW = dict(labels=_window_labels, covers=("stride=1", "stride>1", "padding", "no padding", "overlapping"))
 
 CASES = {case.name: case for case in [
-    OpCase("add", F.add, _binary(_normal), (3, 4)),
-    OpCase("sub", F.sub, _binary(_normal), (3, 4)),
-    OpCase("mul", F.mul, _binary(_normal), (3, 4)),
-    OpCase("div", F.div, _binary(_nonzero), (3, 4)),
-    OpCase("neg", F.neg, _unary(_normal), (3, 4)),
-    OpCase("pow", F.pow, _draw_pow, (3, 4)),
-    OpCase("exp", F.exp, _unary(lambda rng, s: rng.uniform(-2, 2, s)), (3, 4)),
-    OpCase("log", F.log, _unary(_positive), (3, 4)),
-    OpCase("sqrt", F.sqrt, _unary(_positive), (3, 4)),
-    OpCase("relu", F.relu, _unary(_normal), (3, 4)),
-    OpCase("sigmoid", F.sigmoid, _unary(lambda rng, s: _normal(rng, s, 3.0)), (3, 4)),
-    OpCase("tanh", F.tanh, _unary(lambda rng, s: _normal(rng, s, 2.0)), (3, 4)),
-    OpCase("sum", F.sum, _draw_reduction(_normal), (2, 3, 4), **_REDUCTION),
-    OpCase("mean", F.mean, _draw_reduction(_normal), (2, 3, 4), **_REDUCTION),
-    OpCase("max", F.max, _draw_reduction(_distinct), (2, 3, 4), **_REDUCTION),
-    OpCase("reshape", F.reshape, _draw_reshape, (2, 3, 4)),
-    OpCase("transpose", F.transpose, _draw_transpose, (2, 3, 4)),
-    OpCase("flatten", F.flatten, _draw_flatten, (2, 3, 4)),
-    OpCase("getitem", F.getitem, _draw_getitem, (3, 4, 5)),
-    OpCase("getitem_array", F.getitem, _draw_getitem_array, (4, 3)),
-    OpCase("cat", lambda *ts, axis: F.cat(ts, axis=axis), _draw_cat, (2, 3, 4)),
-    OpCase("pad", F.pad, _draw_pad, (2, 3, 4)),
-    OpCase("matmul", F.matmul, _draw_matmul, (3, 4)),
-    OpCase("linear", F.linear, _draw_linear, (5, 4), ndim=(1, 3)),
-    OpCase("log_softmax", F.log_softmax, _draw_softmax, (3, 5)),
-    OpCase("softmax", F.softmax, _draw_softmax, (3, 5)),
+    OpCase("add", F.add, _binary(_normal), (3, 4),
+           twin=lambda a, b: a + b),
+    OpCase("sub", F.sub, _binary(_normal), (3, 4),
+           twin=lambda a, b: a - b),
+    OpCase("mul", F.mul, _binary(_normal), (3, 4),
+           twin=lambda a, b: a * b),
+    OpCase("div", F.div, _binary(_nonzero), (3, 4),
+           twin=lambda a, b: a / b),
+    OpCase("neg", F.neg, _unary(_normal), (3, 4),
+           twin=lambda x: -x),
+    OpCase("pow", F.pow, _draw_pow, (3, 4),
+           twin=lambda x, exponent: x ** exponent),
+    OpCase("exp", F.exp, _unary(lambda rng, s: rng.uniform(-2, 2, s)), (3, 4),
+           twin=lambda x: x.exp()),
+    OpCase("log", F.log, _unary(_positive), (3, 4),
+           twin=lambda x: x.log()),
+    OpCase("sqrt", F.sqrt, _unary(_positive), (3, 4),
+           twin=lambda x: x.sqrt()),
+    OpCase("relu", F.relu, _unary(_normal), (3, 4),
+           twin=lambda x: x.relu()),
+    OpCase("sigmoid", F.sigmoid, _unary(lambda rng, s: _normal(rng, s, 3.0)), (3, 4),
+           twin=lambda x: x.sigmoid()),
+    OpCase("tanh", F.tanh, _unary(lambda rng, s: _normal(rng, s, 2.0)), (3, 4),
+           twin=lambda x: x.tanh()),
+    OpCase("sum", F.sum, _draw_reduction(_normal), (2, 3, 4), **_REDUCTION,
+           twin=lambda x, axis, keepdims: x.sum(dim=_dims(axis, x), keepdim=keepdims)),
+    OpCase("mean", F.mean, _draw_reduction(_normal), (2, 3, 4), **_REDUCTION,
+           twin=lambda x, axis, keepdims: x.mean(dim=_dims(axis, x), keepdim=keepdims)),
+    OpCase("max", F.max, _draw_reduction(_distinct), (2, 3, 4), **_REDUCTION,
+           twin=lambda x, axis, keepdims: x.amax(dim=_dims(axis, x), keepdim=keepdims)),
+    OpCase("reshape", F.reshape, _draw_reshape, (2, 3, 4),
+           twin=lambda x, shape: x.reshape(shape)),
+    OpCase("transpose", F.transpose, _draw_transpose, (2, 3, 4),
+           twin=lambda x, axes: x.permute(axes)),
+    OpCase("flatten", F.flatten, _draw_flatten, (2, 3, 4),
+           twin=lambda x, start_dim, end_dim: x.flatten(start_dim, end_dim)),
+    OpCase("getitem", F.getitem, _draw_getitem, (3, 4, 5),
+           twin=lambda x, index: x[index]),
+    OpCase("getitem_array", F.getitem, _draw_getitem_array, (4, 3),
+           twin=lambda x, index: x[_torch().from_numpy(np.asarray(index))]),
+    OpCase("cat", lambda *ts, axis: F.cat(ts, axis=axis), _draw_cat, (2, 3, 4),
+           twin=lambda *ts, axis: _torch().cat(ts, dim=axis)),
+    OpCase("pad", F.pad, _draw_pad, (2, 3, 4),
+           twin=lambda x, pad, value: _tf().pad(x, pad, value=value)),
+    OpCase("matmul", F.matmul, _draw_matmul, (3, 4),
+           twin=lambda a, b: a @ b),
+    OpCase("linear", F.linear, _draw_linear, (5, 4), ndim=(1, 3),
+           twin=lambda x, w, b: _tf().linear(x, w, b)),
+    OpCase("log_softmax", F.log_softmax, _draw_softmax, (3, 5),
+           twin=lambda x, axis: x.log_softmax(dim=axis)),
+    OpCase("softmax", F.softmax, _draw_softmax, (3, 5),
+           twin=lambda x, axis: x.softmax(dim=axis)),
     OpCase("cross_entropy", F.cross_entropy, _draw_cross_entropy, (6, 5), ndim=(2, 2),
            labels=lambda inputs, params: {"reduction=" + params["reduction"]},
-           covers=("reduction=mean", "reduction=sum", "reduction=none")),
+           covers=("reduction=mean", "reduction=sum", "reduction=none"),
+           twin=lambda x, target, reduction: _tf().cross_entropy(x, _torch().from_numpy(target), reduction=reduction)),
     OpCase("conv2d", F.conv2d, _draw_conv2d, (2, 4, 7, 7), **_IMAGES, labels=_conv_labels,
            covers=("stride=1", "stride>1", "padding", "no padding", "dilation>1", "groups>1", "groups=1", "bias",
-                   "no bias")),
+                   "no bias"),
+           twin=lambda *args, **kw: _tf().conv2d(*args, **kw)),
     OpCase("batch_norm", F.batch_norm, _draw_batch_norm(training=True), (3, 4, 5, 5), ndim=(2, 4),
-           max_sizes=(4, 4, 5, 5), min_sizes=(2, 1, 1, 1), kernels=True),  # training: two values per channel
+           max_sizes=(4, 4, 5, 5), min_sizes=(2, 1, 1, 1), kernels=True,
+           twin=_torch_batch_norm),  # training: two values per channel
     OpCase("batch_norm_eval", F.batch_norm, _draw_batch_norm(training=False), (3, 4, 5, 5), ndim=(2, 4),
-           kernels=True),
-    OpCase("max_pool2d", F.max_pool2d, _draw_pool(_distinct), (2, 3, 7, 7), **_IMAGES, **_WINDOW),
-    OpCase("avg_pool2d", F.avg_pool2d, _draw_pool(_normal), (2, 3, 7, 7), **_IMAGES, **_WINDOW),
+           kernels=True,
+           twin=_torch_batch_norm),
+    OpCase("max_pool2d", F.max_pool2d, _draw_pool(_distinct), (2, 3, 7, 7), **_IMAGES, **_WINDOW,
+           twin=lambda *args, **kw: _tf().max_pool2d(*args, **kw)),
+    OpCase("avg_pool2d", F.avg_pool2d, _draw_pool(_normal), (2, 3, 7, 7), **_IMAGES, **_WINDOW,
+           twin=lambda *args, **kw: _tf().avg_pool2d(*args, **kw)),
     OpCase("adaptive_avg_pool2d", F.adaptive_avg_pool2d, _draw_adaptive_pool, (2, 3, 7, 7), **_IMAGES,
            labels=lambda inputs, params: {"overlapping cells" if any(inputs[0].shape[2 + i] % params["output_size"][i]
                                                                      for i in range(2)) else "exact cells"},
-           covers=("overlapping cells",)),
+           covers=("overlapping cells",),
+           twin=lambda *args, **kw: _tf().adaptive_avg_pool2d(*args, **kw)),
     OpCase("residual_add", F.residual_add, _draw_residual_add, (2, 3, 5, 5), ndim=(1, 4), kernels=True,
-           labels=lambda inputs, params: {"relu" if params["relu"] else "no relu"}, covers=("relu", "no relu")),
+           labels=lambda inputs, params: {"relu" if params["relu"] else "no relu"}, covers=("relu", "no relu"),
+           twin=lambda out, shortcut, relu: (out + shortcut).relu() if relu else out + shortcut),
     OpCase("shortcut_a", F.shortcut_a, _draw_shortcut_a, (2, 3, 6, 6), **_IMAGES,
            labels=lambda inputs, params: {f"stride={params['stride']}",
                                           "zero channels" if params["out_channels"] > inputs[0].shape[1] else
                                           "same channels"},
-           covers=("stride=1", "stride=2", "zero channels")),
+           covers=("stride=1", "stride=2", "zero channels"),
+           twin=_torch_shortcut_a),
 ]}
 
 
@@ -383,18 +448,17 @@ def draw_case(case, shape=None, seed=0):
 
 
 def compare_with_torch(case, shape=None, seed=0):
-    """Run the op and its PyTorch twin (minires.torch_twins) on the same float64 draw: forward, backward under
+    """Run the op and its PyTorch twin (``case.twin``) on the same float64 draw: forward, backward under
     a random upstream gradient, and any array parameter updated in place. Needs torch."""
     import torch
 
     from .parity import relative_error
-    from .torch_twins import TWINS
 
     inputs, params = draw_case(case, shape, seed)
     ours_params, theirs_params = copy.deepcopy(params), copy.deepcopy(params)
     ours = [None if a is None else Tensor(a, requires_grad=True) for a in inputs]
     theirs = [None if a is None else torch.tensor(a, requires_grad=True) for a in inputs]
-    y, y_torch = case.fn(*ours, **ours_params), TWINS[case.name](*theirs, **theirs_params)
+    y, y_torch = case.fn(*ours, **ours_params), case.twin(*theirs, **theirs_params)
     upstream = np.random.default_rng([seed, 1]).standard_normal(y.shape)
     y.backward(upstream)
     y_torch.backward(torch.from_numpy(upstream))

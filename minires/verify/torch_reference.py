@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as TF
 
-from .errors import ArgumentError
-from .models import CIFAR_PLAIN, CIFAR_PREACT, CIFAR_RESNETS, IMAGENET
+from ..errors import ArgumentError
+from ..models import CIFAR_PLAIN, CIFAR_PREACT, CIFAR_RESNETS, IMAGENET
 
 
 class _ShortcutA(nn.Module):

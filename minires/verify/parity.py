@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import functional as F
-from . import models
-from .errors import ArgumentError
-from .nn import Sequential
-from .tensor import Tensor
+from .. import functional as F
+from .. import models
+from ..errors import ArgumentError
+from ..nn import Sequential
+from ..tensor import Tensor
 
 MODES = ("train", "eval")
 

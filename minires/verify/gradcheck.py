@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend
-from .errors import ArgumentError, ArgumentTypeError, DTypeError, MiniresError
-from .grad_mode import no_grad
-from .tensor import Tensor
+from .. import backend
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, MiniresError
+from ..grad_mode import no_grad
+from ..tensor import Tensor
 
 MODES = ("full", "directional")
 

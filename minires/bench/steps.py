@@ -1,0 +1,71 @@
+"""One training step of each engine on the same network, weights and batch, and their median times.
+
+A training step is forward, cross-entropy, backward and an SGD step (momentum 0.9, weight decay 5e-4) on a
+fixed random batch, float32. PyTorch runs an identical architecture from minires.verify.torch_reference.
+"""
+import contextlib
+import statistics
+import time
+
+import numpy as np
+
+from .. import functional as F
+from .. import models, optim
+from ..tensor import Tensor
+
+CLASSES = 10
+
+
+def minires_step(name, batch, size, seed=0):
+    """A closure running one minires training step; ``step(profile)`` also times the optimiser step in a
+    minires.bench.profiler profile."""
+    model = models.get(name, num_classes=CLASSES, seed=seed)
+    optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
+    labels = rng.integers(0, CLASSES, batch)
+
+    def step(profile=None):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(Tensor(images)), labels)
+        loss.backward()
+        with profile.timed("SGD.step", "update") if profile else contextlib.nullcontext():
+            optimizer.step()
+        return loss.item()
+    return step, model
+
+
+def torch_step(name, batch, size, seed=0, weights=None):
+    import torch
+
+    from ..verify import torch_reference
+
+    model = torch_reference.build(name, num_classes=CLASSES)
+    if weights is not None:
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    rng = np.random.default_rng(seed)
+    images = torch.from_numpy(rng.standard_normal((batch, 3, size, size)).astype(np.float32))
+    labels = torch.from_numpy(rng.integers(0, CLASSES, batch))
+
+    def step():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return step
+
+
+def time_pair(name, batch, size, repeats=3, warmup=1):
+    """Median seconds per training step for minires and torch, alternating."""
+    ours, model = minires_step(name, batch, size)
+    theirs = torch_step(name, batch, size, weights=model.state_dict())
+    samples = {"minires": [], "torch": []}
+    for i in range(warmup + repeats):
+        for engine, step in (("minires", ours), ("torch", theirs)):
+            start = time.perf_counter()
+            step()
+            if i >= warmup:
+                samples[engine].append(time.perf_counter() - start)
+    return {engine: statistics.median(values) for engine, values in samples.items()}
