@@ -11,8 +11,8 @@ and the rest behind.
 Signatures (both flavours):
     residual_add_forward(out, shortcut, relu) -> y
     residual_add_backward(g, y, relu) -> grad (for both branches)
-    shortcut_a_forward(x, out_channels, stride) -> y
-    shortcut_a_backward(g, in_channels, h, w, stride) -> dx
+    shortcut_a_forward(x, out_channels, sh, sw) -> y
+    shortcut_a_backward(g, in_channels, h, w, sh, sw) -> dx
 """
 import numpy as np
 
@@ -41,18 +41,18 @@ def residual_add_backward_reference(g, y, relu):
     return get_array_module(g).where(y <= 0, 0, g) if relu else g
 
 
-def shortcut_a_forward_reference(x, out_channels, stride):
+def shortcut_a_forward_reference(x, out_channels, sh, sw):
     xp = get_array_module(x)
     before, after = shortcut_a_channels(x.shape[1], out_channels)
-    sub = x[:, :, ::stride, ::stride]  # (N, C, ceil(H/s), ceil(W/s))
-    return xp.pad(sub, ((0, 0), (before, after), (0, 0), (0, 0)))  # (N, C_out, ceil(H/s), ceil(W/s))
+    sub = x[:, :, ::sh, ::sw]  # (N, C, ceil(H/SH), ceil(W/SW))
+    return xp.pad(sub, ((0, 0), (before, after), (0, 0), (0, 0)))  # (N, C_out, ceil(H/SH), ceil(W/SW))
 
 
-def shortcut_a_backward_reference(g, in_channels, h, w, stride):
+def shortcut_a_backward_reference(g, in_channels, h, w, sh, sw):
     xp = get_array_module(g)
     before, _ = shortcut_a_channels(in_channels, g.shape[1])
     dx = xp.zeros((g.shape[0], in_channels, h, w), dtype=g.dtype)
-    dx[:, :, ::stride, ::stride] = g[:, before:before + in_channels]  # padded channels had no input
+    dx[:, :, ::sh, ::sw] = g[:, before:before + in_channels]  # padded channels had no input
     return dx
 
 
@@ -71,7 +71,7 @@ def _residual_add_backward_loops(g, y, grad):
         flat_grad[k] = 0 if flat_y[k] <= 0 else flat_g[k]
 
 
-def _shortcut_a_forward_loops(x, stride, before, y):
+def _shortcut_a_forward_loops(x, sh, sw, before, y):
     n, c, h, w = x.shape
     c_out, oh, ow = y.shape[1], y.shape[2], y.shape[3]
     for plane in prange(n * c_out):
@@ -80,12 +80,12 @@ def _shortcut_a_forward_loops(x, stride, before, y):
         for row in range(oh):
             for column in range(ow):
                 if 0 <= source < c:
-                    y[b, ch, row, column] = x[b, source, row * stride, column * stride]
+                    y[b, ch, row, column] = x[b, source, row * sh, column * sw]
                 else:
                     y[b, ch, row, column] = 0
 
 
-def _shortcut_a_backward_loops(g, stride, before, dx):
+def _shortcut_a_backward_loops(g, sh, sw, before, dx):
     n, c, h, w = dx.shape
     oh, ow = g.shape[2], g.shape[3]
     for plane in prange(n * c):
@@ -95,7 +95,7 @@ def _shortcut_a_backward_loops(g, stride, before, dx):
                 dx[b, ch, row, column] = 0
         for row in range(oh):
             for column in range(ow):
-                dx[b, ch, row * stride, column * stride] = g[b, ch + before, row, column]
+                dx[b, ch, row * sh, column * sw] = g[b, ch + before, row, column]
 
 
 _residual_add_forward_jit = parallel_jit(_residual_add_forward_loops)
@@ -119,18 +119,18 @@ def residual_add_backward_numba(g, y, relu):
     return grad
 
 
-def shortcut_a_forward_numba(x, out_channels, stride):
+def shortcut_a_forward_numba(x, out_channels, sh, sw):
     n, c, h, w = x.shape
     before, _ = shortcut_a_channels(c, out_channels)
-    y = np.empty((n, out_channels, -(-h // stride), -(-w // stride)), dtype=x.dtype)
-    _shortcut_a_forward_jit(np.ascontiguousarray(x), stride, before, y)
+    y = np.empty((n, out_channels, -(-h // sh), -(-w // sw)), dtype=x.dtype)
+    _shortcut_a_forward_jit(np.ascontiguousarray(x), sh, sw, before, y)
     return y
 
 
-def shortcut_a_backward_numba(g, in_channels, h, w, stride):
+def shortcut_a_backward_numba(g, in_channels, h, w, sh, sw):
     before, _ = shortcut_a_channels(in_channels, g.shape[1])
     dx = np.empty((g.shape[0], in_channels, h, w), dtype=g.dtype)
-    _shortcut_a_backward_jit(np.ascontiguousarray(g), stride, before, dx)
+    _shortcut_a_backward_jit(np.ascontiguousarray(g), sh, sw, before, dx)
     return dx
 
 

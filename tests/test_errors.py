@@ -233,7 +233,7 @@ def test_residual_add_joins_without_relu_unless_asked():
      r"be equal \(use a projection or option-A shortcut\)"),
     (lambda: F.shortcut_a(t(2, 4, 4, 4), 3, 1), ShapeError,
      r"shortcut_a: out_channels \(3\) must be at least the input's channels \(4\)"),
-    (lambda: F.shortcut_a(t(2, 4, 4, 4), 8, 0), ValueError, r"shortcut_a: stride must be a positive int, got 0"),
+    (lambda: F.shortcut_a(t(2, 4, 4, 4), 8, 0), ValueError, r"shortcut_a: stride must be at least 1, got 0"),
     (lambda: F.shortcut_a(t(2, 4), 8, 2), ShapeError,
      r"shortcut_a: expected a 4-D input \(N, C, H, W\), got shape \(2, 4\)"),
 ])

@@ -150,11 +150,11 @@ def test_residual_kernels_numba_equal_reference(shape, extra_channels, stride, r
     np.testing.assert_array_equal(residual.residual_add_backward_numba(g, y, relu),
                                   residual.residual_add_backward_reference(g, y, relu))
     c_out = shape[1] + extra_channels
-    ya = residual.shortcut_a_forward_reference(out, c_out, stride)
-    np.testing.assert_array_equal(residual.shortcut_a_forward_numba(out, c_out, stride), ya)
+    ya = residual.shortcut_a_forward_reference(out, c_out, stride, stride % 2 + 1)
+    np.testing.assert_array_equal(residual.shortcut_a_forward_numba(out, c_out, stride, stride % 2 + 1), ya)
     ga = _random(ya.shape, np.float32, 3)
-    np.testing.assert_array_equal(residual.shortcut_a_backward_numba(ga, shape[1], *shape[2:], stride),
-                                  residual.shortcut_a_backward_reference(ga, shape[1], *shape[2:], stride))
+    np.testing.assert_array_equal(residual.shortcut_a_backward_numba(ga, shape[1], *shape[2:], stride, stride % 2 + 1),
+                                  residual.shortcut_a_backward_reference(ga, shape[1], *shape[2:], stride, stride % 2 + 1))
 
 
 def test_option_a_pads_channels_evenly_like_the_cifar_reference():

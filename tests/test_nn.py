@@ -109,7 +109,7 @@ def test_to_cpu_and_astype_keep_the_modules_working():
 def test_module_repr_reads_like_pytorch():
     text = repr(models.resnet20())
     assert "(layer2): Sequential(" in text and "Conv2d(16, 32, kernel_size=(3, 3), stride=(2, 2)" in text
-    assert "OptionAShortcut(out_channels=32, stride=2)" in text
+    assert "OptionAShortcut(out_channels=32, stride=(2, 2))" in text
 
 
 def test_submodules_must_call_super_init():

@@ -44,8 +44,8 @@ CALLS = {
                                    sprinkled((C,), 19), np.abs(sprinkled((C,), 20))),
     "residual_add_forward": lambda: (sprinkled(SHAPE, 21), sprinkled(SHAPE, 22), True),
     "residual_add_backward": lambda: (sprinkled(SHAPE, 23), sprinkled(SHAPE, 24), True),
-    "shortcut_a_forward": lambda: (sprinkled(SHAPE, 25), 7, 2),
-    "shortcut_a_backward": lambda: (sprinkled((2, 7, 3, 3), 26), 3, 6, 5, 2),
+    "shortcut_a_forward": lambda: (sprinkled(SHAPE, 25), 7, 2, 2),
+    "shortcut_a_backward": lambda: (sprinkled((2, 7, 3, 3), 26), 3, 6, 5, 2, 2),
 }
 
 

@@ -10,6 +10,7 @@
    the other blocks) and measure the gradient reaching the first block. Single paths carry less gradient
    the longer they are; weighted by how many paths there are, the total comes mostly from short paths.
 """
+import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import numpy as np
 from .. import backend, kernels
 from .. import functional as F
 from ..function import Function
-from ..nn import BasicBlock, Module
+from ..nn import BasicBlock, Module, Sequential
 from ..tensor import Tensor
 from ..training import TrainConfig, Trainer, evaluate_model
 from .common import norm
@@ -43,75 +44,94 @@ class Lesioned(Module):
 
     def __init__(self, block):
         super().__init__()
-        object.__setattr__(self, "block", block)  # not a registered child: the block's weights stay its own
+        self.shortcut = block.downsample  # None in a plain network
+        self.out_channels, self.stride = block.conv2.out_channels, block.conv1.stride
 
     def forward(self, x):
-        block = self.block
-        if block.downsample is not None:
-            return F.relu(block.downsample(x))
-        out_channels, stride = block.conv2.out_channels, block.conv1.stride[0]
-        if stride == 1 and out_channels == x.shape[1]:
+        if self.shortcut is not None:
+            return F.relu(self.shortcut(x))
+        if self.stride == (1, 1) and self.out_channels == x.shape[1]:
             return x
-        return F.shortcut_a(x, out_channels, stride)  # a plain net has no shortcut: keep the shape, A-style
+        return F.shortcut_a(x, self.out_channels, self.stride)  # a plain net has no shortcut: keep the shape, A-style
 
 
 def blocks_of(model):
-    """[(stage, key, block)] for every basic block, input to output."""
-    return [(stage, key, block) for _, stage in model.named_children() if hasattr(stage, "_modules")
-            for key, block in stage._modules.items() if isinstance(block, BasicBlock)]
+    """[(stage, index, block)] for every basic block, input to output."""
+    return [(stage, index, block) for _, stage in model.named_children() if isinstance(stage, Sequential)
+            for index, block in enumerate(stage) if isinstance(block, BasicBlock)]
 
 
 def lesion_accuracies(model, test_loader, device):
     rows = []
-    for index, (stage, key, block) in enumerate(blocks_of(model), start=1):
-        stage._modules[key] = Lesioned(block)
+    for number, (stage, index, block) in enumerate(blocks_of(model), start=1):
+        stage[index] = Lesioned(block)
         try:
             _, accuracy = evaluate_model(model, test_loader, device)
         finally:
-            stage._modules[key] = block
-        rows.append({"block": index, "accuracy": accuracy})
+            stage[index] = block
+        rows.append({"block": number, "accuracy": accuracy})
     return rows
 
 
-class RoutedJoin(Function):
+class RoutedResidualAdd(Function):
     """relu(out + shortcut) forward; backward sends the gradient through one side only (Veit et al.)."""
-    name = "routed_join"
+    name = "routed_residual_add"
 
     def forward(self, out, shortcut, through_branch):
-        xp = backend.get_array_module(out)
-        self.y = kernels.pick("residual_add_forward", xp)(out, shortcut, True)
+        y = kernels.pick("residual_add_forward", backend.get_array_module(out))(out, shortcut, True)
+        self.save_for_backward(y)
         self.through_branch = through_branch
-        return self.y
+        return y
 
     def backward(self, g):
-        grad = g * (self.y > 0)
+        (y,) = self.saved_tensors
+        grad = g * (y > 0)  # d relu(v) = 1 where v > 0
         return (grad, None) if self.through_branch else (None, grad)
+
+
+class RoutedJoin(Module):
+    """A block's join that lets the gradient through the residual branch or through the shortcut, not both."""
+
+    def __init__(self, through_branch):
+        super().__init__()
+        self.through_branch = through_branch
+
+    def forward(self, out, shortcut):
+        return RoutedResidualAdd.apply(out, shortcut, through_branch=self.through_branch)
+
+
+@contextlib.contextmanager
+def routed(blocks, through_branch):
+    """Give each block a RoutedJoin (``through_branch[i]`` for block i) and put the blocks' joins back after."""
+    joins = [block.join for block in blocks]
+    for block, branch in zip(blocks, through_branch):
+        block.join = RoutedJoin(branch)
+    try:
+        yield
+    finally:
+        for block, join in zip(blocks, joins):
+            block.join = join
 
 
 def path_gradients(model, images, labels, samples, rng, device):
     """Mean ||dL/d(first block's input)|| when backprop goes through exactly k residual branches."""
-    blocks = [b for _, _, b in blocks_of(model)]
+    blocks = [block for _, _, block in blocks_of(model)]
     n = len(blocks)
-    first = blocks[0]
     rows = []
-    original = F.residual_add
     for k in range(n + 1):
         norms = []
         for _ in range(samples):
             chosen = set(rng.choice(n, k, replace=False).tolist())
-            routes = iter([i in chosen for i in range(n)])
             captured = {}
 
             def capture(module, inputs, output):  # returns None: the output stays as it is
                 inputs[0].register_hook(lambda g: captured.__setitem__("g", norm(g.data)))
-            hook = first.register_forward_hook(capture)
-            F.residual_add = lambda out, shortcut, relu=False: RoutedJoin.apply(out, shortcut,
-                                                                                through_branch=next(routes))
+            hook = blocks[0].register_forward_hook(capture)
             try:
-                x = Tensor(images, requires_grad=True, device=device)
-                F.cross_entropy(model(x), labels).backward()
+                with routed(blocks, [i in chosen for i in range(n)]):
+                    x = Tensor(images, requires_grad=True, device=device)
+                    F.cross_entropy(model(x), labels).backward()
             finally:
-                F.residual_add = original
                 hook.remove()
             norms.append(captured["g"])
         single = float(np.mean(norms))

@@ -6,9 +6,9 @@ branches (masked by the ReLU): the gradient flows to x along the shortcut unchan
 to what comes back through F.
 """
 from .. import backend, kernels
-from ..errors import ArgumentError, ShapeError
+from ..errors import ShapeError
 from ..function import Function
-from .window import check_nchw
+from .window import check_nchw, pair
 
 
 class ResidualAdd(Function):
@@ -32,11 +32,11 @@ class ShortcutA(Function):
 
     def forward(self, x, out_channels, stride):
         self.in_shape, self.stride = x.shape, stride
-        return kernels.pick("shortcut_a_forward", backend.get_array_module(x))(x, out_channels, stride)
+        return kernels.pick("shortcut_a_forward", backend.get_array_module(x))(x, out_channels, *stride)
 
     def backward(self, g):
         _, c, h, w = self.in_shape
-        return kernels.pick("shortcut_a_backward", backend.get_array_module(g))(g, c, h, w, self.stride)
+        return kernels.pick("shortcut_a_backward", backend.get_array_module(g))(g, c, h, w, *self.stride)
 
 
 def residual_add(out, shortcut, relu=False):
@@ -48,10 +48,10 @@ def residual_add(out, shortcut, relu=False):
 
 
 def shortcut_a(x, out_channels, stride):
-    """Option A: x[:, :, ::stride, ::stride], then zero channels up to out_channels (split before/after)."""
+    """Option A: x[:, :, ::SH, ::SW], then zero channels up to out_channels (split before/after); stride is an
+    int or an (SH, SW) pair."""
     check_nchw("shortcut_a", x)
-    if not isinstance(stride, int) or stride < 1:
-        raise ArgumentError(f"shortcut_a: stride must be a positive int, got {stride!r}")
+    stride = pair("shortcut_a", "stride", stride, 1)
     if out_channels < x.shape[1]:
         raise ShapeError(f"shortcut_a: out_channels ({out_channels}) must be at least the input's channels "
                          f"({x.shape[1]})")

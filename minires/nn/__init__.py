@@ -1,13 +1,14 @@
 """Modules (``minires.nn``): Module, Parameter, the layers of a ResNet, and the residual blocks."""
 from . import init
 from .blocks import (SHORTCUTS, BasicBlock, Bottleneck, OptionAShortcut, PreActBasicBlock, PreActBottleneck,
-                     make_shortcut)
+                     ResidualJoin, make_shortcut)
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Flatten, Identity, Linear, MaxPool2d,
                      ReLU, Sequential)
-from .module import Module, Parameter, StateDictError
+from .module import Module, Parameter, StateDictError, functional_call
 
 __all__ = [
     "Module", "Parameter", "StateDictError", "Sequential", "Conv2d", "BatchNorm2d", "Linear", "ReLU",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Identity", "BasicBlock", "Bottleneck",
-    "PreActBasicBlock", "PreActBottleneck", "OptionAShortcut", "make_shortcut", "SHORTCUTS", "init",
+    "PreActBasicBlock", "PreActBottleneck", "OptionAShortcut", "ResidualJoin", "make_shortcut", "SHORTCUTS",
+    "functional_call", "init",
 ]

@@ -22,6 +22,7 @@ load straight from PyTorch.
 """
 from .. import functional as F
 from ..errors import ArgumentError
+from ..functional.window import pair
 from .layers import BatchNorm2d, Conv2d, Identity, Sequential
 from .module import Module
 
@@ -33,13 +34,28 @@ class OptionAShortcut(Module):
 
     def __init__(self, out_channels, stride):
         super().__init__()
-        self.out_channels, self.stride = out_channels, stride
+        self.out_channels, self.stride = out_channels, pair("shortcut_a", "stride", stride, 1)
 
     def forward(self, x):  # (N, C_in, H, W) -> (N, C_out, H/s, W/s)
         return F.shortcut_a(x, self.out_channels, self.stride)
 
     def extra_repr(self):
         return f"out_channels={self.out_channels}, stride={self.stride}"
+
+
+class ResidualJoin(Module):
+    """The join y = out + W_s x (then ReLU for a post-activation block), one fused kernel each way. A child of
+    every block with a shortcut, so that a tool can replace it (the lesion study routes gradients through it)."""
+
+    def __init__(self, relu):
+        super().__init__()
+        self.relu = relu
+
+    def forward(self, out, shortcut):  # both (N, C_out, H/s, W/s)
+        return F.residual_add(out, shortcut, relu=self.relu)
+
+    def extra_repr(self):
+        return f"relu={self.relu}"
 
 
 def make_shortcut(kind, in_channels, out_channels, stride, rng=None, batch_norm=True):
@@ -77,13 +93,14 @@ class BasicBlock(Module):
         self.conv2 = _conv3x3(planes, out_channels, 1, rng)
         self.bn2 = BatchNorm2d(out_channels)
         self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride, rng)
+        self.join = None if self.downsample is None else ResidualJoin(relu=True)
 
     def forward(self, x):                                          # x: (N, C_in, H, W)
         out = F.relu(self.bn1(self.conv1(x)))                      # (N, C_out, H/s, W/s)
         out = self.bn2(self.conv2(out))                            # F(x, {W_i}): (N, C_out, H/s, W/s)
         if self.downsample is None:                                # plain block: y = ReLU(F(x))
             return F.relu(out)
-        return F.residual_add(out, self.downsample(x), relu=True)  # y = ReLU(F(x, {W_i}) + W_s x)
+        return self.join(out, self.downsample(x))                  # y = ReLU(F(x, {W_i}) + W_s x)
 
 
 class Bottleneck(Module):
@@ -100,6 +117,7 @@ class Bottleneck(Module):
         self.conv3 = _conv1x1(planes, out_channels, rng)
         self.bn3 = BatchNorm2d(out_channels)
         self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride, rng)
+        self.join = None if self.downsample is None else ResidualJoin(relu=True)
 
     def forward(self, x):                                          # x: (N, C_in, H, W)
         out = F.relu(self.bn1(self.conv1(x)))                      # (N, planes, H, W)
@@ -107,7 +125,7 @@ class Bottleneck(Module):
         out = self.bn3(self.conv3(out))                            # F(x, {W_i}): (N, 4 planes, H/s, W/s)
         if self.downsample is None:
             return F.relu(out)
-        return F.residual_add(out, self.downsample(x), relu=True)  # y = ReLU(F(x, {W_i}) + W_s x)
+        return self.join(out, self.downsample(x))                  # y = ReLU(F(x, {W_i}) + W_s x)
 
 
 class PreActBasicBlock(Module):
@@ -124,6 +142,7 @@ class PreActBasicBlock(Module):
         self.bn2 = BatchNorm2d(planes)
         self.conv2 = _conv3x3(planes, out_channels, 1, rng)
         self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride, rng, batch_norm=False)
+        self.join = None if self.downsample is None else ResidualJoin(relu=False)
 
     def forward(self, x):                                          # x: (N, C_in, H, W)
         pre = F.relu(self.bn1(x))                                  # (N, C_in, H, W)
@@ -131,7 +150,7 @@ class PreActBasicBlock(Module):
         out = self.conv2(F.relu(self.bn2(out)))                    # F(x, {W_i}): (N, C_out, H/s, W/s)
         if self.downsample is None:
             return out
-        return F.residual_add(out, _preact_shortcut(self.downsample, x, pre))  # y = F(x, {W_i}) + W_s x
+        return self.join(out, _preact_shortcut(self.downsample, x, pre))  # y = F(x, {W_i}) + W_s x
 
 
 class PreActBottleneck(Module):
@@ -148,6 +167,7 @@ class PreActBottleneck(Module):
         self.bn3 = BatchNorm2d(planes)
         self.conv3 = _conv1x1(planes, out_channels, rng)
         self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride, rng, batch_norm=False)
+        self.join = None if self.downsample is None else ResidualJoin(relu=False)
 
     def forward(self, x):                                          # x: (N, C_in, H, W)
         pre = F.relu(self.bn1(x))                                  # (N, C_in, H, W)
@@ -156,7 +176,7 @@ class PreActBottleneck(Module):
         out = self.conv3(F.relu(self.bn3(out)))                    # F(x, {W_i}): (N, 4 planes, H/s, W/s)
         if self.downsample is None:
             return out
-        return F.residual_add(out, _preact_shortcut(self.downsample, x, pre))  # y = F(x, {W_i}) + W_s x
+        return self.join(out, _preact_shortcut(self.downsample, x, pre))  # y = F(x, {W_i}) + W_s x
 
 
 def _preact_shortcut(downsample, x, pre):

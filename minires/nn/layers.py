@@ -145,6 +145,11 @@ class Sequential(Module):
         modules = list(self._modules.values())
         return Sequential(*modules[index]) if isinstance(index, slice) else modules[index]
 
+    def __setitem__(self, index, module):
+        """Replace the module at ``index`` (as torch.nn.Sequential does); its name stays "0", "1", ..."""
+        names = list(self._modules)
+        self.add_module(names[index], module)
+
     def __len__(self):
         return len(self._modules)
 

@@ -9,7 +9,7 @@ import threading
 import numpy as np
 
 from .. import backend
-from ..errors import DeviceError, DTypeError, MiniresError, ShapeError
+from ..errors import DeviceError, DTypeError, MiniresError, ShapeError, UnknownNameError
 from ..tensor import Tensor
 
 
@@ -283,3 +283,25 @@ def _describe(chain):
         names.append(next((n for n, m in parent._modules.items() if m is child), type(child).__name__))
     where = ".".join(names) if names else "the model"
     return f"{where} ({type(chain[-1]).__name__})"
+
+
+def functional_call(module, parameters, *args, **kwargs):
+    """``module(*args, **kwargs)`` with some parameters replaced for this one call (torch.func.functional_call).
+
+    ``parameters`` maps names from ``named_parameters()`` to Tensors; afterwards the module holds its own
+    parameters again, whatever happened. gradcheck_module runs a model on its float64 leaves this way.
+    """
+    modules = dict(module.named_modules())
+    replaced = []  # (owner, name, its own parameter)
+    try:
+        for key, tensor in parameters.items():
+            owner_name, _, name = key.rpartition(".")
+            owner = modules.get(owner_name)
+            if owner is None or name not in owner._parameters:
+                raise UnknownNameError(f"functional_call: {type(module).__name__} has no parameter {key!r}")
+            replaced.append((owner, name, owner._parameters[name]))
+            owner._parameters[name] = tensor
+        return module(*args, **kwargs)
+    finally:
+        for owner, name, own in reversed(replaced):
+            owner._parameters[name] = own

@@ -217,24 +217,19 @@ class _Checker:
 def gradcheck_module(module, inputs, loss_fn=None, **options):
     """gradcheck a whole model: the gradients of its inputs and of every parameter.
 
-    The parameters are swapped for the checker's float64 leaves while fn runs (so cast the model first with
-    ``module.double()``); ``loss_fn(output)`` reduces the output, e.g. a cross-entropy (default: the output
-    itself, with gradcheck's random upstream gradient). Options are gradcheck's; for a network,
-    ``mode="directional"`` costs two forward passes per direction whatever the number of parameters.
+    The model runs on the checker's float64 leaves in place of its parameters (``nn.functional_call``), so
+    cast it first with ``module.double()``; ``loss_fn(output)`` reduces the output, e.g. a cross-entropy
+    (default: the output itself, with gradcheck's random upstream gradient). Options are gradcheck's; for a
+    network, ``mode="directional"`` costs two forward passes per direction whatever the number of parameters.
     """
-    slots = [(owner, name) for owner in module.modules() for name, p in owner._parameters.items() if p is not None]
-    parameters = [owner._parameters[name] for owner, name in slots]
+    from ..nn import functional_call
+
+    names, parameters = zip(*module.named_parameters())
     inputs = list(inputs)
 
     def fn(*tensors):
-        for (owner, name), leaf in zip(slots, tensors[len(inputs):]):
-            owner._parameters[name] = leaf
-        try:
-            out = module(*tensors[:len(inputs)])
-            return out if loss_fn is None else loss_fn(out)
-        finally:
-            for (owner, name), parameter in zip(slots, parameters):
-                owner._parameters[name] = parameter
+        out = functional_call(module, dict(zip(names, tensors[len(inputs):])), *tensors[:len(inputs)])
+        return out if loss_fn is None else loss_fn(out)
 
     options.setdefault("name", type(module).__name__)
     return gradcheck(fn, inputs + [p.data for p in parameters], **options)

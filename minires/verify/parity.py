@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import functional as F
-from .. import models
+from .. import models, op_hooks
 from ..errors import ArgumentError
 from ..nn import Sequential
 from ..tensor import Tensor
@@ -107,7 +107,7 @@ def run_parity(name, batch=4, size=None, seed=0, tolerance=1e-3, dtype="float32"
     for mode in MODES:
         model.train(mode == "train"), twin.train(mode == "train")
         model.zero_grad(), twin.zero_grad()
-        with _relu_inputs() as ours_relu, _torch_relu_inputs(torch) as theirs_relu:
+        with _relu_inputs() as ours_relu, _torch_relu_inputs(twin) as theirs_relu:
             logits = model(Tensor(x))
             t_logits = twin(torch.from_numpy(x))
         report.kink_flips[mode] = count_kink_flips(ours_relu, theirs_relu)
@@ -141,40 +141,35 @@ def count_kink_flips(ours, theirs):
 
 @contextlib.contextmanager
 def _relu_inputs():
-    """Record the input of every ReLU that minires applies (F.relu and the ReLU of F.residual_add)."""
-    import minires.functional as functional
+    """Record the input of every ReLU that minires applies (relu and the ReLU of residual_add), through an op
+    hook."""
+    recorded = []
 
-    recorded, relu, residual_add = [], functional.relu, functional.residual_add
+    def record(node, phase, inputs, run):
+        result = run()
+        if phase == "forward" and node.op_name() == "relu":
+            recorded.append(inputs[0].copy())
+        elif phase == "forward" and node.op_name() == "residual_add" and node.relu:
+            recorded.append(inputs[0] + inputs[1])
+        return result
 
-    def recording_relu(x):
-        recorded.append(x.numpy())
-        return relu(x)
-
-    def recording_residual_add(out, shortcut, relu=False):
-        if relu:
-            recorded.append(out.numpy() + shortcut.numpy())
-        return residual_add(out, shortcut, relu)
-
-    functional.relu, functional.residual_add = recording_relu, recording_residual_add
-    try:
+    with op_hooks.registered(record):
         yield recorded
-    finally:
-        functional.relu, functional.residual_add = relu, residual_add
 
 
 @contextlib.contextmanager
-def _torch_relu_inputs(torch):
-    recorded, relu = [], torch.relu
+def _torch_relu_inputs(twin):
+    """Record the input of every ReLU module of the PyTorch twin, through forward hooks."""
+    from torch import nn
 
-    def recording_relu(x):
-        recorded.append(x.detach().numpy().copy())
-        return relu(x)
-
-    torch.relu = recording_relu
+    recorded = []
+    handles = [module.register_forward_hook(lambda m, inputs, output: recorded.append(inputs[0].detach().numpy().copy()))
+               for module in twin.modules() if isinstance(module, nn.ReLU)]
     try:
         yield recorded
     finally:
-        torch.relu = relu
+        for handle in handles:
+            handle.remove()
 
 
 def _module(model, dotted):

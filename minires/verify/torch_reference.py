@@ -40,6 +40,7 @@ class TorchBasic(nn.Module):
 
     def __init__(self, inplanes, planes, stride, shortcut):
         super().__init__()
+        self.relu = nn.ReLU()  # a module, so that tools can hook every ReLU (parity counts kink flips)
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
@@ -47,8 +48,8 @@ class TorchBasic(nn.Module):
         self.downsample = _shortcut(shortcut, inplanes, planes, stride, norm=True)
 
     def forward(self, x):
-        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        return torch.relu(out if self.downsample is None else out + self.downsample(x))
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        return self.relu(out if self.downsample is None else out + self.downsample(x))
 
 
 class TorchBottleneck(nn.Module):
@@ -56,6 +57,7 @@ class TorchBottleneck(nn.Module):
 
     def __init__(self, inplanes, planes, stride, shortcut):
         super().__init__()
+        self.relu = nn.ReLU()  # a module, so that tools can hook every ReLU (parity counts kink flips)
         self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
@@ -65,10 +67,10 @@ class TorchBottleneck(nn.Module):
         self.downsample = _shortcut(shortcut, inplanes, planes * 4, stride, norm=True)
 
     def forward(self, x):
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = torch.relu(self.bn2(self.conv2(out)))
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return torch.relu(out if self.downsample is None else out + self.downsample(x))
+        return self.relu(out if self.downsample is None else out + self.downsample(x))
 
 
 class TorchPreActBasic(nn.Module):
@@ -76,6 +78,7 @@ class TorchPreActBasic(nn.Module):
 
     def __init__(self, inplanes, planes, stride, shortcut):
         super().__init__()
+        self.relu = nn.ReLU()  # a module, so that tools can hook every ReLU (parity counts kink flips)
         self.bn1 = nn.BatchNorm2d(inplanes)
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
@@ -83,8 +86,8 @@ class TorchPreActBasic(nn.Module):
         self.downsample = _shortcut(shortcut, inplanes, planes, stride, norm=False)
 
     def forward(self, x):
-        pre = torch.relu(self.bn1(x))
-        out = self.conv2(torch.relu(self.bn2(self.conv1(pre))))
+        pre = self.relu(self.bn1(x))
+        out = self.conv2(self.relu(self.bn2(self.conv1(pre))))
         if self.downsample is None:
             return out
         return out + (self.downsample(pre) if isinstance(self.downsample, nn.Sequential) else self.downsample(x))
@@ -93,6 +96,7 @@ class TorchPreActBasic(nn.Module):
 class TorchImageNetResNet(nn.Module):
     def __init__(self, depth, num_classes=1000, shortcut="B", in_channels=3):
         super().__init__()
+        self.relu = nn.ReLU()  # a module, so that tools can hook every ReLU (parity counts kink flips)
         kind, layers = IMAGENET[depth]
         block = TorchBasic if kind == "basic" else TorchBottleneck
         self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
@@ -109,7 +113,7 @@ class TorchImageNetResNet(nn.Module):
         self.fc = nn.Linear(inplanes, num_classes)
 
     def forward(self, x):
-        x = self.maxpool(torch.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
@@ -117,6 +121,7 @@ class TorchImageNetResNet(nn.Module):
 class TorchCifarResNet(nn.Module):
     def __init__(self, depth, shortcut="A", preact=False, num_classes=10, in_channels=3):
         super().__init__()
+        self.relu = nn.ReLU()  # a module, so that tools can hook every ReLU (parity counts kink flips)
         n = (depth - 2) // 6
         block = TorchPreActBasic if preact else TorchBasic
         self.preact = preact
@@ -138,10 +143,10 @@ class TorchCifarResNet(nn.Module):
     def forward(self, x):
         x = self.conv1(x)
         if not self.preact:
-            x = torch.relu(self.bn1(x))
+            x = self.relu(self.bn1(x))
         x = self.layer3(self.layer2(self.layer1(x)))
         if self.preact:
-            x = torch.relu(self.final_bn(x))
+            x = self.relu(self.final_bn(x))
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
