@@ -70,7 +70,7 @@ class ResNet(Module):
         channels = 64
         for i, (planes, count) in enumerate(zip((64, 128, 256, 512), layers)):
             stage, channels = _stage(block, channels, planes, count, 1 if i == 0 else 2, shortcut, rng)
-            setattr(self, f"layer{i + 1}", stage)
+            self.add_module(f"layer{i + 1}", stage)
         self.avgpool = AdaptiveAvgPool2d(1)
         self.fc = Linear(channels, num_classes, rng=rng)
         _initialise(self, zero_init_residual, rng)
@@ -100,7 +100,7 @@ class CifarResNet(Module):
         channels = 16
         for i, planes in enumerate((16, 32, 64)):
             stage, channels = _stage(block, channels, planes, n, 1 if i == 0 else 2, shortcut, rng)
-            setattr(self, f"layer{i + 1}", stage)
+            self.add_module(f"layer{i + 1}", stage)
         if preact:
             self.final_bn = BatchNorm2d(channels)
         self.avgpool = AdaptiveAvgPool2d(1)

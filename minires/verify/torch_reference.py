@@ -108,7 +108,7 @@ class TorchImageNetResNet(nn.Module):
             for j in range(count):
                 blocks.append(block(inplanes, planes, (1 if i == 0 else 2) if j == 0 else 1, shortcut))
                 inplanes = planes * block.expansion
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(inplanes, num_classes)
 
@@ -134,7 +134,7 @@ class TorchCifarResNet(nn.Module):
             for j in range(n):
                 blocks.append(block(inplanes, planes, 2 if (i > 0 and j == 0) else 1, shortcut))
                 inplanes = planes
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
         if preact:
             self.final_bn = nn.BatchNorm2d(64)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
