@@ -26,7 +26,7 @@ import torch.nn.functional as TF
 import minires as mr
 from minires import F
 from minires import bench as benchmark
-from minires.functional import conv as conv_module
+from minires.kernels import conv_columns
 from minires.kernels import im2col as im2col_kernels
 
 FLAVOURS = ("reference", "numba")
@@ -148,12 +148,11 @@ def time_keep_vs_recompute(repeats, warmup, rng):
     samples = {False: [], True: []}
     for i in range(warmup + repeats):
         for keep in (False, True):
-            conv_module.KEEP_COLUMNS = keep
-            start = time.perf_counter()
-            run()
-            if i >= warmup:
-                samples[keep].append(time.perf_counter() - start)
-    conv_module.KEEP_COLUMNS = False
+            with conv_columns.keep_columns(keep):
+                start = time.perf_counter()
+                run()
+                if i >= warmup:
+                    samples[keep].append(time.perf_counter() - start)
     return {"recompute": statistics.median(samples[False]), "keep": statistics.median(samples[True])}
 
 
@@ -164,14 +163,13 @@ def conv_peak_memory(keep):
     x = mr.tensor(rng.standard_normal((128, 16, 32, 32)).astype(np.float32), requires_grad=True)
     w = mr.tensor((rng.standard_normal((16, 16, 3, 3)) * 0.1).astype(np.float32), requires_grad=True)
     g = rng.standard_normal((128, 16, 32, 32)).astype(np.float32)
-    conv_module.KEEP_COLUMNS = keep
-    conv_module.clear_workspace()  # the workspace counts: it is allocated inside the measured call
-    tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
-    F.conv2d(x, w, padding=1).backward(g)
-    peak = tracemalloc.get_traced_memory()[1] - base
-    tracemalloc.stop()
-    conv_module.KEEP_COLUMNS = False
+    conv_columns.clear_workspace()  # the workspace counts: it is allocated inside the measured call
+    with conv_columns.keep_columns(keep):
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        F.conv2d(x, w, padding=1).backward(g)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
     column_buffer = 128 * 16 * 9 * 32 * 32 * 4
     layer_arrays = x.data.nbytes + w.data.nbytes + g.nbytes + x.grad.nbytes + w.grad.nbytes  # y: like g
     return {"peak_extra_bytes": peak, "column_buffer_bytes": column_buffer,

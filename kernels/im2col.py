@@ -12,6 +12,8 @@ Both flavours share one signature:
     im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None) -> col   (written into ``out`` when given)
     col2im(col, h, w, sh, sw, ph, pw, dh, dw) -> image (N, C, H, W)
 """
+from typing import NamedTuple
+
 import numpy as np
 
 from minires.backend import get_array_module
@@ -27,6 +29,17 @@ def conv_out_size(size, kernel, stride, padding, dilation=1):
     The window covers dilation * (kernel - 1) + 1 input pixels; it fits floor(...) / stride + 1 times.
     """
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+class Window(NamedTuple):
+    """A sliding window over the H x W planes: (height, width) pairs for the kernel, stride, padding and
+    dilation, and the output size they give (OH, OW), computed once with conv_out_size by whoever builds it
+    (minires.functional.window.sliding_window checks the arguments and builds it)."""
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    out: tuple
 
 
 def _column_buffer(xp, shape, dtype, out):

@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 import minires as mr
 from minires import F, kernels
 from minires.errors import DTypeError, ShapeError
-from minires.functional import conv as conv_module
+from minires.kernels import conv_columns
 from minires.kernels import batchnorm, im2col, pool, residual
 from parity import assert_close, check_against_torch
 
@@ -195,10 +195,23 @@ def test_running_statistics_accept_tensors_and_update_them_in_place():
 
 
 @pytest.mark.parametrize("keep", [False, True])
-def test_conv_keep_and_recompute_columns_give_the_same_gradients(keep, monkeypatch):
-    monkeypatch.setattr(conv_module, "KEEP_COLUMNS", keep)
+def test_conv_keep_and_recompute_columns_give_the_same_gradients(keep):
     x, w = _random((2, 3, 6, 6), np.float32), _random((4, 3, 3, 3), np.float32, 1)
-    check_against_torch(lambda a, b: F.conv2d(a, b, padding=1), lambda a, b: TF.conv2d(a, b, padding=1), [x, w])
+    with conv_columns.keep_columns(keep):
+        check_against_torch(lambda a, b: F.conv2d(a, b, padding=1), lambda a, b: TF.conv2d(a, b, padding=1), [x, w])
+
+
+def test_the_column_workspace_is_lent_to_one_borrower_at_a_time():
+    """The aliasing hazard of a shared buffer is refused, not commented: a second lease while one is open fails."""
+    from minires.errors import AutogradError
+
+    with conv_columns.workspace.lease(np, 10, np.float32) as first:
+        with pytest.raises(AutogradError, match="already lent out"):
+            with conv_columns.workspace.lease(np, 10, np.float32):
+                pass
+        assert first.size == 10
+    with conv_columns.workspace.lease(np, 10, np.float32):  # free again once the first block ended
+        pass
 
 
 def test_convolutions_sharing_the_workspace_backprop_correctly():

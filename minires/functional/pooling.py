@@ -4,32 +4,35 @@ OH = floor((H + 2 padding - kernel) / stride) + 1."""
 from .. import backend, kernels
 from ..errors import ArgumentError, ShapeError
 from ..function import Function
-from .window import check_nchw, output_size, pair
+from .window import check_nchw, pair, sliding_window
 
 
 class MaxPool2d(Function):
     name = "max_pool2d"
 
-    def forward(self, x, kernel, stride, padding):
+    def forward(self, x, window):
         self.in_shape = x.shape
-        y, self.argmax = kernels.pick("max_pool_forward", backend.get_array_module(x))(x, *kernel, *stride, *padding)
+        y, argmax = kernels.pick("max_pool_forward", backend.get_array_module(x))(x, *_pool_args(window))
+        self.save_for_backward(argmax)
         return y
 
     def backward(self, g):
+        (argmax,) = self.saved_tensors
         h, w = self.in_shape[2:]
-        return kernels.pick("max_pool_backward", backend.get_array_module(g))(g, self.argmax, h, w)
+        return kernels.pick("max_pool_backward", backend.get_array_module(g))(g, argmax, h, w)  # dx at the winner
 
 
 class AvgPool2d(Function):
     name = "avg_pool2d"
 
-    def forward(self, x, kernel, stride, padding):
-        self.in_shape, self.window = x.shape, (*kernel, *stride, *padding)
-        return kernels.pick("avg_pool_forward", backend.get_array_module(x))(x, *self.window)
+    def forward(self, x, window):
+        self.in_shape, self.window = x.shape, window
+        return kernels.pick("avg_pool_forward", backend.get_array_module(x))(x, *_pool_args(window))
 
     def backward(self, g):
         h, w = self.in_shape[2:]
-        return kernels.pick("avg_pool_backward", backend.get_array_module(g))(g, h, w, *self.window)
+        # dx = each window's gradient spread evenly over its KH KW pixels
+        return kernels.pick("avg_pool_backward", backend.get_array_module(g))(g, h, w, *_pool_args(self.window))
 
 
 class AdaptiveAvgPool2d(Function):
@@ -49,25 +52,27 @@ class AdaptiveAvgPool2d(Function):
         return kernels.pick(kernel, xp)(g, h, w)
 
 
-def _window_args(op, x, kernel_size, stride, padding):
+def _pool_args(window):
+    """The pooling kernels' window arguments: KH, KW, SH, SW, PH, PW."""
+    return (*window.kernel, *window.stride, *window.padding)
+
+
+def _pool_window(op, x, kernel_size, stride, padding):
     check_nchw(op, x)
-    kernel = pair(op, "kernel_size", kernel_size, 1)
-    stride = kernel if stride is None else pair(op, "stride", stride, 1)
-    padding = pair(op, "padding", padding, 0)
-    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise ArgumentError(f"{op}: padding {padding} must be at most half the kernel size {kernel}")
-    output_size(op, x.shape, kernel, stride, padding)
-    return dict(kernel=kernel, stride=stride, padding=padding)
+    window = sliding_window(op, x.shape, kernel_size, kernel_size if stride is None else stride, padding)
+    if any(p > k // 2 for p, k in zip(window.padding, window.kernel)):
+        raise ArgumentError(f"{op}: padding {window.padding} must be at most half the kernel size {window.kernel}")
+    return window
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """Max over each window (stride defaults to the kernel size; padding pads with -inf)."""
-    return MaxPool2d.apply(x, **_window_args("max_pool2d", x, kernel_size, stride, padding))
+    return MaxPool2d.apply(x, window=_pool_window("max_pool2d", x, kernel_size, stride, padding))
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Mean over each window, padded zeros included (count_include_pad=True)."""
-    return AvgPool2d.apply(x, **_window_args("avg_pool2d", x, kernel_size, stride, padding))
+    return AvgPool2d.apply(x, window=_pool_window("avg_pool2d", x, kernel_size, stride, padding))
 
 
 def adaptive_avg_pool2d(x, output_size):

@@ -2,14 +2,10 @@
 import numpy as np
 
 from .. import functional as F
-from ..errors import ArgumentError
+from ..functional.window import check_groups, pair
 from ..rng import as_generator
 from . import init
 from .module import Module, Parameter
-
-
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 class Conv2d(Module):
@@ -18,12 +14,11 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, rng=None):
         super().__init__()
-        if in_channels % groups or out_channels % groups:
-            raise ArgumentError(f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
-                             f"out_channels={out_channels}")
+        check_groups("Conv2d", groups, in_channels, out_channels)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.kernel_size = pair("Conv2d", "kernel_size", kernel_size, 1)
+        self.stride, self.dilation = pair("Conv2d", "stride", stride, 1), pair("Conv2d", "dilation", dilation, 1)
+        self.padding = pair("Conv2d", "padding", padding, 0)
         shape = (out_channels, in_channels // groups) + self.kernel_size
         self.weight = Parameter(np.empty(shape, np.float32))
         self.bias = Parameter(np.empty(out_channels, np.float32)) if bias else None
