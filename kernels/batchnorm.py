@@ -7,11 +7,14 @@ Backward, fused into the three-term form with one pass for the two sums and one 
     dbeta_c  = sum(g),   dgamma_c = sum(g * x_hat)
     dx = gamma_c * inv_std_c / K * (K * g - dbeta_c - x_hat * dgamma_c)      (K = N*M values per channel)
 x_hat is recomputed from x (which the graph keeps anyway) instead of being stored.
+Evaluation: the running statistics are constants, so y is affine in x and
+    dx = gamma_c * inv_std_c * g,   dgamma_c = sum(g * x_hat),   dbeta_c = sum(g).
 
 Signatures (both flavours):
     batchnorm_forward_train(x, gamma, beta, eps) -> y, mean, var (biased), inv_std
     batchnorm_forward_eval(x, gamma, beta, mean, var, eps) -> y
-    batchnorm_backward(g, x, gamma, mean, inv_std) -> dx, dgamma, dbeta
+    batchnorm_backward(g, x, gamma, mean, inv_std) -> dx, dgamma, dbeta        (training)
+    batchnorm_backward_eval(g, x, gamma, mean, inv_std) -> dx, dgamma, dbeta   (evaluation)
 Statistics are accumulated in float64 and returned in x's dtype. The numba forward gets both moments in one
 pass (shifted sums); the reference computes the mean first, then the variance of the centred values.
 """
@@ -21,7 +24,7 @@ import numpy as np
 
 from minires.backend import get_array_module
 
-from .jit import numba_version, parallel_jit, prange
+from .jit import parallel_jit, prange
 from .registry import register
 
 
@@ -61,11 +64,20 @@ def batchnorm_backward_reference(g, x, gamma, mean, inv_std):
     return dx.astype(g.dtype), dgamma.astype(g.dtype), dbeta.astype(g.dtype)
 
 
+def batchnorm_backward_eval_reference(g, x, gamma, mean, inv_std):
+    x_hat = (x - _per_channel(mean)) * _per_channel(inv_std)
+    dx = g * _per_channel(gamma * inv_std)
+    return dx, (g * x_hat).sum(axis=(0, 2)), g.sum(axis=(0, 2))
+
+
 # --- numba: one channel per parallel task ---------------------------------------------------------
 
-def _forward_train_loops(x, gamma, beta, eps, y, mean, var, inv_std):
+def batchnorm_forward_train_loops(x, gamma, beta, eps):
+    x = np.ascontiguousarray(x)
     n, c, m = x.shape
     count = n * m
+    y = np.empty_like(x)
+    mean, var, inv_std = np.empty(c, dtype=x.dtype), np.empty(c, dtype=x.dtype), np.empty(c, dtype=x.dtype)
     for ch in prange(c):
         # One pass for both moments. Shifting by the channel's first value keeps E[d^2] - E[d]^2 from
         # cancelling catastrophically when the mean is large compared to the spread.
@@ -87,21 +99,28 @@ def _forward_train_loops(x, gamma, beta, eps, y, mean, var, inv_std):
             for k in range(m):
                 y[b, ch, k] = x[b, ch, k] * scale + offset
         mean[ch], var[ch], inv_std[ch] = mu, sigma2, istd
+    return y, mean, var, inv_std
 
 
-def _forward_eval_loops(x, gamma, beta, mean, var, eps, y):
+def batchnorm_forward_eval_loops(x, gamma, beta, mean, var, eps):
+    x = np.ascontiguousarray(x)
     n, c, m = x.shape
+    y = np.empty_like(x)
     for ch in prange(c):
         scale = gamma[ch] / math.sqrt(var[ch] + eps)
         shift = beta[ch] - mean[ch] * scale
         for b in range(n):
             for k in range(m):
                 y[b, ch, k] = x[b, ch, k] * scale + shift
+    return y
 
 
-def _backward_loops(g, x, gamma, mean, inv_std, dx, dgamma, dbeta):
+def batchnorm_backward_loops(g, x, gamma, mean, inv_std):
+    g, x = np.ascontiguousarray(g), np.ascontiguousarray(x)
     n, c, m = x.shape
     count = n * m
+    dx = np.empty_like(x)
+    dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
     for ch in prange(c):
         mu, istd = mean[ch], inv_std[ch]
         sum_g = 0.0
@@ -117,40 +136,34 @@ def _backward_loops(g, x, gamma, mean, inv_std, dx, dgamma, dbeta):
                 x_hat = (x[b, ch, k] - mu) * istd
                 dx[b, ch, k] = scale * (count * g[b, ch, k] - sum_g - x_hat * sum_g_xhat)
         dgamma[ch], dbeta[ch] = sum_g_xhat, sum_g
-
-
-_forward_train_jit = parallel_jit(_forward_train_loops, reassociate=True)
-_forward_eval_jit = parallel_jit(_forward_eval_loops)
-_backward_jit = parallel_jit(_backward_loops, reassociate=True)
-
-
-def batchnorm_forward_train_numba(x, gamma, beta, eps):
-    x = np.ascontiguousarray(x)
-    c = x.shape[1]
-    y = np.empty_like(x)
-    mean, var, inv_std = (np.empty(c, dtype=x.dtype) for _ in range(3))
-    _forward_train_jit(x, gamma, beta, eps, y, mean, var, inv_std)
-    return y, mean, var, inv_std
-
-
-def batchnorm_forward_eval_numba(x, gamma, beta, mean, var, eps):
-    x = np.ascontiguousarray(x)
-    y = np.empty_like(x)
-    _forward_eval_jit(x, gamma, beta, mean, var, eps, y)
-    return y
-
-
-def batchnorm_backward_numba(g, x, gamma, mean, inv_std):
-    g, x = np.ascontiguousarray(g), np.ascontiguousarray(x)
-    dx = np.empty_like(x)
-    dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
-    _backward_jit(g, x, gamma, mean, inv_std, dx, dgamma, dbeta)
     return dx, dgamma, dbeta
 
 
-register("batchnorm_forward_train", reference=batchnorm_forward_train_reference,
-         numba=numba_version(_forward_train_jit, batchnorm_forward_train_numba))
-register("batchnorm_forward_eval", reference=batchnorm_forward_eval_reference,
-         numba=numba_version(_forward_eval_jit, batchnorm_forward_eval_numba))
-register("batchnorm_backward", reference=batchnorm_backward_reference,
-         numba=numba_version(_backward_jit, batchnorm_backward_numba))
+def batchnorm_backward_eval_loops(g, x, gamma, mean, inv_std):
+    g, x = np.ascontiguousarray(g), np.ascontiguousarray(x)
+    n, c, m = x.shape
+    dx = np.empty_like(g)
+    dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
+    for ch in prange(c):
+        mu, istd = mean[ch], inv_std[ch]
+        scale = gamma[ch] * istd
+        sum_g = 0.0
+        sum_g_xhat = 0.0
+        for b in range(n):
+            for k in range(m):
+                sum_g += g[b, ch, k]
+                sum_g_xhat += g[b, ch, k] * (x[b, ch, k] - mu) * istd
+                dx[b, ch, k] = g[b, ch, k] * scale
+        dgamma[ch], dbeta[ch] = sum_g_xhat, sum_g
+    return dx, dgamma, dbeta
+
+
+batchnorm_forward_train_numba = parallel_jit(batchnorm_forward_train_loops, reassociate=True)
+batchnorm_forward_eval_numba = parallel_jit(batchnorm_forward_eval_loops)
+batchnorm_backward_numba = parallel_jit(batchnorm_backward_loops, reassociate=True)
+batchnorm_backward_eval_numba = parallel_jit(batchnorm_backward_eval_loops, reassociate=True)
+
+register("batchnorm_forward_train", reference=batchnorm_forward_train_reference, numba=batchnorm_forward_train_numba)
+register("batchnorm_forward_eval", reference=batchnorm_forward_eval_reference, numba=batchnorm_forward_eval_numba)
+register("batchnorm_backward", reference=batchnorm_backward_reference, numba=batchnorm_backward_numba)
+register("batchnorm_backward_eval", reference=batchnorm_backward_eval_reference, numba=batchnorm_backward_eval_numba)

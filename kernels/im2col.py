@@ -9,7 +9,9 @@ so a convolution becomes one matrix product: (OC, C*KH*KW) @ (C*KH*KW, OH*OW) pe
 adjoint: every column entry is added back to the pixel it came from, so overlapping windows sum.
 
 Both flavours share one signature:
-    im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None) -> col   (written into ``out`` when given)
+    im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None) -> col
+        written into ``out`` when given: a C-contiguous buffer of exactly N C KH KW OH OW values of x's dtype
+        (the convolution workspace of conv_columns.py, which makes it so; a wrong size is refused by reshape)
     col2im(col, h, w, sh, sw, ph, pw, dh, dw) -> image (N, C, H, W)
 """
 from typing import NamedTuple
@@ -17,9 +19,8 @@ from typing import NamedTuple
 import numpy as np
 
 from minires.backend import get_array_module
-from minires.errors import ArgumentError
 
-from .jit import numba_version, parallel_jit, prange, serial_jit
+from .jit import parallel_jit, prange, serial_jit
 from .registry import register
 
 
@@ -42,16 +43,6 @@ class Window(NamedTuple):
     out: tuple
 
 
-def _column_buffer(xp, shape, dtype, out):
-    """A new column buffer, or ``out`` (a reused workspace: a fresh 75 MB array costs page faults every call)
-    viewed with the column shape."""
-    if out is None:
-        return xp.empty(shape, dtype=dtype)
-    if out.size != int(np.prod(shape)) or out.dtype != dtype or not out.flags.c_contiguous:
-        raise ArgumentError(f"im2col: out buffer of {out.size} {out.dtype} values cannot hold {shape} {dtype}")
-    return out.reshape(shape)
-
-
 # --- NumPy reference: one strided slice per kernel offset (i, j), vectorised over N, C, OH, OW ---------
 
 def im2col_reference(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None):
@@ -59,7 +50,8 @@ def im2col_reference(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None):
     n, c, h, w = x.shape
     oh, ow = conv_out_size(h, kh, sh, ph, dh), conv_out_size(w, kw, sw, pw, dw)
     padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C, H + 2PH, W + 2PW)
-    col = _column_buffer(xp, (n, c, kh, kw, oh, ow), x.dtype, out)  # (N, C, KH, KW, OH, OW)
+    shape = (n, c, kh, kw, oh, ow)
+    col = xp.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)  # (N, C, KH, KW, OH, OW)
     for i in range(kh):
         top = i * dh
         for j in range(kw):
@@ -91,9 +83,14 @@ def _valid_range(offset, stride, size, out_size):
     return lo, max(lo, hi)
 
 
-def _im2col_loops(x, col, sh, sw, ph, pw, dh, dw):
+def im2col_loops(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None):
+    x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
-    kh, kw, oh, ow = col.shape[2], col.shape[3], col.shape[4], col.shape[5]
+    oh, ow = conv_out_size(h, kh, sh, ph, dh), conv_out_size(w, kw, sw, pw, dw)
+    if out is None:
+        col = np.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
+    else:
+        col = out.reshape((n, c, kh, kw, oh, ow))  # a reused workspace of exactly this size
     for plane in prange(n * c):
         b, ch = plane // c, plane % c
         for i in range(kh):
@@ -110,11 +107,13 @@ def _im2col_loops(x, col, sh, sw, ph, pw, dh, dw):
                             col[b, ch, i, j, y, xo] = x[b, ch, row, column]
                         else:
                             col[b, ch, i, j, y, xo] = 0
+    return col
 
 
-def _col2im_loops(col, image, sh, sw, ph, pw, dh, dw):
-    n, c, h, w = image.shape
-    kh, kw, oh, ow = col.shape[2], col.shape[3], col.shape[4], col.shape[5]
+def col2im_loops(col, h, w, sh, sw, ph, pw, dh, dw):
+    col = np.ascontiguousarray(col)
+    n, c, kh, kw, oh, ow = col.shape
+    image = np.zeros((n, c, h, w), dtype=col.dtype)
     for plane in prange(n * c):  # each task owns one output plane: no two tasks add to the same pixel
         b, ch = plane // c, plane % c
         for i in range(kh):
@@ -128,27 +127,14 @@ def _col2im_loops(col, image, sh, sw, ph, pw, dh, dw):
                     target = image[b, ch, row]
                     for xo in range(lo, hi):
                         target[xo * sw - pw + j * dw] += source[xo]
-
-
-_valid_range = serial_jit(_valid_range) or _valid_range  # called from the kernels: compiled too
-_im2col_jit = parallel_jit(_im2col_loops)
-_col2im_jit = parallel_jit(_col2im_loops)
-
-
-def im2col_numba(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None):
-    n, c, h, w = x.shape
-    oh, ow = conv_out_size(h, kh, sh, ph, dh), conv_out_size(w, kw, sw, pw, dw)
-    col = _column_buffer(np, (n, c, kh, kw, oh, ow), x.dtype, out)
-    _im2col_jit(np.ascontiguousarray(x), col, sh, sw, ph, pw, dh, dw)
-    return col
-
-
-def col2im_numba(col, h, w, sh, sw, ph, pw, dh, dw):
-    n, c = col.shape[:2]
-    image = np.zeros((n, c, h, w), dtype=col.dtype)
-    _col2im_jit(np.ascontiguousarray(col), image, sh, sw, ph, pw, dh, dw)
     return image
 
 
-register("im2col", reference=im2col_reference, numba=numba_version(_im2col_jit, im2col_numba))
-register("col2im", reference=col2im_reference, numba=numba_version(_col2im_jit, col2im_numba))
+# Helpers that compiled kernels call must be compiled too.
+conv_out_size = serial_jit(conv_out_size) or conv_out_size
+_valid_range = serial_jit(_valid_range) or _valid_range
+im2col_numba = parallel_jit(im2col_loops)
+col2im_numba = parallel_jit(col2im_loops)
+
+register("im2col", reference=im2col_reference, numba=im2col_numba)
+register("col2im", reference=col2im_reference, numba=col2im_numba)

@@ -1,8 +1,10 @@
 """numba, when it imports: ``parallel_jit(fn)`` compiles a kernel for the CPU's cores, or returns None so that
 the registry falls back to the NumPy reference. ``prange`` is numba's parallel range (plain range without it).
 
-Kernels are written as plain Python functions and compiled on their own line,
-``_im2col_jit = parallel_jit(_im2col_loops)``, so that NUMBA_DISABLE_JIT=1 runs the very same code as Python.
+Each kernel is written once as a plain Python function of loops that allocates and returns its outputs, and
+compiled on its own line, ``im2col_numba = parallel_jit(im2col_loops)``: two names per kernel, and
+NUMBA_DISABLE_JIT=1 (or a machine without numba, where the registry falls back to the reference) runs the
+very same loops as Python.
 """
 import os
 
@@ -26,12 +28,6 @@ def parallel_jit(fn, reassociate=False):
     if njit is None:
         return None
     return njit(parallel=True, cache=True, fastmath={"reassoc"} if reassociate else False)(fn)
-
-
-
-def numba_version(jitted, wrapper):
-    """The numba flavour to register: the wrapper around a compiled kernel, or None without numba."""
-    return wrapper if jitted is not None else None
 
 
 def serial_jit(fn):

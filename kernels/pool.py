@@ -21,7 +21,7 @@ import numpy as np
 from minires.backend import get_array_module
 
 from .im2col import col2im_reference, conv_out_size, im2col_reference
-from .jit import numba_version, parallel_jit, prange
+from .jit import parallel_jit, prange
 from .registry import register
 
 
@@ -106,9 +106,11 @@ def adaptive_avg_pool_backward_reference(g, h, w):
 
 # --- numba: one (image, channel) plane per parallel task ------------------------------------------
 
-def _max_pool_forward_loops(x, kh, kw, sh, sw, ph, pw, y, argmax):
+def max_pool_forward_loops(x, kh, kw, sh, sw, ph, pw):
+    x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
-    oh, ow = y.shape[2], y.shape[3]
+    oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
+    y, argmax = np.empty((n, c, oh, ow), dtype=x.dtype), np.empty((n, c, oh, ow), dtype=np.int64)
     for plane in prange(n * c):
         b, ch = plane // c, plane % c
         for yo in range(oh):
@@ -128,22 +130,27 @@ def _max_pool_forward_loops(x, kh, kw, sh, sw, ph, pw, y, argmax):
                             best, where = v, row * w + column
                 y[b, ch, yo, xo] = best
                 argmax[b, ch, yo, xo] = where
+    return y, argmax
 
 
-def _max_pool_backward_loops(g, argmax, dx):
+def max_pool_backward_loops(g, argmax, h, w):
+    g, argmax = np.ascontiguousarray(g), np.ascontiguousarray(argmax)
     n, c, oh, ow = g.shape
-    w = dx.shape[3]
+    dx = np.zeros((n, c, h, w), dtype=g.dtype)
     for plane in prange(n * c):  # each task owns one plane of dx: no races
         b, ch = plane // c, plane % c
         for yo in range(oh):
             for xo in range(ow):
                 where = argmax[b, ch, yo, xo]
                 dx[b, ch, where // w, where % w] += g[b, ch, yo, xo]
+    return dx
 
 
-def _avg_pool_forward_loops(x, kh, kw, sh, sw, ph, pw, y):
+def avg_pool_forward_loops(x, kh, kw, sh, sw, ph, pw):
+    x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
-    oh, ow = y.shape[2], y.shape[3]
+    oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
+    y = np.empty((n, c, oh, ow), dtype=x.dtype)
     for plane in prange(n * c):
         b, ch = plane // c, plane % c
         for yo in range(oh):
@@ -157,11 +164,13 @@ def _avg_pool_forward_loops(x, kh, kw, sh, sw, ph, pw, y):
                             if 0 <= column < w:
                                 total += x[b, ch, row, column]
                 y[b, ch, yo, xo] = total / (kh * kw)
+    return y
 
 
-def _avg_pool_backward_loops(g, kh, kw, sh, sw, ph, pw, dx):
-    n, c, h, w = dx.shape
-    oh, ow = g.shape[2], g.shape[3]
+def avg_pool_backward_loops(g, h, w, kh, kw, sh, sw, ph, pw):
+    g = np.ascontiguousarray(g)
+    n, c, oh, ow = g.shape
+    dx = np.zeros((n, c, h, w), dtype=g.dtype)
     for plane in prange(n * c):
         b, ch = plane // c, plane % c
         for yo in range(oh):
@@ -174,10 +183,13 @@ def _avg_pool_backward_loops(g, kh, kw, sh, sw, ph, pw, dx):
                             column = xo * sw - pw + j
                             if 0 <= column < w:
                                 dx[b, ch, row, column] += share
+    return dx
 
 
-def _global_avg_pool_forward_loops(x, y):
+def global_avg_pool_forward_loops(x):
+    x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
+    y = np.empty((n, c, 1, 1), dtype=x.dtype)
     for plane in prange(n * c):
         b, ch = plane // c, plane % c
         total = 0.0
@@ -185,77 +197,36 @@ def _global_avg_pool_forward_loops(x, y):
             for column in range(w):
                 total += x[b, ch, row, column]
         y[b, ch, 0, 0] = total / (h * w)
+    return y
 
 
-def _global_avg_pool_backward_loops(g, dx):
-    n, c, h, w = dx.shape
+def global_avg_pool_backward_loops(g, h, w):
+    g = np.ascontiguousarray(g)
+    n, c = g.shape[0], g.shape[1]
+    dx = np.empty((n, c, h, w), dtype=g.dtype)
     for plane in prange(n * c):
         b, ch = plane // c, plane % c
         share = g[b, ch, 0, 0] / (h * w)
         for row in range(h):
             for column in range(w):
                 dx[b, ch, row, column] = share
-
-
-_max_pool_forward_jit = parallel_jit(_max_pool_forward_loops)
-_max_pool_backward_jit = parallel_jit(_max_pool_backward_loops)
-_avg_pool_forward_jit = parallel_jit(_avg_pool_forward_loops)
-_avg_pool_backward_jit = parallel_jit(_avg_pool_backward_loops)
-_global_avg_pool_forward_jit = parallel_jit(_global_avg_pool_forward_loops)
-_global_avg_pool_backward_jit = parallel_jit(_global_avg_pool_backward_loops)
-
-
-def max_pool_forward_numba(x, kh, kw, sh, sw, ph, pw):
-    n, c, h, w = x.shape
-    shape = (n, c, conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw))
-    y, argmax = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=np.int64)
-    _max_pool_forward_jit(np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, y, argmax)
-    return y, argmax
-
-
-def max_pool_backward_numba(g, argmax, h, w):
-    dx = np.zeros(g.shape[:2] + (h, w), dtype=g.dtype)
-    _max_pool_backward_jit(np.ascontiguousarray(g), np.ascontiguousarray(argmax), dx)
     return dx
 
 
-def avg_pool_forward_numba(x, kh, kw, sh, sw, ph, pw):
-    n, c, h, w = x.shape
-    y = np.empty((n, c, conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)), dtype=x.dtype)
-    _avg_pool_forward_jit(np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, y)
-    return y
+max_pool_forward_numba = parallel_jit(max_pool_forward_loops)
+max_pool_backward_numba = parallel_jit(max_pool_backward_loops)
+avg_pool_forward_numba = parallel_jit(avg_pool_forward_loops)
+avg_pool_backward_numba = parallel_jit(avg_pool_backward_loops)
+global_avg_pool_forward_numba = parallel_jit(global_avg_pool_forward_loops)
+global_avg_pool_backward_numba = parallel_jit(global_avg_pool_backward_loops)
 
-
-def avg_pool_backward_numba(g, h, w, kh, kw, sh, sw, ph, pw):
-    dx = np.zeros(g.shape[:2] + (h, w), dtype=g.dtype)
-    _avg_pool_backward_jit(np.ascontiguousarray(g), kh, kw, sh, sw, ph, pw, dx)
-    return dx
-
-
-def global_avg_pool_forward_numba(x):
-    y = np.empty(x.shape[:2] + (1, 1), dtype=x.dtype)
-    _global_avg_pool_forward_jit(np.ascontiguousarray(x), y)
-    return y
-
-
-def global_avg_pool_backward_numba(g, h, w):
-    dx = np.empty(g.shape[:2] + (h, w), dtype=g.dtype)
-    _global_avg_pool_backward_jit(np.ascontiguousarray(g), dx)
-    return dx
-
-
-register("max_pool_forward", reference=max_pool_forward_reference,
-         numba=numba_version(_max_pool_forward_jit, max_pool_forward_numba))
-register("max_pool_backward", reference=max_pool_backward_reference,
-         numba=numba_version(_max_pool_backward_jit, max_pool_backward_numba))
-register("avg_pool_forward", reference=avg_pool_forward_reference,
-         numba=numba_version(_avg_pool_forward_jit, avg_pool_forward_numba))
-register("avg_pool_backward", reference=avg_pool_backward_reference,
-         numba=numba_version(_avg_pool_backward_jit, avg_pool_backward_numba))
-register("global_avg_pool_forward", reference=global_avg_pool_forward_reference,
-         numba=numba_version(_global_avg_pool_forward_jit, global_avg_pool_forward_numba))
+register("max_pool_forward", reference=max_pool_forward_reference, numba=max_pool_forward_numba)
+register("max_pool_backward", reference=max_pool_backward_reference, numba=max_pool_backward_numba)
+register("avg_pool_forward", reference=avg_pool_forward_reference, numba=avg_pool_forward_numba)
+register("avg_pool_backward", reference=avg_pool_backward_reference, numba=avg_pool_backward_numba)
+register("global_avg_pool_forward", reference=global_avg_pool_forward_reference, numba=global_avg_pool_forward_numba)
 register("global_avg_pool_backward", reference=global_avg_pool_backward_reference,
-         numba=numba_version(_global_avg_pool_backward_jit, global_avg_pool_backward_numba))
+         numba=global_avg_pool_backward_numba)
 # Adaptive windows of any size: the reference only (a handful of NumPy slices; the common case, output 1x1,
 # goes to the global-pool kernels above).
 register("adaptive_avg_pool_forward", reference=adaptive_avg_pool_forward_reference)

@@ -18,7 +18,7 @@ import numpy as np
 
 from minires.backend import get_array_module
 
-from .jit import numba_version, parallel_jit, prange
+from .jit import parallel_jit, prange, serial_jit
 from .registry import register
 
 
@@ -58,24 +58,33 @@ def shortcut_a_backward_reference(g, in_channels, h, w, sh, sw):
 
 # --- numba ------------------------------------------------------------------------------------------
 
-def _residual_add_forward_loops(out, shortcut, relu, y):
+def residual_add_forward_loops(out, shortcut, relu):
+    out, shortcut = np.ascontiguousarray(out), np.ascontiguousarray(shortcut)
+    y = np.empty_like(out)
     flat_out, flat_short, flat_y = out.reshape(-1), shortcut.reshape(-1), y.reshape(-1)
     for k in prange(flat_y.size):
         v = flat_out[k] + flat_short[k]
         flat_y[k] = 0 if (relu and v <= 0) else v  # NaN stays NaN, as xp.maximum(v, 0) keeps it
+    return y
 
 
-def _residual_add_backward_loops(g, y, grad):
-    flat_g, flat_y, flat_grad = g.reshape(-1), y.reshape(-1), grad.reshape(-1)
+def residual_add_backward_loops(g, y, relu):
+    g = np.ascontiguousarray(g)
+    grad = np.empty_like(g)
+    flat_g, flat_y, flat_grad = g.reshape(-1), np.ascontiguousarray(y).reshape(-1), grad.reshape(-1)
     for k in prange(flat_grad.size):
-        flat_grad[k] = 0 if flat_y[k] <= 0 else flat_g[k]
+        flat_grad[k] = 0 if (relu and flat_y[k] <= 0) else flat_g[k]
+    return grad
 
 
-def _shortcut_a_forward_loops(x, sh, sw, before, y):
+def shortcut_a_forward_loops(x, out_channels, sh, sw):
+    x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
-    c_out, oh, ow = y.shape[1], y.shape[2], y.shape[3]
-    for plane in prange(n * c_out):
-        b, ch = plane // c_out, plane % c_out
+    before, _ = shortcut_a_channels(c, out_channels)
+    oh, ow = -(-h // sh), -(-w // sw)
+    y = np.empty((n, out_channels, oh, ow), dtype=x.dtype)
+    for plane in prange(n * out_channels):
+        b, ch = plane // out_channels, plane % out_channels
         source = ch - before
         for row in range(oh):
             for column in range(ow):
@@ -83,62 +92,32 @@ def _shortcut_a_forward_loops(x, sh, sw, before, y):
                     y[b, ch, row, column] = x[b, source, row * sh, column * sw]
                 else:
                     y[b, ch, row, column] = 0
+    return y
 
 
-def _shortcut_a_backward_loops(g, sh, sw, before, dx):
-    n, c, h, w = dx.shape
-    oh, ow = g.shape[2], g.shape[3]
-    for plane in prange(n * c):
-        b, ch = plane // c, plane % c
+def shortcut_a_backward_loops(g, in_channels, h, w, sh, sw):
+    g = np.ascontiguousarray(g)
+    n, c_out, oh, ow = g.shape
+    before, _ = shortcut_a_channels(in_channels, c_out)
+    dx = np.empty((n, in_channels, h, w), dtype=g.dtype)
+    for plane in prange(n * in_channels):
+        b, ch = plane // in_channels, plane % in_channels
         for row in range(h):
             for column in range(w):
                 dx[b, ch, row, column] = 0
         for row in range(oh):
             for column in range(ow):
                 dx[b, ch, row * sh, column * sw] = g[b, ch + before, row, column]
-
-
-_residual_add_forward_jit = parallel_jit(_residual_add_forward_loops)
-_residual_add_backward_jit = parallel_jit(_residual_add_backward_loops)
-_shortcut_a_forward_jit = parallel_jit(_shortcut_a_forward_loops)
-_shortcut_a_backward_jit = parallel_jit(_shortcut_a_backward_loops)
-
-
-def residual_add_forward_numba(out, shortcut, relu):
-    out, shortcut = np.ascontiguousarray(out), np.ascontiguousarray(shortcut)
-    y = np.empty_like(out)
-    _residual_add_forward_jit(out, shortcut, relu, y)
-    return y
-
-
-def residual_add_backward_numba(g, y, relu):
-    if not relu:
-        return g  # the join passes the gradient through unchanged: nothing to compute
-    grad = np.empty_like(y)
-    _residual_add_backward_jit(np.ascontiguousarray(g), y, grad)
-    return grad
-
-
-def shortcut_a_forward_numba(x, out_channels, sh, sw):
-    n, c, h, w = x.shape
-    before, _ = shortcut_a_channels(c, out_channels)
-    y = np.empty((n, out_channels, -(-h // sh), -(-w // sw)), dtype=x.dtype)
-    _shortcut_a_forward_jit(np.ascontiguousarray(x), sh, sw, before, y)
-    return y
-
-
-def shortcut_a_backward_numba(g, in_channels, h, w, sh, sw):
-    before, _ = shortcut_a_channels(in_channels, g.shape[1])
-    dx = np.empty((g.shape[0], in_channels, h, w), dtype=g.dtype)
-    _shortcut_a_backward_jit(np.ascontiguousarray(g), sh, sw, before, dx)
     return dx
 
 
-register("residual_add_forward", reference=residual_add_forward_reference,
-         numba=numba_version(_residual_add_forward_jit, residual_add_forward_numba))
-register("residual_add_backward", reference=residual_add_backward_reference,
-         numba=numba_version(_residual_add_backward_jit, residual_add_backward_numba))
-register("shortcut_a_forward", reference=shortcut_a_forward_reference,
-         numba=numba_version(_shortcut_a_forward_jit, shortcut_a_forward_numba))
-register("shortcut_a_backward", reference=shortcut_a_backward_reference,
-         numba=numba_version(_shortcut_a_backward_jit, shortcut_a_backward_numba))
+shortcut_a_channels = serial_jit(shortcut_a_channels) or shortcut_a_channels  # the kernels call it
+residual_add_forward_numba = parallel_jit(residual_add_forward_loops)
+residual_add_backward_numba = parallel_jit(residual_add_backward_loops)
+shortcut_a_forward_numba = parallel_jit(shortcut_a_forward_loops)
+shortcut_a_backward_numba = parallel_jit(shortcut_a_backward_loops)
+
+register("residual_add_forward", reference=residual_add_forward_reference, numba=residual_add_forward_numba)
+register("residual_add_backward", reference=residual_add_backward_reference, numba=residual_add_backward_numba)
+register("shortcut_a_forward", reference=shortcut_a_forward_reference, numba=shortcut_a_forward_numba)
+register("shortcut_a_backward", reference=shortcut_a_backward_reference, numba=shortcut_a_backward_numba)

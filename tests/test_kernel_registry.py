@@ -109,14 +109,17 @@ def test_kernels_are_compiled_for_all_cores_cached_and_exact_unless_asked():
 
     from minires.kernels import batchnorm, im2col, pool, residual
 
-    reassociating = {batchnorm._forward_train_jit, batchnorm._backward_jit}
+    reassociating = {batchnorm.batchnorm_forward_train_numba, batchnorm.batchnorm_backward_numba,
+                     batchnorm.batchnorm_backward_eval_numba}
     jitted = [value for module in (batchnorm, im2col, pool, residual) for name, value in vars(module).items()
-              if name.endswith("_jit") and name != "parallel_jit" and not name.startswith("serial")]
+              if name.endswith("_numba")]
     assert len(jitted) >= 10
     for dispatcher in jitted:
         assert dispatcher.targetoptions["parallel"] is True
         assert type(dispatcher._cache).__name__ == "FunctionCache"
         assert dispatcher.targetoptions["fastmath"] == ({"reassoc"} if dispatcher in reassociating else False)
     assert type(im2col._valid_range).__name__ == "CPUDispatcher"
+    assert type(im2col.conv_out_size).__name__ == "CPUDispatcher"
+    assert type(residual.shortcut_a_channels).__name__ == "CPUDispatcher"
     if "NUMBA_THREADING_LAYER" not in os.environ:
         assert numba.config.THREADING_LAYER == "workqueue"

@@ -42,6 +42,8 @@ CALLS = {
                                        sprinkled((C,), 14), np.abs(sprinkled((C,), 15)), 1e-5),
     "batchnorm_backward": lambda: (sprinkled((4, C, 30), 16), sprinkled((4, C, 30), 17), sprinkled((C,), 18),
                                    sprinkled((C,), 19), np.abs(sprinkled((C,), 20))),
+    "batchnorm_backward_eval": lambda: (sprinkled((4, C, 30), 27), sprinkled((4, C, 30), 28), sprinkled((C,), 29),
+                                        sprinkled((C,), 30), np.abs(sprinkled((C,), 31))),
     "residual_add_forward": lambda: (sprinkled(SHAPE, 21), sprinkled(SHAPE, 22), True),
     "residual_add_backward": lambda: (sprinkled(SHAPE, 23), sprinkled(SHAPE, 24), True),
     "shortcut_a_forward": lambda: (sprinkled(SHAPE, 25), 7, 2, 2),

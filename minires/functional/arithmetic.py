@@ -12,64 +12,63 @@ from .broadcast import broadcast_shape, sum_to_shape
 from .operands import as_tensor
 
 
-class _Binary(Function):
-    """Shared forward bookkeeping of the broadcasting binary ops."""
-
-    def forward(self, a, b):
-        broadcast_shape(self.op_name(), a.shape, b.shape)
-        self.a_shape, self.b_shape = a.shape, b.shape
-        return self.compute(a, b)
-
-    def grads(self, grad_a, grad_b):
-        """Each gradient summed back to its input's shape (None where not needed)."""
-        need_a, need_b = self.needs_input_grad
-        return (sum_to_shape(grad_a(), self.a_shape) if need_a else None,
-                sum_to_shape(grad_b(), self.b_shape) if need_b else None)
-
-
-class Add(_Binary):
+class Add(Function):
     name = "add"
 
-    def compute(self, a, b):
+    def forward(self, a, b):
+        self.a_shape, self.b_shape = a.shape, b.shape
         return a + b
 
     def backward(self, g):
-        return self.grads(lambda: g, lambda: g)
+        need_a, need_b = self.needs_input_grad
+        grad_a = sum_to_shape(g, self.a_shape) if need_a else None  # d(a + b)/da = 1
+        grad_b = sum_to_shape(g, self.b_shape) if need_b else None  # d(a + b)/db = 1
+        return grad_a, grad_b
 
 
-class Sub(_Binary):
+class Sub(Function):
     name = "sub"
 
-    def compute(self, a, b):
+    def forward(self, a, b):
+        self.a_shape, self.b_shape = a.shape, b.shape
         return a - b
 
     def backward(self, g):
-        return self.grads(lambda: g, lambda: -g)
+        need_a, need_b = self.needs_input_grad
+        grad_a = sum_to_shape(g, self.a_shape) if need_a else None  # d(a - b)/da = 1
+        grad_b = sum_to_shape(-g, self.b_shape) if need_b else None  # d(a - b)/db = -1
+        return grad_a, grad_b
 
 
-class Mul(_Binary):
+class Mul(Function):
     name = "mul"
 
-    def compute(self, a, b):
+    def forward(self, a, b):
         self.save_for_backward(a, b)
         return a * b
 
     def backward(self, g):
         a, b = self.saved_tensors
-        return self.grads(lambda: b * g, lambda: a * g)
+        need_a, need_b = self.needs_input_grad
+        grad_a = sum_to_shape(b * g, a.shape) if need_a else None  # d(ab)/da = b
+        grad_b = sum_to_shape(a * g, b.shape) if need_b else None  # d(ab)/db = a
+        return grad_a, grad_b
 
 
-class Div(_Binary):
+class Div(Function):
     name = "div"
 
-    def compute(self, a, b):
+    def forward(self, a, b):
         self.save_for_backward(a, b)
         return a / b
 
     def backward(self, g):
         a, b = self.saved_tensors
+        need_a, need_b = self.needs_input_grad
+        grad_a = sum_to_shape(g / b, a.shape) if need_a else None  # d(a/b)/da = 1/b
         # d(a/b)/db = -(a/b)/b, divided twice rather than by b*b, which under- or overflows first (b = 1e-23)
-        return self.grads(lambda: g / b, lambda: -g * ((a / b) / b))
+        grad_b = sum_to_shape(-g * ((a / b) / b), b.shape) if need_b else None
+        return grad_a, grad_b
 
 
 class Neg(Function):
@@ -115,13 +114,15 @@ class RPow(Function):
 
 
 def _binary(fn, a, b):
+    """Apply a broadcasting binary op; a Python number or array beside a Tensor becomes a Tensor like it."""
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             raise ArgumentTypeError(f"{fn.name}: expected at least one Tensor, got {type(a).__name__} and "
-                            f"{type(b).__name__}")
+                                    f"{type(b).__name__}")
         a = as_tensor(a, like=b)
     elif not isinstance(b, Tensor):
         b = as_tensor(b, like=a)
+    broadcast_shape(fn.name, a.shape, b.shape)  # a clear error before any array arithmetic
     return fn.apply(a, b)
 
 

@@ -40,13 +40,9 @@ class BatchNorm(Function):
     def backward(self, g):
         x3, gamma, mean, inv_std = self.saved_tensors
         xp = backend.get_array_module(g)
-        g3 = g.reshape(x3.shape)
-        if self.training:
-            dx, dgamma, dbeta = kernels.pick("batchnorm_backward", xp)(g3, x3, gamma, mean, inv_std)
-        else:  # the statistics are constants: y is affine in x
-            x_hat = (x3 - mean.reshape(1, -1, 1)) * inv_std.reshape(1, -1, 1)
-            dx = g3 * (gamma * inv_std).reshape(1, -1, 1)
-            dgamma, dbeta = (g3 * x_hat).sum(axis=(0, 2)), g3.sum(axis=(0, 2))
+        # training: the batch statistics depend on x (the three-term form); evaluation: y is affine in x
+        backward = kernels.pick("batchnorm_backward" if self.training else "batchnorm_backward_eval", xp)
+        dx, dgamma, dbeta = backward(g.reshape(x3.shape), x3, gamma, mean, inv_std)
         _, need_w, need_b = self.needs_input_grad
         return dx.reshape(self.shape), dgamma if need_w else None, dbeta if need_b else None
 

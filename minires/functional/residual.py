@@ -22,9 +22,10 @@ class ResidualAdd(Function):
 
     def backward(self, g):
         (y,) = self.saved_tensors
-        grad = kernels.pick("residual_add_backward", backend.get_array_module(g))(g, y, self.relu)
+        # dy/dout = dy/dshortcut = I, masked by the ReLU when there is one
+        grad = kernels.pick("residual_add_backward", backend.get_array_module(g))(g, y, True) if self.relu else g
         need_out, need_shortcut = self.needs_input_grad
-        return grad if need_out else None, grad if need_shortcut else None  # dy/dF = dy/dshortcut = I
+        return grad if need_out else None, grad if need_shortcut else None
 
 
 class ShortcutA(Function):

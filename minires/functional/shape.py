@@ -58,7 +58,7 @@ class Cat(Function):
 
     def forward(self, *arrays, axis):
         self.axis = axis
-        self.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        self.bounds = tuple(int(b) for b in np.cumsum([a.shape[axis] for a in arrays])[:-1])
         return backend.get_array_module(arrays[0]).concatenate(arrays, axis=axis)
 
     def backward(self, g):
