@@ -1,9 +1,10 @@
 """minires.kernels: the hand-written kernels and the registry that picks one implementation per op.
 
 Each kernel family (im2col, batch-norm, pooling, residual join) lives in its own file with a readable
-NumPy reference and a numba CPU version of the same signature. Each registry entry also has a slot for the
-CuPy GPU version (CUDA C in kernels/cuda/, written and verified on a GPU by the GPU-backend work); until a
-slot is filled, CuPy arrays run the NumPy reference, which is written against its input's array module.
+NumPy reference and a numba CPU version of the same signature (``x_reference``; ``x_loops``, compiled as
+``x_numba``). Each registry entry also has an empty slot for a CuPy GPU version; while it is empty, CuPy
+arrays run the NumPy reference, which is written against its input's array module. conv_columns.py is not a
+kernel: it holds a convolution's column buffers (workspace, keep or recompute) for functional/conv.py.
 A Function in minires/functional picks its kernel in one line:
 
     im2col = kernels.pick("im2col", xp)

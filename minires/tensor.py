@@ -74,7 +74,7 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value):
-        if self.creator is not None:
+        if self.grad_fn is not None:
             raise AutogradError("requires_grad can only be changed on leaf tensors; use .detach() for a "
                                "non-leaf tensor")
         if value and self.data.dtype.kind not in "fc":
@@ -89,8 +89,8 @@ class Tensor:
         return self
 
     @property
-    def creator(self):
-        """The Function that made this tensor (None for a leaf or a tensor outside any graph)."""
+    def grad_fn(self):
+        """The Function that made this tensor (None for a leaf or a tensor outside any graph), as in PyTorch."""
         return None if self._node is None else self._node.creator
 
     shape = property(lambda self: self.data.shape)
@@ -98,8 +98,7 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     size = property(lambda self: self.data.size)
     device = property(lambda self: backend.device_of(self.data))
-    is_leaf = property(lambda self: self.creator is None)
-    grad_fn = creator
+    is_leaf = property(lambda self: self.grad_fn is None)
 
     def __len__(self):
         return len(self.data)

@@ -7,7 +7,7 @@ import torch
 
 import minires as mr
 from minires import F
-from parity import assert_close, check_against_torch
+from against_torch import assert_close, check_against_torch
 
 
 def test_5000_deep_residual_chain_backprops_without_recursion():
@@ -61,8 +61,8 @@ def test_no_grad_builds_no_graph():
         with mr.enable_grad():
             z = x * 2
     assert mr.is_grad_enabled()
-    assert not y.requires_grad and y.creator is None
-    assert z.requires_grad and z.creator is not None
+    assert not y.requires_grad and y.grad_fn is None
+    assert z.requires_grad and z.grad_fn is not None
     with pytest.raises(RuntimeError, match="does not require grad"):
         y.backward()
 
@@ -150,7 +150,7 @@ def test_retain_grad_keeps_an_intermediate_gradient():
 def test_graph_is_freed_after_backward_unless_retained():
     x = mr.tensor(np.ones(3), requires_grad=True)
     y = x.exp()
-    fn = y.creator
+    fn = y.grad_fn
     y.sum().backward()
     assert fn.released and not fn.__dict__.get("saved_tensors")
     with pytest.raises(RuntimeError, match="second time"):
@@ -167,7 +167,7 @@ def test_intermediate_arrays_are_released_after_backward():
     x = mr.tensor(np.ones((100, 100)), requires_grad=True)
     y = x.exp()
     out = y.tanh().sum()
-    tanh_output = weakref.ref(out.creator.inputs[0].creator.saved_tensors[0])
+    tanh_output = weakref.ref(out.grad_fn.inputs[0].creator.saved_tensors[0])
     del y
     out.backward()
     assert tanh_output() is None

@@ -133,3 +133,15 @@ def test_gradcheck_exitfirst_stops_at_the_first_failure(capsys, monkeypatch):
     assert main(["gradcheck", "--all", "--exitfirst"]) == 1
     out = capsys.readouterr().out
     assert "1 failed (stopped at the first failure)" in out and "\nadd " not in out
+
+
+def test_lab_flags_are_built_from_the_config_field_types(capsys):
+    from minires.cli import build_parser
+
+    args = build_parser().parse_args(["gradflow", "--std", "0.5", "--blocks", "1", "2", "--init", "normal"])
+    assert args.std == 0.5 and isinstance(args.std, float)  # float | None: a float when given
+    assert args.blocks == [1, 2] and args.init == "normal"
+    assert build_parser().parse_args(["shattered", "--batch-norm", "false"]).batch_norm is False
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["gradflow", "--init", "orthogonal"])  # a Literal field: the choices only
+    assert "invalid choice: 'orthogonal'" in capsys.readouterr().err

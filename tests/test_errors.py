@@ -152,7 +152,7 @@ def test_batch_norm_errors_name_the_op_the_argument_and_the_sizes(args, error, m
 def test_each_op_records_its_name_in_the_graph(make, name):
     """The name a node carries is what error messages, the profiler and the graph show."""
     a, b = t(3, 4), t(3, 4)
-    node = make(a, b).creator
+    node = make(a, b).grad_fn
     assert node is not None and node.op_name() == name
 
 
@@ -197,11 +197,11 @@ def test_every_catalog_op_records_its_own_name(name):
     inputs, params = op_catalog.draw_case(case)
     output = case.fn(*[None if a is None else mr.tensor(a, requires_grad=True) for a in inputs], **params)
     expected = {"batch_norm_eval": "batch_norm", "flatten": "reshape", "getitem_array": "getitem"}.get(name, name)
-    assert output.creator.op_name() == expected
+    assert output.grad_fn.op_name() == expected
 
 
 def test_rpow_is_named_rpow():
-    assert (2 ** t(3)).creator.op_name() == "rpow"
+    assert (2 ** t(3)).grad_fn.op_name() == "rpow"
 
 
 @pytest.mark.parametrize("call, message", [

@@ -11,7 +11,7 @@ from minires import F, kernels
 from minires.errors import DTypeError, ShapeError
 from minires.kernels import conv_columns
 from minires.kernels import batchnorm, im2col, pool, residual
-from parity import assert_close, check_against_torch
+from against_torch import assert_close, check_against_torch
 
 pytestmark = pytest.mark.skipif(not kernels.numba_available(), reason="numba is not installed")
 

@@ -6,7 +6,7 @@ import torch
 import minires as mr
 from minires import models, nn
 from minires.nn import StateDictError
-from parity import check_against_torch
+from against_torch import check_against_torch
 
 
 def test_parameters_buffers_and_modules_are_registered_in_order():

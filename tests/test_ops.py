@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 
 import minires as mr
 from minires.verify import op_catalog
-from parity import check_against_torch
+from against_torch import check_against_torch
 
 
 def _dims(axis, x):

@@ -6,7 +6,7 @@ import torch
 import minires as mr
 from minires import optim
 from minires.optim import lr_scheduler as mr_sched
-from parity import assert_close
+from against_torch import assert_close
 
 SHAPES = [(4, 3), (3,), (2, 2, 3)]
 

@@ -1,4 +1,4 @@
-"""The residual-network lab: the classic experiments, one module each, each with a ``Config`` dataclass and
+"""The residual-network lab: the classic experiments, one module each, each with a Config dataclass (listed in CONFIGS; its field types make the command's flags) and
 ``run(config, directory, progress)`` that writes CSV/JSON numbers and PNG figures to ``directory``.
 
 gradflow     per-layer gradient norms: vanishing/exploding in plain nets, healthy with BN or shortcuts
@@ -12,3 +12,6 @@ from . import degradation, explain, gradflow, lesion, shattered, variance
 
 EXPERIMENTS = {"gradflow": gradflow, "variance": variance, "degradation": degradation, "shattered": shattered,
                "lesion": lesion, "explain": explain}
+CONFIGS = {"gradflow": gradflow.GradflowConfig, "variance": variance.VarianceConfig,
+           "degradation": degradation.DegradationConfig, "shattered": shattered.ShatteredConfig,
+           "lesion": lesion.LesionConfig, "explain": explain.ExplainConfig}

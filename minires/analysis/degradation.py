@@ -20,7 +20,7 @@ from .output import pyplot, save_figure, write_rows
 
 @dataclass
 class DegradationConfig:
-    models: tuple = ("plain20", "plain56", "resnet20", "resnet56")
+    models: tuple[str, ...] = ("plain20", "plain56", "resnet20", "resnet56")
     data: str = "digits"
     iterations: int = 150
     batch_size: int = 64

@@ -9,6 +9,7 @@ output h_l (read with tensor hooks). What to look for (He et al. 2015; Glorot & 
 Non-finite norms (overflow) are kept as inf/NaN in the numbers and marked in the figures.
 """
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -16,16 +17,16 @@ from .. import functional as F
 from ..optim import SGD
 from ..tensor import Tensor
 from .common import ARCHITECTURES, label, norm, training_batches
-from .labnet import LabNet
+from .labnet import ACTIVATIONS, INITS, LabNet
 from .output import finite, mark_non_finite, pyplot, save_figure, write_rows
 
 
 @dataclass
 class GradflowConfig:
-    blocks: tuple = (3, 9, 27)  # 8, 20 and 56 weighted layers
-    init: str = "kaiming"
-    std: float = None  # for init "normal"
-    activation: str = "relu"
+    blocks: tuple[int, ...] = (3, 9, 27)  # 8, 20 and 56 weighted layers
+    init: Literal[INITS] = "kaiming"
+    std: float | None = None  # for init "normal"
+    activation: Literal[tuple(ACTIVATIONS)] = "relu"
     steps: int = 10  # SGD steps between the two measurements
     batch_size: int = 64
     lr: float = 0.02

@@ -29,7 +29,7 @@ from .output import pyplot, save_figure, write_rows
 
 @dataclass
 class LesionConfig:
-    models: tuple = ("resnet20", "plain20")
+    models: tuple[str, ...] = ("resnet20", "plain20")
     data: str = "digits"
     epochs: int = 4
     batch_size: int = 64

@@ -8,24 +8,25 @@ stays correlated (brown noise): a smooth function of x. Batch-norm uses the stat
 points (fixed after one pass, so every point's gradient is its own).
 """
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from ..nn import BatchNorm2d
 from ..tensor import Tensor
-from .labnet import LabMLP
+from .labnet import INITS, LabMLP
 from .output import pyplot, save_figure, write_rows
 
 
 @dataclass
 class ShatteredConfig:
-    blocks: tuple = (1, 4, 12, 24)  # 4, 10, 26 and 50 weighted layers
+    blocks: tuple[int, ...] = (1, 4, 12, 24)  # 4, 10, 26 and 50 weighted layers
     points: int = 256
     width: int = 200
     batch_norm: bool = True
     preact: bool = True  # pre-activation blocks: nothing but the identity on the skip path
-    init: str = "kaiming"
-    std: float = None
+    init: Literal[INITS] = "kaiming"
+    std: float | None = None
     seed: int = 0
     device: str = "cpu"
 

@@ -7,22 +7,23 @@ about 1 whatever x is, so each block adds about one unit: linear growth (Prince,
 Learning, ch. 11). A plain net with Kaiming's initialisation keeps the variance roughly constant.
 """
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 from .common import ARCHITECTURES, label, training_batches
-from .labnet import LabNet
+from .labnet import ACTIVATIONS, INITS, LabNet
 from .output import finite, mark_non_finite, pyplot, save_figure, write_rows
 
 
 @dataclass
 class VarianceConfig:
     blocks: int = 54  # 110 weighted layers
-    init: str = "kaiming"
-    std: float = None
-    activation: str = "relu"
+    init: Literal[INITS] = "kaiming"
+    std: float | None = None
+    activation: Literal[tuple(ACTIVATIONS)] = "relu"
     batch_size: int = 64
     data: str = "digits"
     seed: int = 0

@@ -8,13 +8,11 @@ import dataclasses
 import os
 import time
 
-from ..analysis import EXPERIMENTS
-from ..analysis.labnet import ACTIVATIONS, INITS
-from .paths import user_path
+import types
+import typing
 
-CONFIGS = {name: next(getattr(module, n) for n in dir(module) if n.endswith("Config") and n != "TrainConfig")
-           for name, module in EXPERIMENTS.items()}
-CHOICES = {"init": INITS, "activation": tuple(ACTIVATIONS)}
+from ..analysis import CONFIGS, EXPERIMENTS
+from .paths import user_path
 
 
 SUMMARIES = {
@@ -31,25 +29,36 @@ def add_parser(subparsers):
     for name, module in EXPERIMENTS.items():
         parser = subparsers.add_parser(name, help=SUMMARIES[name], description=module.__doc__,
                                        formatter_class=argparse.RawDescriptionHelpFormatter)
+        hints = typing.get_type_hints(CONFIGS[name])
         for field in dataclasses.fields(CONFIGS[name]):
-            _add_option(parser, field)
+            _add_option(parser, field.name, hints[field.name], field.default)
         parser.add_argument("--out", type=user_path, help=f"output directory (default: lab/{name})")
         parser.set_defaults(run=run, experiment=name)
 
 
-def _add_option(parser, field):
-    flag = "--" + field.name.replace("_", "-")
-    default = field.default
-    if isinstance(default, bool):
-        parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes", "on"), default=default,
-                            metavar="true|false", help=f"(default: {default})")
-    elif isinstance(default, tuple):
-        kind = type(default[0]) if default else str
-        parser.add_argument(flag, type=kind, nargs="+", default=default, help=f"(default: {' '.join(map(str, default))})")
+def _add_option(parser, name, kind, default):
+    """One flag per Config field, read from its type: bool, tuple[X, ...] (several values), Literal[...] (a
+    choice), X | None (X, or left out), or a plain int, float or str."""
+    flag = "--" + name.replace("_", "-")
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):  # X | None: an X when given
+        kind = next(arg for arg in args if arg is not type(None))
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
+    shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
+    options = dict(default=default, help=f"(default: {shown})")
+    if kind is bool:
+        options.update(type=_boolean, metavar="true|false")
+    elif origin is tuple:
+        options.update(type=args[0], nargs="+")
+    elif origin is typing.Literal:
+        options.update(type=type(args[0]), choices=args)
     else:
-        kind = float if field.name in ("std", "lr") else (type(default) if default is not None else str)
-        parser.add_argument(flag, type=kind, default=default, choices=CHOICES.get(field.name),
-                            help=f"(default: {default})")
+        options.update(type=kind)
+    parser.add_argument(flag, **options)
+
+
+def _boolean(text):
+    return text.lower() in ("1", "true", "yes", "on")
 
 
 def run(args):
