@@ -1,4 +1,4 @@
-"""Training-step time and peak memory, minires against PyTorch CPU in one run (see minires/benchmark.py).
+"""Training-step time and peak memory, minires against PyTorch CPU in one run (see minires/bench/).
 
     python benchmarks/bench_models.py --json out.json --results benchmarks/RESULTS.md
     python benchmarks/bench_models.py --profile          # where ResNet-20's step spends its time

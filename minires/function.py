@@ -1,11 +1,14 @@
 """Function: one node of the autograd graph. The graph bookkeeping lives here; the math lives in the
-subclasses under minires/functional/.
+subclasses under minires/functional/ (argument checks in their lowercase wrappers, kernels in kernels/).
+Tools that watch every op (the profiler, parity) register an op hook (minires/op_hooks.py) instead of
+patching this class.
 
 A subclass implements
 
     forward(self, *arrays, **params) -> array
         gets the raw arrays (numpy or cupy) of its Tensor inputs (None stays None) and keyword parameters,
-        keeps what backward needs with ``save_for_backward`` or as attributes, returns the output array;
+        keeps the arrays backward needs with ``save_for_backward`` and small values (shapes, flags, a
+        window) as attributes, returns the output array;
     backward(self, grad_output) -> one gradient per Tensor input
         returns a tuple (or a single array for one input) with None where ``needs_input_grad`` is False.
         It must not modify ``grad_output`` in place: the same array may be handed on to several inputs.

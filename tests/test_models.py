@@ -53,7 +53,7 @@ def test_every_gradient_matches_torch_in_float64_and_forward_values_in_float32(n
     """Train and eval mode: per-layer outputs, logits, loss, every parameter gradient, running statistics.
 
     Gradients are compared in float64 only: in float32 a ReLU input within rounding of zero can fall on
-    opposite sides of zero in the two engines (a kink flip, see minires.parity), and which ones do depends on
+    opposite sides of zero in the two engines (a kink flip, see minires.verify.parity), and which ones do depends on
     the machine's BLAS, so no float32 tolerance for whole-network gradients holds everywhere. Forward values,
     the loss and running statistics barely notice a flip and are compared in float32 too."""
     check = check_parity(name, batch=3, size=size, seed=0, **kwargs)

@@ -63,3 +63,14 @@ def test_every_parity_command_in_the_docs_passes(command):
     argv = command.split()[1:]
     result = subprocess.run([sys.executable, "-m", "minires", *argv], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_layout_names_every_module_and_package_of_the_tree():
+    layout = README[README.index("## Layout"):]
+    layout = layout[:layout.index("\n## ")] if "\n## " in layout else layout
+    package = ROOT / "minires"
+    names = {p.name for p in package.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    names |= {f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()}
+    names |= {p.stem for p in (ROOT / "kernels").glob("*.py") if p.stem not in ("__init__", "jit", "registry")}
+    missing = sorted(name for name in names if name not in layout)
+    assert not missing, f"README's layout does not mention {missing}"
