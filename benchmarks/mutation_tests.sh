@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fast test selection that mutation testing runs against each mutant (see benchmarks/mutation.py):
+# The fast test selection that mutation testing runs against each mutant (see the [mutmut] section of setup.cfg):
 # numba's JIT is off (the kernels' loops run as plain Python, so a mutated kernel needs no recompile), and the
 # first failure ends the run. A non-zero exit kills the mutant.
 set -euo pipefail
