@@ -47,12 +47,12 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
 
 
 class Tensor:
-    __slots__ = ("data", "grad", "_node", "__weakref__")
+    __slots__ = ("data", "_grad", "_node", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray + Tensor -> Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         self.data = as_array(data, dtype=dtype, device=device)
-        self.grad = None
+        self._grad = None
         self._node = None
         self.requires_grad = requires_grad
 
@@ -62,12 +62,25 @@ class Tensor:
         if isinstance(data, np.generic):
             data = np.asarray(data)
         t = cls.__new__(cls)
-        t.data, t.grad, t._node = data, None, None
+        t.data, t._grad, t._node = data, None, None
         if creator is not None or requires_grad:
             t._node = _Node(t, creator)
         return t
 
     # --- properties -------------------------------------------------------------------------------
+    @property
+    def grad(self):
+        """dL/d(this tensor) after backward, a Tensor without history (as in PyTorch), or None.
+        ``.grad.data`` is the array. Leaves accumulate it across backward calls until it is set to None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            value = value if isinstance(value, Tensor) else Tensor._make(value)
+            _check_gradient(".grad", self, value.data)
+        self._grad = value
+
     @property
     def requires_grad(self):
         return self._node is not None
@@ -185,12 +198,12 @@ class Tensor:
         return grad
 
     def _accumulate_grad(self, grad):
-        if self.grad is None:
+        if self._grad is None:
             # A copy: the same upstream array may also be handed to other tensors.
-            self.grad = grad.copy()
+            self._grad = Tensor._make(grad.copy())
         else:
-            _check_gradient("accumulate .grad", self, self.grad)
-            self.grad = self.grad + grad
+            _check_gradient("accumulate .grad", self, self._grad.data)
+            self._grad = Tensor._make(self._grad.data + grad)
 
     # --- operators (the math is in minires.functional) --------------------------------------------
     def __add__(self, other):

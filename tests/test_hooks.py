@@ -26,7 +26,7 @@ def test_an_op_hook_sees_every_forward_and_backward_with_its_inputs():
         (x.exp() * 2).sum().backward()
     assert calls == [("exp", "forward", [(2, 3)]), ("mul", "forward", [(2, 3), ()]), ("sum", "forward", [(2, 3)]),
                      ("sum", "backward", [()]), ("mul", "backward", [(2, 3)]), ("exp", "backward", [(2, 3)])]
-    np.testing.assert_allclose(np.asarray(x.grad), 2 * np.e * np.ones((2, 3)))
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.e * np.ones((2, 3)))
     calls.clear()
     x.exp()
     assert calls == []  # removed on leaving the block
@@ -97,7 +97,7 @@ def test_a_block_exposes_its_join_and_a_replaced_join_routes_the_gradient():
         y = block(x)
         y.backward(np.ones(y.shape, np.float32))
     assert isinstance(block.join, nn.ResidualJoin)  # put back
-    np.testing.assert_array_equal(np.asarray(x.grad), (y.numpy() > 0).astype(np.float32))
+    np.testing.assert_array_equal(x.grad.numpy(), (y.numpy() > 0).astype(np.float32))
     assert nn.BasicBlock(4, 4, shortcut=None).join is None  # a plain block has nothing to join
 
 

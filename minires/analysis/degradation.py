@@ -25,6 +25,8 @@ class DegradationConfig:
     iterations: int = 150
     batch_size: int = 64
     lr: float = 0.05
+    warmup: int = 0  # iterations at warmup_lr first, as He et al. warm up their deepest nets
+    warmup_lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 1e-4
     eval_every: int = 25
@@ -39,6 +41,8 @@ def train_and_record(name, config, bundle, loader, test_loader, progress):
     rows, wrong, seen, iteration, epoch = [], 0, 0, 0, 0
     while iteration < config.iterations:
         for images, labels in loader.batches(epoch):
+            for group in optimizer.param_groups:
+                group["lr"] = config.warmup_lr if iteration < config.warmup else config.lr
             logits = model(Tensor(images, device=config.device))
             loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad()

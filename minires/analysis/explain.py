@@ -73,7 +73,7 @@ def run(config, directory, progress=print):
         x = Tensor(x0, requires_grad=True, device=config.device)
         y, nodes = _forward(block, x, cut)
         (y * Tensor(v, device=config.device)).sum().backward()
-        return backend.to_numpy(x.grad), nodes
+        return x.grad.numpy(), nodes
 
     full, nodes = gradient()
     through_branch, _ = gradient(cut="shortcut")
@@ -81,7 +81,7 @@ def run(config, directory, progress=print):
     rows = []
     for name, tensor in nodes.items():
         grad = tensor.grad
-        grad = None if grad is None else backend.to_numpy(grad)
+        grad = None if grad is None else grad.numpy()
         if name.startswith("shortcut") and tensor is nodes["x"]:
             grad = through_shortcut  # an identity shortcut *is* x: show what arrives along the shortcut alone
         rows.append({"node": name, **_statistics(tensor.numpy()),

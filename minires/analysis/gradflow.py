@@ -48,7 +48,7 @@ def layer_gradients(model, images, labels):
         F.cross_entropy(model(images), labels).backward()
     for handle in handles:
         handle.remove()
-    return [(name, norm(module.weight.grad), activation_norms.get(name, float("nan"))) for name, module in layers]
+    return [(name, norm(module.weight.grad.data), activation_norms.get(name, float("nan"))) for name, module in layers]
 
 
 def run(config, directory, progress=print):

@@ -50,7 +50,7 @@ def input_gradients(model, points, device="cpu"):
     model.eval()
     inputs = Tensor(x, requires_grad=True, device=device)
     model(inputs).sum().backward()
-    return x[:, 0], inputs.grad[:, 0].astype(np.float64)
+    return x[:, 0], inputs.grad.numpy()[:, 0].astype(np.float64)
 
 
 def run(config, directory, progress=print):

@@ -170,7 +170,7 @@ class Module:
         for tensor in list(self.parameters()) + list(self.buffers()):
             tensor.data = backend.to_device(tensor.data, device)
             if tensor.grad is not None:
-                tensor.grad = backend.to_device(tensor.grad, device)
+                tensor.grad = backend.to_device(tensor.grad.data, device)
         return self
 
     def astype(self, dtype):

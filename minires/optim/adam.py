@@ -29,7 +29,7 @@ class Adam(Optimizer):
             for group, p, state in self.parameters_with_grads():
                 xp = backend.get_array_module(p.data)
                 beta1, beta2 = group["betas"]
-                g = p.grad
+                g = p.grad.data
                 if group["weight_decay"]:
                     if self.decoupled:
                         p.data *= 1 - group["lr"] * group["weight_decay"]

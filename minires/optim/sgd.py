@@ -23,7 +23,7 @@ class SGD(Optimizer):
     def step(self):
         with no_grad():
             for group, p, state in self.parameters_with_grads():
-                g = p.grad
+                g = p.grad.data
                 if group["weight_decay"]:
                     g = g + group["weight_decay"] * p.data
                 momentum = group["momentum"]

@@ -137,7 +137,7 @@ class _Checker:
         if out.requires_grad:
             out.backward(self.upstream)
         xp = backend.get_array_module(out.data)
-        self.analytic = [None if t is None else t.grad if t.grad is not None else xp.zeros_like(t.data)
+        self.analytic = [None if t is None else t.grad.data if t.grad is not None else xp.zeros_like(t.data)
                          for t in leaves]
         self.base_loss = self.loss()
 

@@ -462,7 +462,7 @@ def compare_with_torch(case, shape=None, seed=0):
     upstream = np.random.default_rng([seed, 1]).standard_normal(y.shape)
     y.backward(upstream)
     y_torch.backward(torch.from_numpy(upstream))
-    gradient_error = max([relative_error(a.grad, b.grad.numpy()) for a, b in zip(ours, theirs) if a is not None])
+    gradient_error = max([relative_error(a.grad.numpy(), b.grad.numpy()) for a, b in zip(ours, theirs) if a is not None])
     state = [relative_error(ours_params[k], theirs_params[k]) for k, v in params.items() if isinstance(v, np.ndarray)]
     return TorchComparison(case.name, relative_error(y.numpy(), y_torch.detach().numpy()), gradient_error,
                            max(state, default=0.0))

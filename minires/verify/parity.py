@@ -121,7 +121,7 @@ def run_parity(name, batch=4, size=None, seed=0, tolerance=1e-3, dtype="float32"
             row.forward[mode] = relative_error(ours_out[layer], theirs_out[layer])
         for key, param in model.named_parameters():
             row = rows[_row_of(key, rows)]
-            error = relative_error(param.grad, theirs_params[key].grad.numpy())
+            error = relative_error(param.grad.numpy(), theirs_params[key].grad.numpy())
             row.gradient[mode] = max(row.gradient[mode], error)
         if mode == "train":
             theirs_buffers = dict(twin.named_buffers())
