@@ -55,10 +55,38 @@ class Function:
     def op_name(cls):
         return cls.name or cls.__name__.lower()
 
+    @classmethod
+    def display_name(cls):
+        """PyTorch's style of naming a graph node: the op's class and "Backward" (ResidualAddBackward)."""
+        return f"{cls.__name__}Backward"
+
+    def __repr__(self):
+        return f"<{self.display_name()}>"
+
+    @property
+    def next_functions(self):
+        """((node, 0), ...) per input, as torch: the Function that made it, an AccumulateGrad for a leaf
+        that requires grad, or None. Empty once backward has freed the graph."""
+        return tuple((None if node is None else node.creator or AccumulateGrad(node), 0) for node in self.inputs)
+
     def release(self):
         """Drop everything forward saved (the graph is freed after backward unless retain_graph=True)."""
         self.__dict__.clear()
         self.inputs, self.released = (), True
+
+
+class AccumulateGrad:
+    """Where the gradient of a leaf tensor ends up (its .grad), as torch names that graph node."""
+
+    def __init__(self, node):
+        self._node = node
+
+    @property
+    def variable(self):
+        return self._node.tensor()
+
+    def __repr__(self):
+        return "<AccumulateGrad>"
 
 
 def _check_same_device_and_dtype(op, arrays):

@@ -14,7 +14,7 @@ import weakref
 import numpy as np
 
 from . import backend, op_hooks
-from .errors import ArgumentError, AutogradError, DeviceError, DTypeError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, AutogradError, DeviceError, DTypeError, ShapeError
 
 
 NUMERIC_KINDS = "biuf"  # bool, int, unsigned, float: no strings, bytes, objects, dates or complex numbers
@@ -109,18 +109,68 @@ class Tensor:
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
     device = property(lambda self: backend.device_of(self.data))
     is_leaf = property(lambda self: self.grad_fn is None)
 
     def __len__(self):
+        if self.ndim == 0:
+            raise ArgumentTypeError("len() of a 0-d tensor")
         return len(self.data)
+
+    def __iter__(self):
+        """The sub-tensors along the first axis (each still in the graph, as in PyTorch)."""
+        if self.ndim == 0:
+            raise ArgumentTypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self)))
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ArgumentError(f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+                                f"use (t > 0).all() style reductions on .numpy()")
+        return bool(self.item())
+
+    def __format__(self, spec):
+        return format(self.item(), spec) if spec and self.data.size == 1 else format(repr(self), spec)
+
+    # Comparisons give boolean tensors outside any graph (they have no gradient), as in PyTorch.
+    def _compare(self, other, compare):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor._make(compare(self.data, other))
+
+    def __eq__(self, other):
+        return self._compare(other, lambda a, b: a == b)
+
+    def __ne__(self, other):
+        return self._compare(other, lambda a, b: a != b)
+
+    def __lt__(self, other):
+        return self._compare(other, lambda a, b: a < b)
+
+    def __le__(self, other):
+        return self._compare(other, lambda a, b: a <= b)
+
+    def __gt__(self, other):
+        return self._compare(other, lambda a, b: a > b)
+
+    def __ge__(self, other):
+        return self._compare(other, lambda a, b: a >= b)
+
+    __hash__ = object.__hash__  # identity, as torch: tensors stay usable as dict keys and in sets
 
     def __repr__(self):
         values = np.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(")
         dtype = f", dtype={self.dtype}" if self.dtype != np.float32 else ""
         device = f", device='{self.device}'" if self.device != "cpu" else ""
-        grad = ", requires_grad=True" if self.requires_grad else ""
+        if self.grad_fn is not None:
+            grad = f", grad_fn=<{self.grad_fn.display_name()}>"
+        else:
+            grad = ", requires_grad=True" if self.requires_grad else ""
         return f"tensor({values}{dtype}{device}{grad})"
 
     # --- leaving the graph ------------------------------------------------------------------------
@@ -248,17 +298,40 @@ class Tensor:
     def __getitem__(self, index):
         return F.getitem(self, index)
 
-    def sum(self, axis=None, keepdims=False):
-        return F.sum(self, axis=axis, keepdims=keepdims)
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return F.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def mean(self, axis=None, keepdims=False):
-        return F.mean(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return F.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def max(self, axis=None, keepdims=False):
-        return F.max(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return F.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def norm(self):
+        """The L2 norm of all elements, sqrt(sum(x^2)), as a differentiable 0-d tensor."""
+        return F.sqrt(F.sum(self * self))
 
     def reshape(self, *shape):
         return F.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+    view = reshape  # minires has no strided views: a view is a reshape that shares the gradient path
+
+    def size(self, dim=None):
+        """The shape (PyTorch's name), or the size of one axis."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self):
+        return self.data.size
+
+    def dim(self):
+        return self.data.ndim
+
+    @property
+    def mT(self):
+        """The last two axes swapped (matrix transpose, batched)."""
+        axes = list(range(self.ndim))
+        axes[-2:] = axes[:-3:-1]
+        return F.transpose(self, tuple(axes))
 
     def transpose(self, *axes):
         return F.transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes)

@@ -205,7 +205,7 @@ def test_tensor_basics():
     t = mr.tensor(data)
     data[0, 0] = 100  # mr.tensor copies
     assert t.numpy()[0, 0] == 0
-    assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and len(t) == 2 and t.device == "cpu"
+    assert t.shape == (2, 3) and t.ndim == 2 and t.numel() == 6 and t.size() == (2, 3) and len(t) == 2 and t.device == "cpu"
     assert mr.tensor([[2.5]]).item() == 2.5
     assert t.to("cpu") is t
     assert np.asarray(t).shape == (2, 3)

@@ -19,7 +19,7 @@ PARAMETER_COUNTS = {  # DESIGN.md / REFERENCES.md (torchvision; He et al. 2015 o
 
 
 def count(model):
-    return sum(p.size for p in model.parameters())
+    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize("name", sorted(PARAMETER_COUNTS))

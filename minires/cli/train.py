@@ -64,7 +64,7 @@ def run(args):
                 return fail("train", f"{directory} already holds a training checkpoint; continue it with "
                                      f"--resume {directory}, or choose another --out")
             trainer = Trainer(config, directory, callbacks)
-        print(f"training {trainer.config.model} ({sum(p.size for p in trainer.model.parameters()):,} parameters) "
+        print(f"training {trainer.config.model} ({sum(p.numel() for p in trainer.model.parameters()):,} parameters) "
               f"on {trainer.config.data}: {len(trainer.bundle.train)} training / {len(trainer.bundle.test)} test "
               f"images of shape {trainer.bundle.input_shape}, {trainer.config.epochs} epochs; run directory "
               f"{trainer.directory}")

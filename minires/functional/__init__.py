@@ -8,7 +8,8 @@ from .batchnorm import batch_norm
 from .conv import conv2d
 from .conversion import astype, to_device
 from .linalg import linear, matmul
-from .loss import cross_entropy
+from .dropout import dropout
+from .loss import cross_entropy, mse_loss
 from .pointwise import exp, log, relu, sigmoid, sqrt, tanh
 from .pooling import adaptive_avg_pool2d, avg_pool2d, global_avg_pool2d, max_pool2d
 from .reduction import max, mean, sum
@@ -19,7 +20,7 @@ from .softmax import log_softmax, softmax
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "rpow", "exp", "log", "sqrt", "relu", "sigmoid", "tanh",
     "sum", "mean", "max", "reshape", "transpose", "flatten", "getitem", "cat", "pad",
-    "matmul", "linear", "log_softmax", "softmax", "cross_entropy", "astype", "to_device",
+    "matmul", "linear", "log_softmax", "softmax", "cross_entropy", "mse_loss", "dropout", "astype", "to_device",
     "conv2d", "batch_norm", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "global_avg_pool2d",
     "residual_add", "shortcut_a",
 ]

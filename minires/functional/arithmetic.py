@@ -9,7 +9,7 @@ from ..errors import ArgumentTypeError
 from ..function import Function
 from ..tensor import Tensor
 from .broadcast import broadcast_shape, sum_to_shape
-from .operands import as_tensor
+from .operands import as_tensor, promote
 
 
 class Add(Function):
@@ -119,8 +119,10 @@ def _binary(fn, a, b):
         if not isinstance(b, Tensor):
             raise ArgumentTypeError(f"{fn.name}: expected at least one Tensor, got {type(a).__name__} and "
                                     f"{type(b).__name__}")
+        b = promote(b, a)
         a = as_tensor(a, like=b)
     elif not isinstance(b, Tensor):
+        a = promote(a, b)
         b = as_tensor(b, like=a)
     broadcast_shape(fn.name, a.shape, b.shape)  # a clear error before any array arithmetic
     return fn.apply(a, b)
@@ -151,11 +153,12 @@ def pow(x, exponent):
     if not isinstance(exponent, numbers.Real) or isinstance(exponent, bool):
         raise ArgumentTypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
     # .item() turns a NumPy scalar into a Python number, which keeps x's dtype (NEP 50): no float64 upcast.
-    return Pow.apply(x, exponent=getattr(exponent, "item", lambda: exponent)())
+    exponent = getattr(exponent, "item", lambda: exponent)()
+    return Pow.apply(promote(x, exponent), exponent=exponent)
 
 
 def rpow(base, x):
     """base ** x for a positive Python number base."""
     if not isinstance(base, numbers.Real) or isinstance(base, bool) or base <= 0:
         raise ArgumentTypeError(f"rpow: the base must be a positive Python number, got {base!r}")
-    return RPow.apply(x, base=float(base))
+    return RPow.apply(promote(x, float(base)), base=float(base))

@@ -1,7 +1,23 @@
-"""Checking the axis arguments of reductions and shape ops."""
+"""Checking the axis arguments of reductions and shape ops. NumPy's ``axis=``/``keepdims=`` and PyTorch's
+``dim=``/``keepdim=`` are both accepted wherever an op takes an axis; giving both names is an error."""
 import numbers
 
-from ..errors import ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+
+
+def axis_argument(op, axis, dim, default=None):
+    """The axis a user asked for, by either name (``axis`` as NumPy, ``dim`` as PyTorch)."""
+    if dim is not None and axis is not None:
+        raise ArgumentError(f"{op}: give axis= or dim= (the same thing), not both")
+    chosen = dim if dim is not None else axis
+    return default if chosen is None else chosen
+
+
+def keepdims_argument(op, keepdims, keepdim):
+    """keepdims (NumPy) or keepdim (PyTorch); both given and different is an error."""
+    if keepdim is not None and keepdims and not keepdim:
+        raise ArgumentError(f"{op}: give keepdims= or keepdim= (the same thing), not both")
+    return bool(keepdims or keepdim)
 
 
 def normalize_axis(op, axis, ndim):

@@ -69,7 +69,7 @@ def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.
             raise backend.DeviceError(f"{op}: {name} is on {backend.device_of(value)}, the input on {x.device}")
     if not training and (stats[0] is None or stats[1] is None):
         raise ArgumentError(f"{op}: evaluation mode needs running_mean and running_var")
-    if training and x.size // channels <= 1:
+    if training and x.numel() // channels <= 1:
         raise ArgumentError(f"{op}: training needs more than one value per channel, got input shape {tuple(x.shape)}")
     return BatchNorm.apply(x, weight, bias, running_mean=stats[0], running_var=stats[1], training=bool(training),
                            momentum=float(momentum), eps=float(eps))

@@ -1,4 +1,5 @@
-"""cross_entropy: log-softmax and negative log-likelihood in one stable op."""
+"""Losses: cross_entropy (log-softmax and negative log-likelihood in one stable op, with PyTorch's label
+smoothing) and mse_loss (composed from the elementwise ops)."""
 import numpy as np
 
 from .. import backend
@@ -14,13 +15,15 @@ class CrossEntropy(Function):
     """loss_n = -log softmax(logits_n)[target_n]; reduced by mean (over N), sum, or not at all."""
     name = "cross_entropy"
 
-    def forward(self, logits, target, reduction):
+    def forward(self, logits, target, reduction, label_smoothing):
         xp = backend.get_array_module(logits)
         rows = xp.arange(logits.shape[0])
         log_p = stable_log_softmax(logits, axis=1)  # (N, C)
         losses = -log_p[rows, target]  # (N,)
+        if label_smoothing:  # the target is (1 - s) onehot + s / C: loss = (1 - s) nll + s mean_c(-log p_c)
+            losses = (1 - label_smoothing) * losses - label_smoothing * log_p.mean(axis=1)
         self.save_for_backward(log_p, target)
-        self.reduction = reduction
+        self.reduction, self.label_smoothing = reduction, label_smoothing
         if reduction == "none":
             return losses
         return losses.sum() if reduction == "sum" else losses.mean()
@@ -28,19 +31,25 @@ class CrossEntropy(Function):
     def backward(self, g):
         log_p, target = self.saved_tensors
         xp = backend.get_array_module(log_p)
-        n = log_p.shape[0]
-        # d loss_n / d logits_n = softmax(logits_n) - onehot(target_n)
+        n, c = log_p.shape
+        s = self.label_smoothing
+        # d loss_n / d logits_n = softmax(logits_n) - target distribution_n ((1 - s) onehot + s / C)
         grad = xp.exp(log_p)
-        grad[xp.arange(n), target] -= 1
+        grad[xp.arange(n), target] -= 1 - s
+        if s:
+            grad -= s / c
         if self.reduction == "none":
             return grad * g[:, None]
         return grad * (g / n if self.reduction == "mean" else g)
 
 
-def cross_entropy(logits, target, reduction="mean"):
-    """Cross-entropy of (N, C) logits against integer class targets of shape (N,) (array or Tensor)."""
+def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
+    """Cross-entropy of (N, C) logits against integer class targets of shape (N,) (array or Tensor);
+    ``label_smoothing`` s mixes the one-hot target with the uniform distribution, as PyTorch does."""
     if reduction not in REDUCTIONS:
         raise ArgumentError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not isinstance(label_smoothing, (int, float)) or not 0 <= label_smoothing <= 1:
+        raise ArgumentError(f"cross_entropy: label_smoothing must lie in [0, 1], got {label_smoothing!r}")
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy: expected logits of shape (N, C), got {logits.shape}")
     target = target.data if isinstance(target, Tensor) else target
@@ -57,4 +66,18 @@ def cross_entropy(logits, target, reduction="mean"):
     if target.size and (int(target.min()) < 0 or int(target.max()) >= n_classes):
         raise ArgumentError(f"cross_entropy: target values must lie in [0, {n_classes}), got values from "
                          f"{int(target.min())} to {int(target.max())}")
-    return CrossEntropy.apply(logits, target=target, reduction=reduction)
+    return CrossEntropy.apply(logits, target=target, reduction=reduction, label_smoothing=float(label_smoothing))
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error, (input - target)^2 reduced by mean, sum or not at all (differentiable in both)."""
+    if reduction not in REDUCTIONS:
+        raise ArgumentError(f"mse_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not isinstance(input, Tensor):
+        raise ArgumentError(f"mse_loss: input must be a Tensor, got {type(input).__name__}")
+    target = target if isinstance(target, Tensor) else Tensor(target, dtype=input.dtype, device=input.device)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ShapeError(f"mse_loss: target shape {tuple(target.shape)} differs from input shape "
+                         f"{tuple(input.shape)} (minires does not broadcast a loss's target)")
+    squared = (input - target) ** 2
+    return squared if reduction == "none" else squared.sum() if reduction == "sum" else squared.mean()

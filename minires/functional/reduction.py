@@ -1,8 +1,15 @@
-"""Reductions over axes: sum, mean, max (axis=None, an int or a tuple; keepdims like NumPy)."""
+"""Reductions over axes: sum, mean, max (axis=None, an int or a tuple; keepdims like NumPy; dim= and
+keepdim= as PyTorch). ``max(x, dim=d)`` returns (values, indices) as torch.max does; with ``axis=`` it
+returns the values alone, as NumPy's max and torch.amax do."""
+from collections import namedtuple
+
 from .. import backend
 from ..errors import ArgumentError
 from ..function import Function
-from .axes import normalize_axes
+from ..tensor import Tensor
+from .axes import axis_argument, keepdims_argument, normalize_axes, normalize_axis
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
 
 def _spread(g, axes, keepdims, shape):
@@ -61,13 +68,19 @@ def _reduce(fn, x, axis, keepdims):
     return fn.apply(x, axes=axes, keepdims=bool(keepdims))
 
 
-def sum(x, axis=None, keepdims=False):
-    return _reduce(Sum, x, axis, keepdims)
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    return _reduce(Sum, x, axis_argument("sum", axis, dim), keepdims_argument("sum", keepdims, keepdim))
 
 
-def mean(x, axis=None, keepdims=False):
-    return _reduce(Mean, x, axis, keepdims)
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    return _reduce(Mean, x, axis_argument("mean", axis, dim), keepdims_argument("mean", keepdims, keepdim))
 
 
-def max(x, axis=None, keepdims=False):
-    return _reduce(Max, x, axis, keepdims)
+def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    keep = keepdims_argument("max", keepdims, keepdim)
+    values = _reduce(Max, x, axis_argument("max", axis, dim), keep)
+    if dim is None:
+        return values
+    # PyTorch's max(dim=d): the values and, without gradient, where they are (the first maximum on ties)
+    indices = backend.get_array_module(x.data).argmax(x.data, axis=normalize_axis("max", dim, x.ndim))
+    return MaxResult(values, Tensor._make(indices.reshape(values.shape) if keep else indices))

@@ -8,7 +8,7 @@ from .. import backend
 from ..errors import ArgumentError, ArgumentTypeError, IndexOutOfRangeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
-from .axes import normalize_axis
+from .axes import axis_argument, normalize_axis
 
 
 class Reshape(Function):
@@ -80,10 +80,10 @@ class Pad(Function):
 def reshape(x, shape):
     shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
     known = int(np.prod([n for n in shape if n != -1]))
-    fits = (shape.count(-1) == 0 and known == x.size) or (
-        shape.count(-1) == 1 and known > 0 and x.size % known == 0)
+    fits = (shape.count(-1) == 0 and known == x.numel()) or (
+        shape.count(-1) == 1 and known > 0 and x.numel() % known == 0)
     if not fits or any(n < -1 for n in shape):
-        raise ShapeError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}")
+        raise ShapeError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) into {shape}")
     return Reshape.apply(x, shape=shape)
 
 
@@ -112,8 +112,9 @@ def getitem(x, index):
     return GetItem.apply(x, index=_unwrap_index(index))
 
 
-def cat(tensors, axis=0):
-    """Join tensors along an existing axis; all other sizes must agree."""
+def cat(tensors, axis=None, *, dim=None):
+    """Join tensors along an existing axis (``axis`` or ``dim``, default 0); all other sizes must agree."""
+    axis = axis_argument("cat", axis, dim, default=0)
     tensors = list(tensors)
     if not tensors or not all(isinstance(t, Tensor) for t in tensors):
         raise ArgumentTypeError("cat: expected a non-empty sequence of Tensors")

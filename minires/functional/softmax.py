@@ -1,7 +1,7 @@
 """softmax and log_softmax along one axis, computed stably by subtracting the maximum first."""
 from .. import backend
 from ..function import Function
-from .axes import normalize_axis
+from .axes import axis_argument, normalize_axis
 
 
 def stable_log_softmax(x, axis):
@@ -42,9 +42,13 @@ class Softmax(Function):
         return y * (g - (g * y).sum(axis=self.axis, keepdims=True))
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x, axis=None, *, dim=None):
+    """log softmax along ``axis`` (or ``dim``; the last axis when neither is given)."""
+    axis = axis_argument("log_softmax", axis, dim, default=-1)
     return LogSoftmax.apply(x, axis=normalize_axis("log_softmax", axis, x.ndim))
 
 
-def softmax(x, axis=-1):
+def softmax(x, axis=None, *, dim=None):
+    """softmax along ``axis`` (or ``dim``; the last axis when neither is given)."""
+    axis = axis_argument("softmax", axis, dim, default=-1)
     return Softmax.apply(x, axis=normalize_axis("softmax", axis, x.ndim))
