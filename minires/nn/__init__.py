@@ -2,12 +2,12 @@
 from . import init
 from .blocks import (SHORTCUTS, BasicBlock, Bottleneck, OptionAShortcut, PreActBasicBlock, PreActBottleneck,
                      ResidualJoin, make_shortcut)
-from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Flatten, Identity, Linear, MaxPool2d,
-                     ReLU, Sequential)
+from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, CrossEntropyLoss, Dropout, Flatten, Identity,
+                     Linear, MaxPool2d, MSELoss, ReLU, Sequential)
 from .module import Module, Parameter, StateDictError, functional_call
 
 __all__ = [
-    "Module", "Parameter", "StateDictError", "Sequential", "Conv2d", "BatchNorm2d", "Linear", "ReLU",
+    "Module", "Parameter", "Dropout", "CrossEntropyLoss", "MSELoss", "StateDictError", "Sequential", "Conv2d", "BatchNorm2d", "Linear", "ReLU",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Identity", "BasicBlock", "Bottleneck",
     "PreActBasicBlock", "PreActBottleneck", "OptionAShortcut", "ResidualJoin", "make_shortcut", "SHORTCUTS",
     "functional_call", "init",

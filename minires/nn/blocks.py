@@ -23,7 +23,7 @@ load straight from PyTorch.
 from .. import functional as F
 from ..errors import ArgumentError
 from ..functional.window import pair
-from .layers import BatchNorm2d, Conv2d, Identity, Sequential
+from .layers import BatchNorm2d, Conv2d, Identity, ReLU, Sequential
 from .module import Module
 
 SHORTCUTS = ("A", "B", "C", None)
@@ -90,16 +90,17 @@ class BasicBlock(Module):
         out_channels = planes * self.expansion
         self.conv1 = _conv3x3(in_channels, planes, stride, rng)
         self.bn1 = BatchNorm2d(planes)
+        self.relu = ReLU()
         self.conv2 = _conv3x3(planes, out_channels, 1, rng)
         self.bn2 = BatchNorm2d(out_channels)
         self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride, rng)
         self.join = None if self.downsample is None else ResidualJoin(relu=True)
 
     def forward(self, x):                                          # x: (N, C_in, H, W)
-        out = F.relu(self.bn1(self.conv1(x)))                      # (N, C_out, H/s, W/s)
+        out = self.relu(self.bn1(self.conv1(x)))                   # (N, C_out, H/s, W/s)
         out = self.bn2(self.conv2(out))                            # F(x, {W_i}): (N, C_out, H/s, W/s)
         if self.downsample is None:                                # plain block: y = ReLU(F(x))
-            return F.relu(out)
+            return self.relu(out)
         return self.join(out, self.downsample(x))                  # y = ReLU(F(x, {W_i}) + W_s x)
 
 
@@ -112,6 +113,7 @@ class Bottleneck(Module):
         out_channels = planes * self.expansion
         self.conv1 = _conv1x1(in_channels, planes, rng)
         self.bn1 = BatchNorm2d(planes)
+        self.relu = ReLU()
         self.conv2 = _conv3x3(planes, planes, stride, rng)
         self.bn2 = BatchNorm2d(planes)
         self.conv3 = _conv1x1(planes, out_channels, rng)
@@ -120,11 +122,11 @@ class Bottleneck(Module):
         self.join = None if self.downsample is None else ResidualJoin(relu=True)
 
     def forward(self, x):                                          # x: (N, C_in, H, W)
-        out = F.relu(self.bn1(self.conv1(x)))                      # (N, planes, H, W)
-        out = F.relu(self.bn2(self.conv2(out)))                    # (N, planes, H/s, W/s)
+        out = self.relu(self.bn1(self.conv1(x)))                   # (N, planes, H, W)
+        out = self.relu(self.bn2(self.conv2(out)))                 # (N, planes, H/s, W/s)
         out = self.bn3(self.conv3(out))                            # F(x, {W_i}): (N, 4 planes, H/s, W/s)
         if self.downsample is None:
-            return F.relu(out)
+            return self.relu(out)
         return self.join(out, self.downsample(x))                  # y = ReLU(F(x, {W_i}) + W_s x)
 
 
@@ -138,6 +140,7 @@ class PreActBasicBlock(Module):
         super().__init__()
         out_channels = planes * self.expansion
         self.bn1 = BatchNorm2d(in_channels)
+        self.relu = ReLU()
         self.conv1 = _conv3x3(in_channels, planes, stride, rng)
         self.bn2 = BatchNorm2d(planes)
         self.conv2 = _conv3x3(planes, out_channels, 1, rng)
@@ -145,9 +148,9 @@ class PreActBasicBlock(Module):
         self.join = None if self.downsample is None else ResidualJoin(relu=False)
 
     def forward(self, x):                                          # x: (N, C_in, H, W)
-        pre = F.relu(self.bn1(x))                                  # (N, C_in, H, W)
+        pre = self.relu(self.bn1(x))                               # (N, C_in, H, W)
         out = self.conv1(pre)                                      # (N, C_out, H/s, W/s)
-        out = self.conv2(F.relu(self.bn2(out)))                    # F(x, {W_i}): (N, C_out, H/s, W/s)
+        out = self.conv2(self.relu(self.bn2(out)))                 # F(x, {W_i}): (N, C_out, H/s, W/s)
         if self.downsample is None:
             return out
         return self.join(out, _preact_shortcut(self.downsample, x, pre))  # y = F(x, {W_i}) + W_s x
@@ -161,6 +164,7 @@ class PreActBottleneck(Module):
         super().__init__()
         out_channels = planes * self.expansion
         self.bn1 = BatchNorm2d(in_channels)
+        self.relu = ReLU()
         self.conv1 = _conv1x1(in_channels, planes, rng)
         self.bn2 = BatchNorm2d(planes)
         self.conv2 = _conv3x3(planes, planes, stride, rng)
@@ -170,10 +174,10 @@ class PreActBottleneck(Module):
         self.join = None if self.downsample is None else ResidualJoin(relu=False)
 
     def forward(self, x):                                          # x: (N, C_in, H, W)
-        pre = F.relu(self.bn1(x))                                  # (N, C_in, H, W)
+        pre = self.relu(self.bn1(x))                               # (N, C_in, H, W)
         out = self.conv1(pre)                                      # (N, planes, H, W)
-        out = self.conv2(F.relu(self.bn2(out)))                    # (N, planes, H/s, W/s)
-        out = self.conv3(F.relu(self.bn3(out)))                    # F(x, {W_i}): (N, 4 planes, H/s, W/s)
+        out = self.conv2(self.relu(self.bn2(out)))                 # (N, planes, H/s, W/s)
+        out = self.conv3(self.relu(self.bn3(out)))                 # F(x, {W_i}): (N, 4 planes, H/s, W/s)
         if self.downsample is None:
             return out
         return self.join(out, _preact_shortcut(self.downsample, x, pre))  # y = F(x, {W_i}) + W_s x

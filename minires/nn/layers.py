@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import functional as F
+from ..errors import ArgumentError
 from ..functional.window import check_groups, pair
 from ..rng import as_generator
 from . import init
@@ -154,3 +155,49 @@ class Sequential(Module):
     def append(self, module):
         self.add_module(str(len(self._modules)), module)
         return self
+
+
+class Dropout(Module):
+    """Zero each element with probability p in training (survivors scaled by 1 / (1 - p)); the identity in
+    evaluation. Masks come from ``generator`` (a seed or numpy Generator) or the default generator."""
+
+    def __init__(self, p=0.5, generator=None):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ArgumentError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
+        self.p, self.generator = p, as_generator(generator) if generator is not None else None
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.generator)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class CrossEntropyLoss(Module):
+    """F.cross_entropy as a module: loss(logits (N, C), target (N,))."""
+
+    def __init__(self, reduction="mean", label_smoothing=0.0):
+        super().__init__()
+        self.reduction, self.label_smoothing = reduction, label_smoothing
+
+    def forward(self, logits, target):
+        return F.cross_entropy(logits, target, self.reduction, self.label_smoothing)
+
+    def extra_repr(self):
+        smoothing = f", label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
+        return f"reduction={self.reduction!r}{smoothing}"
+
+
+class MSELoss(Module):
+    """F.mse_loss as a module: mean (or sum, or none) of (input - target)^2."""
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return F.mse_loss(input, target, self.reduction)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"

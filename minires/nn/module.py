@@ -11,6 +11,7 @@ import numpy as np
 from .. import backend
 from ..errors import DeviceError, DTypeError, MiniresError, ShapeError, UnknownNameError
 from ..tensor import Tensor
+from .backward_hooks import BackwardHookCall
 
 
 class Parameter(Tensor):
@@ -41,6 +42,8 @@ class Module:
         object.__setattr__(self, "_buffers", collections.OrderedDict())
         object.__setattr__(self, "_modules", collections.OrderedDict())
         object.__setattr__(self, "_forward_hooks", collections.OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", collections.OrderedDict())
+        object.__setattr__(self, "_backward_hooks", collections.OrderedDict())
         object.__setattr__(self, "training", True)
 
     # --- registration ---------------------------------------------------------------------------
@@ -85,6 +88,13 @@ class Module:
 
     # --- calling --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        for hook in self._forward_pre_hooks.values():
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        backward_hooks = BackwardHookCall(self, list(self._backward_hooks.values())) if self._backward_hooks else None
+        if backward_hooks is not None:
+            args = backward_hooks.wrap_inputs(args)
         depth = getattr(_calls, "depth", 0)
         _calls.depth = depth + 1
         try:
@@ -102,13 +112,21 @@ class Module:
             result = hook(self, args, output)
             if result is not None:
                 output = result
-        return output
+        return output if backward_hooks is None else backward_hooks.wrap_output(output)
 
     def register_forward_hook(self, hook):
         """hook(module, inputs, output) runs after forward; a value it returns replaces the output."""
-        key = object()
-        self._forward_hooks[key] = hook
-        return _RemovableHandle(self._forward_hooks, key)
+        return _RemovableHandle.add(self._forward_hooks, hook)
+
+    def register_forward_pre_hook(self, hook):
+        """hook(module, inputs) runs before forward; a value it returns (a tuple, or one input) replaces the
+        inputs."""
+        return _RemovableHandle.add(self._forward_pre_hooks, hook)
+
+    def register_full_backward_hook(self, hook):
+        """hook(module, grad_input, grad_output) runs when the gradients of the module's inputs are computed,
+        as in PyTorch (see nn/backward_hooks.py)."""
+        return _RemovableHandle.add(self._backward_hooks, hook)
 
     # --- traversal ------------------------------------------------------------------------------
     def named_children(self):
@@ -271,6 +289,12 @@ def _load_problem(key, value, tensor, allow_nonfinite):
 class _RemovableHandle:
     def __init__(self, registry, key):
         self._registry, self._key = registry, key
+
+    @classmethod
+    def add(cls, registry, hook):
+        key = object()
+        registry[key] = hook
+        return cls(registry, key)
 
     def remove(self):
         self._registry.pop(self._key, None)

@@ -33,6 +33,14 @@ class Optimizer:
         self.state = {}  # id(param) -> dict of per-parameter state
         self.check_hyperparameters()
 
+    def __repr__(self):
+        """As torch prints an optimiser: each parameter group's hyper-parameters, sorted by name."""
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {name}: {value}" for name, value in sorted(group.items()) if name != "params"]
+        return "\n".join(lines + [")"])
+
     def check_hyperparameters(self):
         """Subclasses validate their hyper-parameters here (called once the groups are built)."""
 
