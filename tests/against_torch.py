@@ -30,5 +30,5 @@ def check_against_torch(minires_fn, torch_fn, inputs, seed=0, rtol=RTOL, atol=AT
         if a is None:
             continue
         expected = np.zeros(a.shape, np.float32) if b.grad is None else b.grad.numpy()
-        got = np.zeros(a.shape, np.float32) if a.grad is None else a.grad
+        got = np.zeros(a.shape, np.float32) if a.grad is None else a.grad.numpy()
         assert_close(got, expected, f"gradient of input {i}", rtol=rtol, atol=atol)

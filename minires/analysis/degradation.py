@@ -13,6 +13,7 @@ from .. import functional as F
 from .. import models
 from ..optim import SGD, parameter_groups
 from ..tensor import Tensor
+from ..data import DataLoader
 from ..training import evaluate_model
 from .common import training_batches
 from .output import pyplot, save_figure, write_rows
@@ -34,7 +35,9 @@ class DegradationConfig:
     device: str = "cpu"
 
 
-def train_and_record(name, config, bundle, loader, test_loader, progress):
+def train_and_record(name, config, bundle, loader, test_loader, progress, train_eval_loader=None):
+    """Train one model; rows of windowed training error and test error every ``eval_every`` iterations. The
+    last row also holds ``final_train_error``: the trained model's error on the whole training split."""
     model = models.get(name, num_classes=len(bundle.classes), in_channels=bundle.input_shape[0],
                        seed=config.seed).to(config.device)
     optimizer = SGD(parameter_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum)
@@ -61,14 +64,18 @@ def train_and_record(name, config, bundle, loader, test_loader, progress):
                 break
         epoch += 1
     last = rows[-1]
-    progress(f"{name:9s} after {config.iterations} iterations: training error {100 * last['train_error']:.2f}%, "
+    if train_eval_loader is not None:
+        last["final_train_error"] = 1 - evaluate_model(model, train_eval_loader, config.device)[1]
+    final = last.get("final_train_error", last["train_error"])
+    progress(f"{name:9s} after {config.iterations} iterations: training error {100 * final:.2f}%, "
              f"test error {100 * last['test_error']:.2f}%")
     return rows
 
 
 def verdict(rows, config):
     """Did the deeper plain net end worse than the shallower one, and the deeper residual net better?"""
-    final = {name: [r for r in rows if r["model"] == name][-1] for name in config.models}
+    final = {name: dict(last, train_error=last.get("final_train_error", last["train_error"]))
+             for name in config.models for last in [[r for r in rows if r["model"] == name][-1]]}
 
     def depth(name):
         return int(name.lstrip("abcdefghijklmnopqrstuvwxyz_"))
@@ -96,9 +103,10 @@ def verdict(rows, config):
 
 def run(config, directory, progress=print):
     bundle, loader, test_loader = training_batches(config.data, config.batch_size, config.seed)
+    train_eval = DataLoader(bundle.train, 512, transform=bundle.eval_transform())  # the final training error
     rows = []
     for name in config.models:
-        rows += train_and_record(name, config, bundle, loader, test_loader, progress)
+        rows += train_and_record(name, config, bundle, loader, test_loader, progress, train_eval)
     result = verdict(rows, config)
     for line in result["summary"]:
         progress(line)

@@ -110,7 +110,9 @@ def plot(rows, directory, config):
     architectures = list(dict.fromkeys(row["architecture"] for row in rows))
     for stage in stages:
         for scale in ("log", "linear"):
-            figure, axes = plt.subplots(2, len(architectures), figsize=(4 * len(architectures), 7), squeeze=False)
+            # One y-axis per row: the architectures compare at a glance.
+            figure, axes = plt.subplots(2, len(architectures), figsize=(4 * len(architectures), 7), squeeze=False,
+                                        sharey="row", sharex=True)
             for column, architecture in enumerate(architectures):
                 for row_index, quantity in enumerate(("weight_grad_norm", "activation_grad_norm")):
                     axis = axes[row_index][column]
@@ -119,18 +121,22 @@ def plot(rows, directory, config):
                                   and r["stage"] == stage and r["layers"] == layers]
                         good, bad = finite(series)
                         line = axis.plot([i + 1 for i, _ in good], [v for _, v in good], label=f"{layers} layers")
-                        mark_non_finite(axis, [i + 1 for i in bad], line[0].get_color(), f"{layers} layers: inf/NaN")
+                        mark_non_finite(axis, [i + 1 for i in bad], line[0].get_color(), f"{layers} layers",
+                                        total=len(series))
                     if scale == "log" and any(line.get_ydata().size for line in axis.lines):
                         axis.set_yscale("log")
+                    axis.tick_params(labelleft=True, labelbottom=True)  # shared, but each panel keeps its numbers
                     axis.grid(alpha=0.3)
                     axis.set_xlabel("layer (input -> output)")
                     axis.set_title(f"{architecture}: ||dL/d{'W' if row_index == 0 else 'h'}||", fontsize=10)
                     if column == 0:
                         axis.set_ylabel("weight gradient norm" if row_index == 0 else "activation gradient norm")
-                    axis.legend(fontsize=7)
             figure.suptitle(f"Gradient norms per layer, {stage} ({config.init} init, {config.activation}), "
                             f"{scale} scale")
+            handles = [line for line in axes[0][0].lines if not line.get_label().startswith("_")]
+            figure.legend(handles, [h.get_label() for h in handles], loc="lower center", ncol=len(handles),
+                          frameon=False)  # one legend for every panel: it never covers a curve
             name = f"gradflow_{'init' if stage == 'init' else 'trained'}_{scale}"
-            paths.append(save_figure(figure, directory, name))
+            paths.append(save_figure(figure, directory, name, legend_below=True))
             plt.close(figure)
     return paths

@@ -168,22 +168,26 @@ def run(config, directory, progress=print):
     write_rows(directory, "lesion", accuracy_rows, {"config": vars(config), "paths": path_rows})
     write_rows(directory, "paths", path_rows)
     return {"rows": accuracy_rows, "paths": path_rows,
-            "figures": plot(accuracy_rows, path_rows, directory, residual_name)}
+            "figures": plot(accuracy_rows, path_rows, directory, residual_name, model.fc.out_features)}
 
 
-def plot(rows, path_rows, directory, residual_name):
+def plot(rows, path_rows, directory, residual_name, classes=None):
     plt = pyplot()
     if plt is None:
         return []
-    figure, axes = plt.subplots(1, 3 if path_rows else 1, figsize=(14 if path_rows else 5, 4), squeeze=False)
+    figure, axes = plt.subplots(1, 3 if path_rows else 1, figsize=(14 if path_rows else 5, 5), squeeze=False)
     axis = axes[0][0]
     for name in dict.fromkeys(r["model"] for r in rows):
         points = [r for r in rows if r["model"] == name]
-        axis.plot([r["block"] for r in points], [100 * r["accuracy"] for r in points], "o-", label=name)
-        axis.axhline(100 * points[0]["baseline_accuracy"], linestyle=":", color=axis.lines[-1].get_color())
+        axis.plot([r["block"] for r in points], [100 * r["accuracy"] for r in points], "o-",
+                  label=f"{name}, one block deleted")
+        axis.axhline(100 * points[0]["baseline_accuracy"], linestyle=":", color=axis.lines[-1].get_color(),
+                     label=f"{name}, intact ({100 * points[0]['baseline_accuracy']:.1f}%)")
+    if classes:
+        axis.axhline(100 / classes, linestyle="--", color="grey", label=f"chance ({100 / classes:.0f}%)")
     axis.set(xlabel="deleted block", ylabel="test accuracy (%)", title="Deleting one block at test time")
     axis.grid(alpha=0.3)
-    axis.legend()
+    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: never on a curve
     if path_rows:
         lengths = [r["path_length"] for r in path_rows]
         axes[0][1].bar(lengths, [r["fraction_of_paths"] for r in path_rows])
@@ -193,7 +197,7 @@ def plot(rows, path_rows, directory, residual_name):
         axes[0][2].plot(lengths, [r["total_gradient"] for r in path_rows], "s-", label="all paths of that length")
         axes[0][2].set(xlabel="path length", ylabel="gradient norm at the first block", yscale="log",
                        title="Gradient carried by paths of each length")
-        axes[0][2].legend()
+        axes[0][2].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
         for axis in axes[0][1:]:
             axis.grid(alpha=0.3)
     path = save_figure(figure, directory, "lesion")

@@ -42,9 +42,10 @@ def pyplot():
     return plt
 
 
-def save_figure(figure, directory, name):
+def save_figure(figure, directory, name, legend_below=False):
+    """name.png in directory; ``legend_below`` leaves a strip under the panels for a figure legend."""
     path = os.path.join(directory, f"{name}.png")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.05, 1, 1) if legend_below else None)
     figure.savefig(path, dpi=100)
     figure.clf()
     return path
@@ -57,8 +58,16 @@ def finite(values):
     return good, bad
 
 
-def mark_non_finite(axis, positions, color=None, label=None):
-    """Mark non-finite values with an x along the top edge of the axes, whatever the y-scale or range."""
-    if positions:
-        axis.plot(positions, [0.97] * len(positions), "x", color=color, label=label, clip_on=False,
-                  transform=axis.get_xaxis_transform())
+def mark_non_finite(axis, positions, color=None, label=None, total=None):
+    """Show non-finite values legibly, whatever the y-scale: one x marker at the first of them (on the top
+    edge) and a note in the panel saying how many there are, e.g. "20 layers: inf/NaN in 19 of 20 (diverged)"."""
+    if not positions:
+        return
+    axis.plot(positions[:1], [0.97], "x", color=color, markersize=9, mew=2, clip_on=False,
+              transform=axis.get_xaxis_transform())
+    notes = getattr(axis, "_non_finite_notes", 0)
+    axis._non_finite_notes = notes + 1
+    count = f"{len(positions)} of {total}" if total else f"{len(positions)} points"
+    axis.text(0.03, 0.9 - 0.08 * notes, f"x {label}: inf/NaN at {count} (diverged)", transform=axis.transAxes,
+              color=color, fontsize=8, va="top",
+              bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=color or "grey", alpha=0.9))

@@ -98,7 +98,7 @@ def plot(x, signals, directory, config):
                 axis.plot(signals[name]["autocorrelation"], marker=".", label=name.split()[1] + " layers")
         axis.set(title=kind, xlabel="lag (points)")
         axis.grid(alpha=0.3)
-        axis.legend()
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="depth")  # beside the curves, never on them
     axes[0].set_ylabel("autocorrelation of dy/dx")
     paths.append(save_figure(figure, directory, "shattered_autocorrelation"))
     plt.close(figure)

@@ -69,9 +69,10 @@ def plot(rows, directory, config):
         return []
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for name in dict.fromkeys(r["architecture"] for r in rows):
-        good, bad = finite([r["variance"] for r in rows if r["architecture"] == name])
+        series = [r["variance"] for r in rows if r["architecture"] == name]
+        good, bad = finite(series)
         line = axis.plot([i for i, _ in good], [v for _, v in good], label=name)
-        mark_non_finite(axis, bad, line[0].get_color(), f"{name}: inf/NaN")
+        mark_non_finite(axis, bad, line[0].get_color(), name, total=len(series))
     axis.set(yscale="log", xlabel="block (0 = stem output)", ylabel="activation variance",
              title=f"Forward variance at initialisation ({2 * config.blocks + 2} layers, {config.init} init)")
     axis.grid(alpha=0.3)

@@ -39,7 +39,12 @@ def add_parser(subparsers):
                     "metrics.csv, metrics.json and curves.png to --out. Ctrl-C (or SIGTERM) stops at the next "
                     "step boundary and saves a checkpoint that --resume continues bit for bit; a second Ctrl-C "
                     "stops at once. A NaN or infinite loss, weight or running statistic stops the run (exit 1) "
-                    "and keeps the last good checkpoint.")
+                    "and keeps the last good checkpoint. "
+                    f"Optimiser: SGD with lr {DEFAULTS.lr}, momentum {DEFAULTS.momentum} (Nesterov), weight decay "
+                    f"{DEFAULTS.weight_decay} on conv and fc weights only, a {DEFAULTS.schedule} learning-rate "
+                    f"schedule. This differs "
+                    "from optim.SGD's (and torch.optim.SGD's) defaults, which are no momentum, no Nesterov and no "
+                    "weight decay, applied to every parameter.")
     for flag, (name, kind, text) in OPTIONS.items():
         parser.add_argument(flag, type=kind, default=None, help=f"{text} (default: {getattr(DEFAULTS, name)})")
     parser.add_argument("--out", type=user_path, help="run directory (default: runs/MODEL-DATA, numbered if it exists)")

@@ -35,7 +35,10 @@ def plot_curves(directory, history, title):
         accuracy_axis.plot(epochs, [100 * row[f"{split}_accuracy"] for row in history], style, label=split)
     loss_axis.set(xlabel="epoch", ylabel="cross-entropy loss", yscale="log", title="loss")
     accuracy_axis.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    from matplotlib.ticker import MaxNLocator
+
     for axis in (loss_axis, accuracy_axis):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         axis.grid(alpha=0.3)
         axis.legend()
     figure.suptitle(title)

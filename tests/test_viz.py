@@ -1,0 +1,72 @@
+"""minires.viz and ``minires graph``: the graph a learner sees."""
+import re
+
+import numpy as np
+import pytest
+
+import minires as mr
+from minires import nn
+from minires.cli import main
+from minires.errors import ArgumentError, AutogradError
+
+
+def _block_graph():
+    block = nn.BasicBlock(4, 4, shortcut="B").eval()
+    x = mr.tensor(np.random.default_rng(0).standard_normal((2, 4, 5, 5)).astype(np.float32), requires_grad=True)
+    y = block(x)
+    loss = (y * mr.tensor(np.random.default_rng(1).standard_normal(y.shape).astype(np.float32))).sum()
+    return mr.viz.graph(loss, names={"x": x, **dict(block.named_parameters())}), x
+
+
+def _edges(dot):
+    """{(source label, target label): edge label} from DOT text."""
+    labels = dict(re.findall(r'  (n\d+) \[label="([^"]*)"', dot))
+    return {(labels[a].split("\\n")[0], labels[b].split("\\n")[0]): text
+            for a, b, text in re.findall(r'  (n\d+) -> (n\d+) \[label="([^"]*)"\]', dot)}
+
+
+def test_the_dot_of_a_basic_block_shows_the_join_the_leaves_and_the_shapes():
+    graph, _ = _block_graph()
+    edges = _edges(graph.dot())
+    assert edges[("x", "Conv2dBackward")] == "(2, 4, 5, 5)"  # the branch F
+    assert edges[("x", "ResidualAddBackward")] == "(2, 4, 5, 5)"  # the identity shortcut
+    assert edges[("conv1.weight", "Conv2dBackward")] == "(4, 4, 3, 3)"
+    assert edges[("BatchNormBackward", "ResidualAddBackward")] == "(2, 4, 5, 5)"
+
+
+def test_after_backward_the_two_gradients_reaching_x_add_up_to_its_grad():
+    graph, _ = _block_graph()
+    graph.backward()
+    edges = _edges(graph.dot())
+    through_branch = edges[("x", "Conv2dBackward")]
+    through_shortcut = edges[("x", "ResidualAddBackward")]
+    assert "|grad|" in through_branch and "|grad|" in through_shortcut
+    # The join hands the same gradient to both of its sides: the shortcut's and F's edges carry equal norms.
+    assert through_shortcut == edges[("BatchNormBackward", "ResidualAddBackward")]
+    assert through_branch != through_shortcut  # what came back through F differs
+    norms = {edge: value for edge, value in graph.grad_norms.items() if edge is not None}
+    assert len(norms) == len([e for e in graph.edges if e[3] is not None])  # every edge of an op is annotated
+
+
+def test_graph_files_dot_and_png(tmp_path):
+    graph, _ = _block_graph()
+    graph.backward()
+    dot = graph.save(tmp_path / "g.dot")
+    assert open(dot).read().startswith("digraph minires {")
+    png = graph.save(tmp_path / "g.png")
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ArgumentError, match=r"\.dot, \.svg or \.png"):
+        graph.save(tmp_path / "g.jpg")
+
+
+def test_a_tensor_without_a_graph_is_refused_with_a_reason():
+    with pytest.raises(AutogradError, match="not made by an op that records a graph"):
+        mr.viz.graph(mr.tensor([1.0]))
+
+
+def test_minires_graph_draws_the_first_block(tmp_path, capsys):
+    assert main(["graph", "--model", "resnet20", "--blocks", "1", "--out", str(tmp_path / "block.png")]) == 0
+    assert "written to" in capsys.readouterr().out
+    dot = (tmp_path / "block.dot").read_text()
+    assert "ResidualAddBackward" in dot and "layer1.0.conv1.weight" in dot and "|grad|" in dot
+    assert main(["graph", "--model", "resnet20", "--blocks", "9", "--out", str(tmp_path / "b.dot")]) == 2
