@@ -183,6 +183,7 @@ def _twins():
     return ours, theirs
 
 
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing when gradients are computed with respect to module outputs")
 @pytest.mark.parametrize("input_needs_grad", [True, False])
 def test_full_backward_hooks_get_torchs_grad_input_and_grad_output(input_needs_grad):
     ours, theirs = _twins()

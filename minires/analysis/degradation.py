@@ -3,8 +3,11 @@ shallower one — higher training error, not just test error — while the resid
 trains at least as well as the shallow one.
 
 Trains plain-20, plain-56, ResNet-20 and ResNet-56 (the CIFAR layouts, option A) with the same SGD settings
-and records training and test error against iterations. The defaults are scaled to the bundled digits and a
-few minutes on a CPU; ``--data cifar10:PATH --iterations 64000`` is the paper's setting.
+and the paper's schedule shape (a short warm-up at lr 0.01, the lr divided by 10 at 50% and 75% of the
+iterations), and records training and test error against iterations, then the final models' error on the
+whole training split. The defaults are scaled to the bundled digits and about 2.5 minutes on 2 CPU cores
+(600 iterations of 32 images); the paper's setting is ``--data cifar10:PATH --iterations 64000
+--batch-size 128 --lr 0.1 --warmup 0 --eval-every 1000`` (hours on a CPU).
 """
 from dataclasses import dataclass
 
@@ -23,14 +26,16 @@ from .output import pyplot, save_figure, write_rows
 class DegradationConfig:
     models: tuple[str, ...] = ("plain20", "plain56", "resnet20", "resnet56")
     data: str = "digits"
-    iterations: int = 150
-    batch_size: int = 64
+    iterations: int = 600
+    batch_size: int = 32
     lr: float = 0.05
-    warmup: int = 0  # iterations at warmup_lr first, as He et al. warm up their deepest nets
+    warmup: int = 100  # iterations at warmup_lr first, as He et al. warm up their deepest nets
     warmup_lr: float = 0.01
+    decay_at: tuple[float, ...] = (0.5, 0.75)  # fractions of the iterations where the lr is divided by 10
+    zero_init_residual: bool = False  # residual nets only: each block's last BN starts at 0 (Goyal et al. 2017)
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    eval_every: int = 25
+    eval_every: int = 100
     seed: int = 0
     device: str = "cpu"
 
@@ -38,14 +43,15 @@ class DegradationConfig:
 def train_and_record(name, config, bundle, loader, test_loader, progress, train_eval_loader=None):
     """Train one model; rows of windowed training error and test error every ``eval_every`` iterations. The
     last row also holds ``final_train_error``: the trained model's error on the whole training split."""
+    residual = config.zero_init_residual and not name.startswith("plain")  # a plain branch must not start at 0
     model = models.get(name, num_classes=len(bundle.classes), in_channels=bundle.input_shape[0],
-                       seed=config.seed).to(config.device)
+                       seed=config.seed, **({"zero_init_residual": True} if residual else {})).to(config.device)
     optimizer = SGD(parameter_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum)
     rows, wrong, seen, iteration, epoch = [], 0, 0, 0, 0
     while iteration < config.iterations:
         for images, labels in loader.batches(epoch):
             for group in optimizer.param_groups:
-                group["lr"] = config.warmup_lr if iteration < config.warmup else config.lr
+                group["lr"] = learning_rate(config, iteration)
             logits = model(Tensor(images, device=config.device))
             loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad()
@@ -70,6 +76,14 @@ def train_and_record(name, config, bundle, loader, test_loader, progress, train_
     progress(f"{name:9s} after {config.iterations} iterations: training error {100 * final:.2f}%, "
              f"test error {100 * last['test_error']:.2f}%")
     return rows
+
+
+def learning_rate(config, iteration):
+    """He et al.'s schedule: warmup_lr for the first ``warmup`` iterations, then lr, divided by 10 at each
+    fraction of the iterations in ``decay_at``."""
+    if iteration < config.warmup:
+        return config.warmup_lr
+    return config.lr * 0.1 ** sum(iteration >= fraction * config.iterations for fraction in config.decay_at)
 
 
 def verdict(rows, config):
@@ -127,9 +141,9 @@ def plot(rows, directory, config):
                       label=name)
         axis.set(xlabel="iteration", title=title, yscale="log")
         axis.grid(alpha=0.3)
-        axis.legend()
     axes[0].set_ylabel("error (%)")
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=len(config.models), frameon=False)
     figure.suptitle(f"Degradation: plain (dashed) vs residual (solid) on {config.data}")
-    path = save_figure(figure, directory, "degradation")
+    path = save_figure(figure, directory, "degradation", legend_below=True)
     plt.close(figure)
     return [path]
