@@ -90,3 +90,10 @@ def to_device(array, device):
 def to_numpy(array):
     """A NumPy array with the same values (a host copy for CuPy arrays, the array itself otherwise)."""
     return to_device(array, "cpu")
+
+
+def l2_norm(array):
+    """The L2 norm of an array on any device as a Python float, summed in float64; inf or NaN stay inf or
+    NaN (no warning, no crash)."""
+    with np.errstate(all="ignore"):
+        return float(np.sqrt((to_numpy(array).astype(np.float64) ** 2).sum()))

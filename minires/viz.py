@@ -56,13 +56,13 @@ class Graph:
             if phase == "backward":
                 for index, g in enumerate(result if isinstance(result, tuple) else (result,)):
                     if g is not None:
-                        self.grad_norms[(id(node), index)] = _norm(g)
+                        self.grad_norms[(id(node), index)] = backend.l2_norm(g)
             return result
 
         with op_hooks.registered(record):
             self.output.backward(grad)
         upstream = np.ones(self.output.shape) if grad is None else backend.to_numpy(getattr(grad, "data", grad))
-        self.grad_norms[None] = _norm(upstream)
+        self.grad_norms[None] = backend.l2_norm(upstream)
         return self
 
     def dot(self):
@@ -169,10 +169,6 @@ def _draw_with_matplotlib(graph, path):
 def _shape(shape):
     return "(" + ", ".join(str(n) for n in shape) + ")"
 
-
-def _norm(array):
-    with np.errstate(all="ignore"):
-        return float(np.sqrt((backend.to_numpy(array).astype(np.float64) ** 2).sum()))
 
 
 def _escape(text):

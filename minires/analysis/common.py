@@ -1,7 +1,5 @@
-"""What the experiments share: a fixed batch of data, architecture labels, norms that tolerate inf/NaN."""
-import numpy as np
+"""What the experiments share: a fixed batch of data and architecture labels (norms that tolerate inf/NaN\nare backend.l2_norm)."""
 
-from .. import backend
 from ..data import DataLoader
 from ..data import load as load_data
 
@@ -20,8 +18,3 @@ def training_batches(spec, batch_size, seed, image_size=32):
     test = DataLoader(bundle.test, 512, transform=bundle.eval_transform())
     return bundle, train, test
 
-
-def norm(array):
-    """The L2 norm as a Python float; inf or NaN stay inf or NaN (no warning, no crash)."""
-    with np.errstate(all="ignore"):
-        return float(np.sqrt((backend.to_numpy(array).astype(np.float64) ** 2).sum()))

@@ -14,9 +14,10 @@ from typing import Literal
 import numpy as np
 
 from .. import functional as F
+from ..backend import l2_norm
 from ..optim import SGD
 from ..tensor import Tensor
-from .common import ARCHITECTURES, label, norm, training_batches
+from .common import ARCHITECTURES, label, training_batches
 from .labnet import ACTIVATIONS, INITS, LabNet
 from .output import finite, mark_non_finite, pyplot, save_figure, write_rows
 
@@ -41,14 +42,14 @@ def layer_gradients(model, images, labels):
     activation_norms, handles = {}, []
     for name, module in layers:
         def keep(module, inputs, output, name=name):
-            output.register_hook(lambda g: activation_norms.__setitem__(name, norm(g.data)))
+            output.register_hook(lambda g: activation_norms.__setitem__(name, l2_norm(g.data)))
         handles.append(module.register_forward_hook(keep))
     model.zero_grad()
     with np.errstate(all="ignore"):
         F.cross_entropy(model(images), labels).backward()
     for handle in handles:
         handle.remove()
-    return [(name, norm(module.weight.grad.data), activation_norms.get(name, float("nan"))) for name, module in layers]
+    return [(name, l2_norm(module.weight.grad.data), activation_norms.get(name, float("nan"))) for name, module in layers]
 
 
 def run(config, directory, progress=print):

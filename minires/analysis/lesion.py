@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import backend, kernels
+from ..backend import l2_norm
 from .. import functional as F
 from ..function import Function
 from ..nn import BasicBlock, Module, Sequential
 from ..tensor import Tensor
 from ..training import TrainConfig, Trainer, evaluate_model
-from .common import norm
 from .output import pyplot, save_figure, write_rows
 
 
@@ -125,7 +125,7 @@ def path_gradients(model, images, labels, samples, rng, device):
             captured = {}
 
             def capture(module, inputs, output):  # returns None: the output stays as it is
-                inputs[0].register_hook(lambda g: captured.__setitem__("g", norm(g.data)))
+                inputs[0].register_hook(lambda g: captured.__setitem__("g", l2_norm(g.data)))
             hook = blocks[0].register_forward_hook(capture)
             try:
                 with routed(blocks, [i in chosen for i in range(n)]):
