@@ -9,6 +9,7 @@ the input x gets one gradient through the branch F and one through the shortcut,
     g.backward()
     g.save("block.png")        # or .svg, or .dot
 """
+import io
 import os
 import shutil
 
@@ -17,6 +18,7 @@ import numpy as np
 from . import backend, op_hooks
 from .errors import ArgumentError, ArgumentTypeError, AutogradError, MissingDependencyError
 from .files import atomic_write_bytes
+from .plotting import pyplot
 from .tensor import Tensor, _topological_order
 
 
@@ -117,30 +119,22 @@ def _graphviz_available():
 
 def _draw_with_matplotlib(graph, path):
     """A layered drawing without Graphviz: each node one row below the deepest of its inputs."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         raise MissingDependencyError("graph: drawing an image needs Graphviz (pip install graphviz, and the dot "
                                      "program) or matplotlib (pip install matplotlib); .dot text needs neither")
     depth = {key: 0 for key in graph.nodes}
-    for _ in graph.nodes:  # longest path from the inputs (the edges come in topological order)
-        for source, target, *_ in graph.edges:
-            depth[target] = max(depth[target], depth[source] + 1)
+    for source, target, *_ in graph.edges:  # longest path from the inputs: the edges come in topological order
+        depth[target] = max(depth[target], depth[source] + 1)
     for key, (_, kind) in graph.nodes.items():  # a leaf sits just above the first op that uses it
         if kind == "leaf":
             depth[key] = min(depth[target] for source, target, *_ in graph.edges if source == key) - 1
     rows = {}
     for key in sorted(graph.nodes, key=lambda k: graph.nodes[k][1] != "leaf"):  # leaves left of the ops
         rows.setdefault(depth[key], []).append(key)
-    rows = {row: rows[row] for row in sorted(rows)}
-    first = min(rows)
-    rows = {row - first: keys for row, keys in rows.items()}
-    depth = {key: row for row, keys in rows.items() for key in keys}
+    first = min(rows)  # -1 when an input leaf sits above the first op
+    rows = {row - first: rows[row] for row in sorted(rows)}
     position = {key: ((i + 1) / (len(keys) + 1), -row) for row, keys in rows.items() for i, key in enumerate(keys)}
-    del depth
     width = max(len(keys) for keys in rows.values())
     figure, axis = plt.subplots(figsize=(max(6, 2.6 * width), 1.25 * (len(rows) + 1)))
     colours = {"op": "#dbe8f6", "leaf": "#f6e7c1", "output": "#d5ecd4"}
@@ -160,7 +154,7 @@ def _draw_with_matplotlib(graph, path):
     figure.tight_layout()
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    buffer = __import__("io").BytesIO()
+    buffer = io.BytesIO()
     figure.savefig(buffer, format=os.path.splitext(path)[1][1:], dpi=130)
     plt.close(figure)
     atomic_write_bytes(path, buffer.getvalue())

@@ -6,6 +6,7 @@ import math
 import os
 
 from ..files import atomic_write_bytes
+from ..plotting import pyplot  # noqa: F401  (the experiments import it from here)
 from ..errors import ArgumentTypeError
 
 
@@ -29,17 +30,6 @@ def _jsonable(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     raise ArgumentTypeError(f"cannot write {type(value).__name__} to JSON")
-
-
-def pyplot():
-    """matplotlib.pyplot on the Agg backend, or None when matplotlib is not installed."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    return plt
 
 
 def save_figure(figure, directory, name, legend_below=False):

@@ -6,6 +6,7 @@ import json
 import os
 
 from ..files import atomic_write_bytes
+from ..plotting import pyplot
 
 COLUMNS = ("epoch", "step", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds")
 
@@ -22,11 +23,8 @@ def write_metrics(directory, history):
 def plot_curves(directory, history, title):
     """curves.png: loss and accuracy per epoch (train and test). Returns the path, or None without
     matplotlib."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     epochs = [row["epoch"] for row in history]
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))
