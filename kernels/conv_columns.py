@@ -29,7 +29,6 @@ import numpy as np
 from minires.backend import get_array_module
 from minires.errors import AutogradError
 
-from .im2col import Window  # noqa: F401  (the window a ConvColumns unfolds; re-exported for readers)
 from .registry import pick
 
 

@@ -16,7 +16,7 @@ DEFAULT_FLOAT = np.float32
 
 
 def _shape(size):
-    """torch accepts zeros(2, 3) and zeros((2, 3))."""
+    """torch accepts zeros(2, 3) and zeros((2, 3)); ``size`` is the tuple of those arguments."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 0 for n in size):
@@ -48,8 +48,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     if dtype is None:
         dtype = np.int64 if isinstance(fill_value, numbers.Integral) and not isinstance(fill_value, bool) else \
             (np.bool_ if isinstance(fill_value, bool) else DEFAULT_FLOAT)
-    return _made(np.full(_shape((size,) if isinstance(size, numbers.Integral) else (tuple(size),)), fill_value,
-                         dtype), None, device, requires_grad)
+    return _made(np.full(_shape((size,)), fill_value, dtype), None, device, requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -88,8 +87,7 @@ def randint(low, high=None, size=None, generator=None, dtype=None, device=None):
         raise ArgumentError("randint: size is required, e.g. randint(0, 10, (3,))")
     if high <= low:
         raise ArgumentError(f"randint: high ({high}) must be greater than low ({low})")
-    values = as_generator(generator).integers(low, high, _shape((size,) if isinstance(size, numbers.Integral)
-                                                                 else (tuple(size),)))
+    values = as_generator(generator).integers(low, high, _shape((size,)))
     return _made(values, dtype or np.int64, device, False)
 
 

@@ -9,6 +9,7 @@ The whole backward pass is ``Tensor.backward``: order the graph topologically (i
 thousands of nodes deep needs no recursion), then walk it once in reverse, handing each node's gradient to
 its creator's ``backward``.
 """
+import operator
 import weakref
 
 import numpy as np
@@ -144,22 +145,22 @@ class Tensor:
         return Tensor._make(compare(self.data, other))
 
     def __eq__(self, other):
-        return self._compare(other, lambda a, b: a == b)
+        return self._compare(other, operator.eq)
 
     def __ne__(self, other):
-        return self._compare(other, lambda a, b: a != b)
+        return self._compare(other, operator.ne)
 
     def __lt__(self, other):
-        return self._compare(other, lambda a, b: a < b)
+        return self._compare(other, operator.lt)
 
     def __le__(self, other):
-        return self._compare(other, lambda a, b: a <= b)
+        return self._compare(other, operator.le)
 
     def __gt__(self, other):
-        return self._compare(other, lambda a, b: a > b)
+        return self._compare(other, operator.gt)
 
     def __ge__(self, other):
-        return self._compare(other, lambda a, b: a >= b)
+        return self._compare(other, operator.ge)
 
     __hash__ = object.__hash__  # identity, as torch: tensors stay usable as dict keys and in sets
 

@@ -88,8 +88,8 @@ def learning_rate(config, iteration):
 
 def verdict(rows, config):
     """Did the deeper plain net end worse than the shallower one, and the deeper residual net better?"""
-    final = {name: dict(last, train_error=last.get("final_train_error", last["train_error"]))
-             for name in config.models for last in [[r for r in rows if r["model"] == name][-1]]}
+    last = {name: [r for r in rows if r["model"] == name][-1] for name in config.models}
+    final = {name: dict(row, train_error=row.get("final_train_error", row["train_error"])) for name, row in last.items()}
 
     def depth(name):
         return int(name.lstrip("abcdefghijklmnopqrstuvwxyz_"))
