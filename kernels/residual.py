@@ -56,6 +56,21 @@ def shortcut_a_backward_reference(g, in_channels, h, w, sh, sw):
     return dx
 
 
+def shortcut_a_forward_channels_last_reference(x, out_channels, sh, sw):
+    """The same on channels-last memory: x (N, H, W, C) -> (N, ceil(H/SH), ceil(W/SW), C_out)."""
+    xp = get_array_module(x)
+    before, after = shortcut_a_channels(x.shape[3], out_channels)
+    return xp.pad(x[:, ::sh, ::sw], ((0, 0), (0, 0), (0, 0), (before, after)))
+
+
+def shortcut_a_backward_channels_last_reference(g, in_channels, h, w, sh, sw):
+    xp = get_array_module(g)
+    before, _ = shortcut_a_channels(in_channels, g.shape[3])
+    dx = xp.zeros((g.shape[0], h, w, in_channels), dtype=g.dtype)
+    dx[:, ::sh, ::sw] = g[..., before:before + in_channels]
+    return dx
+
+
 # --- numba ------------------------------------------------------------------------------------------
 
 def residual_add_forward_loops(out, shortcut, relu):
@@ -121,3 +136,6 @@ register("residual_add_forward", reference=residual_add_forward_reference, numba
 register("residual_add_backward", reference=residual_add_backward_reference, numba=residual_add_backward_numba)
 register("shortcut_a_forward", reference=shortcut_a_forward_reference, numba=shortcut_a_forward_numba)
 register("shortcut_a_backward", reference=shortcut_a_backward_reference, numba=shortcut_a_backward_numba)
+# channels-last: two strided copies, which NumPy does at memory speed; no loops to compile
+register("shortcut_a_forward_channels_last", reference=shortcut_a_forward_channels_last_reference)
+register("shortcut_a_backward_channels_last", reference=shortcut_a_backward_channels_last_reference)

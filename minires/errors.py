@@ -60,3 +60,7 @@ class MissingFileError(MiniresError, FileNotFoundError):
 
 class MissingDependencyError(MiniresError, ImportError):
     """An optional package a feature needs is not installed; the message says how to install it."""
+
+
+class StorageError(MiniresError, OSError):
+    """A directory minires must write to (a cache, an output folder) cannot be created or written."""

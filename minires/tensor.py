@@ -15,6 +15,7 @@ import weakref
 import numpy as np
 
 from . import backend, op_hooks
+from . import memory_format as memory_format_rules
 from .errors import ArgumentError, ArgumentTypeError, AutogradError, DeviceError, DTypeError, ShapeError
 
 
@@ -250,8 +251,8 @@ class Tensor:
 
     def _accumulate_grad(self, grad):
         if self._grad is None:
-            # A copy: the same upstream array may also be handed to other tensors.
-            self._grad = Tensor._make(grad.copy())
+            # A copy (keeping the memory format): the same upstream array may also be handed to other tensors.
+            self._grad = Tensor._make(grad.copy(order="K"))
         else:
             _check_gradient("accumulate .grad", self, self._grad.data)
             self._grad = Tensor._make(self._grad.data + grad)
@@ -371,8 +372,18 @@ class Tensor:
     def double(self):
         return F.astype(self, np.float64)
 
-    def to(self, device):
-        return F.to_device(self, device)
+    def to(self, device=None, *, memory_format=None):
+        """On ``device`` and/or in ``memory_format`` (mr.channels_last or mr.contiguous_format)."""
+        moved = self if device is None else F.to_device(self, device)
+        return moved if memory_format is None else F.contiguous(moved, memory_format)
+
+    def contiguous(self, memory_format="contiguous_format"):
+        """This tensor with its memory in ``memory_format`` (itself when it already is), as torch."""
+        return F.contiguous(self, memory_format)
+
+    def is_contiguous(self, memory_format="contiguous_format"):
+        memory_format_rules.check(memory_format)
+        return memory_format_rules.is_in_format(self.data, memory_format)
 
     def cpu(self):
         return self.to("cpu")

@@ -19,7 +19,9 @@ def test_the_engines_train_the_same_network():
 
 
 def test_profile_accounts_for_every_op_and_the_rest():
-    rows, total_ms = benchmark.profile("resnet20", batch=2, size=8, steps=1)
+    rows, total_ms, (conversions, _) = benchmark.profile("resnet20", batch=2, size=8, steps=1,
+                                                         memory_format="contiguous_format")
+    assert conversions == 0
     names = {(op, phase) for op, phase, *_ in rows}
     assert {("conv2d", "forward"), ("conv2d", "backward"), ("batch_norm", "backward"),
             ("SGD.step", "update"), ("(python overhead)", "-")} <= names

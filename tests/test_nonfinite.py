@@ -48,6 +48,8 @@ CALLS = {
     "residual_add_backward": lambda: (sprinkled(SHAPE, 23), sprinkled(SHAPE, 24), True),
     "shortcut_a_forward": lambda: (sprinkled(SHAPE, 25), 7, 2, 2),
     "shortcut_a_backward": lambda: (sprinkled((2, 7, 3, 3), 26), 3, 6, 5, 2, 2),
+    "shortcut_a_forward_channels_last": lambda: (sprinkled((2, 6, 5, 3), 32), 7, 2, 2),
+    "shortcut_a_backward_channels_last": lambda: (sprinkled((2, 3, 3, 7), 33), 3, 6, 5, 2, 2),
 }
 
 
@@ -67,8 +69,9 @@ def assert_same_non_finite(ours, reference, what):
 WITH_NUMBA = sorted(op for op in CALLS if kernels.implementation(op, "numba") is not None)
 
 
-def test_only_adaptive_pooling_runs_its_reference_on_every_flavour():
-    assert set(CALLS) - set(WITH_NUMBA) == {"adaptive_avg_pool_forward", "adaptive_avg_pool_backward"}
+def test_only_adaptive_pooling_and_channels_last_option_a_run_their_reference_on_every_flavour():
+    assert set(CALLS) - set(WITH_NUMBA) == {"adaptive_avg_pool_forward", "adaptive_avg_pool_backward",
+                                            "shortcut_a_forward_channels_last", "shortcut_a_backward_channels_last"}
 
 
 @pytest.mark.parametrize("op", WITH_NUMBA)

@@ -19,9 +19,12 @@ def _status_bytes(field):
     raise MiniresError(f"{field} not found in /proc/self/status (Linux only)")
 
 
-def measure_memory_here(engine, name, batch, size, steps=2):
+def measure_memory_here(engine, name, batch, size, memory_format="channels_last", steps=2):
     """In this process: build, then run ``steps`` steps; peak RSS and its rise over the pre-step size."""
-    step = minires_step(name, batch, size)[0] if engine == "minires" else torch_step(name, batch, size)
+    if engine == "minires":
+        step = minires_step(name, batch, size, memory_format=memory_format)[0]
+    else:
+        step = torch_step(name, batch, size)
     before = _status_bytes("VmRSS")
     for _ in range(steps):
         step()
@@ -29,10 +32,10 @@ def measure_memory_here(engine, name, batch, size, steps=2):
     return {"peak_rss": peak, "before_steps_rss": before, "step_rise": max(peak - before, 0)}
 
 
-def measure_memory(engine, name, batch, size):
+def measure_memory(engine, name, batch, size, memory_format="channels_last"):
     """measure_memory_here in a fresh Python process, so the engines' peaks do not mix."""
     code = (f"import json; from minires.bench.memory import measure_memory_here; "
-            f"print(json.dumps(measure_memory_here({engine!r}, {name!r}, {batch}, {size})))")
+            f"print(json.dumps(measure_memory_here({engine!r}, {name!r}, {batch}, {size}, {memory_format!r})))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 

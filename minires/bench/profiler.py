@@ -14,6 +14,7 @@ import contextlib
 import time
 
 from .. import op_hooks
+from ..memory_format import conversions
 
 
 class OpProfile:
@@ -21,6 +22,7 @@ class OpProfile:
         self.seconds = collections.defaultdict(float)
         self.calls = collections.defaultdict(int)
         self.wall = 0.0
+        self.conversions, self.conversion_bytes = 0, 0  # memory-format copies (minires.memory_format)
 
     def add(self, key, seconds):
         self.seconds[key] += seconds
@@ -50,8 +52,10 @@ class OpProfile:
 def profile_ops():
     profile = OpProfile()
     start = time.perf_counter()
+    count, nbytes = conversions.count, conversions.bytes
     try:
         with op_hooks.registered(profile.op_hook):
             yield profile
     finally:
         profile.wall = time.perf_counter() - start
+        profile.conversions, profile.conversion_bytes = conversions.count - count, conversions.bytes - nbytes

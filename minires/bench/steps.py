@@ -2,6 +2,9 @@
 
 A training step is forward, cross-entropy, backward and an SGD step (momentum 0.9, weight decay 5e-4) on a
 fixed random batch, float32. PyTorch runs an identical architecture from minires.verify.torch_reference.
+minires runs in channels-last memory by default (its fast CPU convolutions want it; ``memory_format=
+"contiguous_format"`` times the NCHW im2col path); PyTorch runs in its default NCHW format, the one its
+users get.
 """
 import contextlib
 import statistics
@@ -11,23 +14,24 @@ import numpy as np
 
 from .. import functional as F
 from .. import models, optim
+from ..memory_format import channels_last
 from ..tensor import Tensor
 
 CLASSES = 10
 
 
-def minires_step(name, batch, size, seed=0):
+def minires_step(name, batch, size, seed=0, memory_format=channels_last):
     """A closure running one minires training step; ``step(profile)`` also times the optimiser step in a
     minires.bench.profiler profile."""
-    model = models.get(name, num_classes=CLASSES, seed=seed)
+    model = models.get(name, num_classes=CLASSES, seed=seed).to(memory_format=memory_format)
     optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     rng = np.random.default_rng(seed)
-    images = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
+    images = Tensor(rng.standard_normal((batch, 3, size, size)).astype(np.float32)).contiguous(memory_format)
     labels = rng.integers(0, CLASSES, batch)
 
     def step(profile=None):
         optimizer.zero_grad()
-        loss = F.cross_entropy(model(Tensor(images)), labels)
+        loss = F.cross_entropy(model(images), labels)
         loss.backward()
         with profile.timed("SGD.step", "update") if profile else contextlib.nullcontext():
             optimizer.step()
@@ -57,9 +61,9 @@ def torch_step(name, batch, size, seed=0, weights=None):
     return step
 
 
-def time_pair(name, batch, size, repeats=3, warmup=1):
+def time_pair(name, batch, size, repeats=3, warmup=1, memory_format=channels_last):
     """Median seconds per training step for minires and torch, alternating."""
-    ours, model = minires_step(name, batch, size)
+    ours, model = minires_step(name, batch, size, memory_format=memory_format)
     theirs = torch_step(name, batch, size, weights=model.state_dict())
     samples = {"minires": [], "torch": []}
     for i in range(warmup + repeats):

@@ -7,6 +7,7 @@ minires.verify.torch_reference and the same weights) are timed in turn, step aft
 their ratio per model. Peak memory is measured in a separate process per engine and model: the peak resident
 set size, and its rise over the process's size just before the first step.
 """
+from ..memory_format import channels_last
 from .memory import measure_memory
 from .profiler import profile_ops
 from .results import format_row, machine
@@ -17,30 +18,32 @@ MODELS = [("resnet20", 128, 32), ("resnet56", 128, 32), ("resnet110", 128, 32), 
 SCALING = [("resnet20", 32, 32), ("resnet20", 256, 32)]  # with the rows above: depth 20/56/110, batch 32/128/256
 
 
-def run(configs=None, repeats=3, warmup=1, memory=True, progress=print):
+def run(configs=None, repeats=3, warmup=1, memory=True, progress=print, memory_format=channels_last):
     configs = configs or MODELS + SCALING
     rows = []
     for name, batch, size in configs:
-        times = time_pair(name, batch, size, repeats, warmup)
+        times = time_pair(name, batch, size, repeats, warmup, memory_format)
         row = {"model": name, "batch": batch, "size": size, "minires_s": times["minires"], "torch_s": times["torch"],
                "ratio": times["minires"] / times["torch"]}
         if memory:
             for engine in ("minires", "torch"):
-                measured = measure_memory(engine, name, batch, size)
+                measured = measure_memory(engine, name, batch, size, memory_format)
                 row[f"{engine}_peak_mib"] = measured["peak_rss"] / 2**20
                 row[f"{engine}_step_rise_mib"] = measured["step_rise"] / 2**20
         rows.append(row)
         progress(format_row(row))
-    return {"machine": machine(), "repeats": repeats, "warmup": warmup, "rows": rows}
+    return {"machine": machine(), "repeats": repeats, "warmup": warmup, "memory_format": memory_format, "rows": rows}
 
 
-def profile(name="resnet20", batch=128, size=32, steps=3):
-    """Op-family profile of minires training steps: rows (op, phase, calls per step, ms per step, share)."""
-    step, _ = minires_step(name, batch, size)
+def profile(name="resnet20", batch=128, size=32, steps=3, memory_format=channels_last):
+    """Op-family profile of minires training steps: rows (op, phase, calls per step, ms per step, share), ms
+    per step, and the memory-format conversions per step (count, MiB) — a conversion is never a silent cost."""
+    step, _ = minires_step(name, batch, size, memory_format=memory_format)
     step()  # warm-up: numba compilation, workspace allocation
     with profile_ops() as measured:
         for _ in range(steps):
             step(measured)
     total = measured.wall
-    return [(op, phase, calls / steps, 1e3 * seconds / steps, seconds / total)
-            for op, phase, calls, seconds in measured.table()], 1e3 * total / steps
+    rows = [(op, phase, calls / steps, 1e3 * seconds / steps, seconds / total)
+            for op, phase, calls, seconds in measured.table()]
+    return rows, 1e3 * total / steps, (measured.conversions / steps, measured.conversion_bytes / steps / 2**20)

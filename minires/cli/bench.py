@@ -16,6 +16,9 @@ def add_parser(subparsers):
     parser.add_argument("--size", type=int, default=32, help="image height and width, with --model or --profile (default: 32)")
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per engine; the median is reported (default: 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per engine before timing (default: 1)")
+    parser.add_argument("--memory-format", choices=["channels_last", "contiguous_format"], default="channels_last",
+                        help="minires' memory format: channels_last runs the direct convolution kernels, "
+                             "contiguous_format (NCHW) the im2col ones (default: channels_last; torch runs NCHW)")
     parser.add_argument("--no-memory", action="store_true", help="skip the separate-process memory runs")
     parser.add_argument("--json", type=user_path, help="write every number to this JSON file")
     parser.add_argument("--results", type=user_path, help="update the models section of this markdown file (RESULTS.md)")
@@ -29,15 +32,19 @@ def run(args):
         return fail("bench", "needs PyTorch: pip install torch==2.13.0 (the CPU build)")
     if args.profile:
         name = args.model or "resnet20"
-        rows, total = benchmark.profile(name, args.batch, args.size)
-        print(f"{name} training step at batch {args.batch}, {args.size}x{args.size}: {total:.1f} ms per step")
+        rows, total, (conversions, mib) = benchmark.profile(name, args.batch, args.size,
+                                                            memory_format=args.memory_format)
+        print(f"{name} training step at batch {args.batch}, {args.size}x{args.size}, {args.memory_format}: "
+              f"{total:.1f} ms per step")
         print(f"{'op':24s} {'phase':9s} {'calls':>6s} {'ms/step':>9s} {'share':>7s}")
         for op, phase, calls, ms, share in rows:
             print(f"{op:24s} {phase:9s} {calls:6.0f} {ms:9.1f} {100 * share:6.1f}%")
+        print(f"memory-format conversions inside the step: {conversions:.0f} per step ({mib:.1f} MiB copied)")
         return 0
     configs = [(args.model, args.batch, args.size)] if args.model else None
     print(benchmark.HEADER)
-    results = benchmark.run(configs, args.repeats, args.warmup, memory=not args.no_memory)
+    results = benchmark.run(configs, args.repeats, args.warmup, memory=not args.no_memory,
+                            memory_format=args.memory_format)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -6,7 +6,7 @@ and the lowercase function users call.
 from .arithmetic import add, div, mul, neg, pow, rpow, sub
 from .batchnorm import batch_norm
 from .conv import conv2d
-from .conversion import astype, to_device
+from .conversion import astype, contiguous, to_device
 from .linalg import linear, matmul
 from .dropout import dropout
 from .loss import cross_entropy, mse_loss
@@ -21,6 +21,7 @@ __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "rpow", "exp", "log", "sqrt", "relu", "sigmoid", "tanh",
     "sum", "mean", "max", "reshape", "transpose", "flatten", "getitem", "cat", "pad",
     "matmul", "linear", "log_softmax", "softmax", "cross_entropy", "mse_loss", "dropout", "astype", "to_device",
+    "contiguous",
     "conv2d", "batch_norm", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "global_avg_pool2d",
     "residual_add", "shortcut_a",
 ]

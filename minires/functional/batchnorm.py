@@ -3,9 +3,11 @@
 Training: normalise with the batch mean and the *biased* batch variance; update the running statistics in
 place with the *unbiased* variance: running = (1 - momentum) * running + momentum * batch.
 Evaluation: normalise with the running statistics, y = x * scale + shift per channel.
-Works on (N, C) and (N, C, *) inputs (viewed as (N, C, M) for the kernels).
+Works on (N, C) and (N, C, *) inputs, viewed as (N, C, M) for the kernels without a copy: NCHW memory as
+(N, C, H W); channels-last memory (N, H, W, C) as (N H W, C, 1), so the output keeps the input's layout.
 """
 from .. import backend, kernels
+from .. import memory_format as memory_format_rules
 from ..errors import ArgumentError, DTypeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
@@ -17,10 +19,11 @@ class BatchNorm(Function):
     def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
         xp = backend.get_array_module(x)
         n, c = x.shape[:2]
-        x3 = x.reshape(n, c, -1)  # (N, C, M)
+        self.training, self.shape = training, x.shape
+        self.channels_last = memory_format_rules.is_channels_last(x) and not x.flags.c_contiguous
+        x3 = self._channel_view(x)  # (N, C, M)
         gamma = weight if weight is not None else xp.ones(c, dtype=x.dtype)
         beta = bias if bias is not None else xp.zeros(c, dtype=x.dtype)
-        self.training, self.shape = training, x.shape
         if training:
             y, mean, var, inv_std = kernels.pick("batchnorm_forward_train", xp)(x3, gamma, beta, eps)
             if running_mean is not None:
@@ -35,16 +38,28 @@ class BatchNorm(Function):
             inv_std = 1 / xp.sqrt(var + eps)
             y = kernels.pick("batchnorm_forward_eval", xp)(x3, gamma, beta, mean, var, eps)
         self.save_for_backward(x3, gamma, mean, inv_std)
-        return y.reshape(x.shape)
+        return self._unview(y)
 
     def backward(self, g):
         x3, gamma, mean, inv_std = self.saved_tensors
         xp = backend.get_array_module(g)
         # training: the batch statistics depend on x (the three-term form); evaluation: y is affine in x
         backward = kernels.pick("batchnorm_backward" if self.training else "batchnorm_backward_eval", xp)
-        dx, dgamma, dbeta = backward(g.reshape(x3.shape), x3, gamma, mean, inv_std)
+        dx, dgamma, dbeta = backward(self._channel_view(g), x3, gamma, mean, inv_std)
         _, need_w, need_b = self.needs_input_grad
-        return dx.reshape(self.shape), dgamma if need_w else None, dbeta if need_b else None
+        return self._unview(dx), dgamma if need_w else None, dbeta if need_b else None
+
+    def _channel_view(self, a):
+        n, c = self.shape[:2]
+        if self.channels_last:
+            return memory_format_rules.nhwc(a).reshape(-1, c, 1)  # every pixel a "sample" of one value
+        return a.reshape(n, c, -1)
+
+    def _unview(self, a3):
+        if self.channels_last:
+            n, c, h, w = self.shape
+            return memory_format_rules.nchw_view(a3.reshape(n, h, w, c))
+        return a3.reshape(self.shape)
 
 
 def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5):

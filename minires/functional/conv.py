@@ -8,6 +8,7 @@ with the image's columns (kernels/im2col.py unfolds them):
 Backward, with gy = dL/dy:
     dW[g] = sum_n gy[n, g] @ col[n, g]^T,    dx = col2im(W[g]^T @ gy[n, g]),    db = sum of gy over N, OH, OW.
 
+On channels-last memory the same convolution runs by direct kernels instead (functional/conv_direct.py).
 Where the columns live (a reused workspace, kept or recomputed, none for a 1x1 convolution) is
 kernels/conv_columns.py's business, not this file's.
 """
@@ -15,6 +16,9 @@ from .. import backend
 from ..errors import ShapeError
 from ..function import Function
 from ..kernels.conv_columns import ConvColumns
+from ..memory_format import Layout, channels_last
+from . import conv_direct
+from .conversion import contiguous
 from .window import check_groups, check_nchw, sliding_window
 
 
@@ -23,6 +27,9 @@ class Conv2d(Function):
 
     def forward(self, x, weight, bias, window, groups):
         xp = backend.get_array_module(x)
+        # a channels-last input (float64, reference kernels, groups) runs NCHW and gets a channels-last y
+        self.layout = Layout.of(x)
+        x = self.layout.nchw(x)
         n, oc, (oh, ow) = x.shape[0], weight.shape[0], window.out
         columns = ConvColumns(x, window, groups)
         self.save_for_backward(columns, weight)
@@ -31,19 +38,22 @@ class Conv2d(Function):
         y = y.reshape(n, oc, oh, ow)
         if bias is not None:
             y += bias.reshape(1, oc, 1, 1)                            # y = W col + b
-        return y
+        return self.layout.restore(y)
 
     def backward(self, g):
         columns, weight = self.saved_tensors
         xp = backend.get_array_module(g)
         need_x, need_w, need_b = self.needs_input_grad
         groups = columns.groups
+        g = self.layout.nchw(g)
         gy = g.reshape(g.shape[0], groups, -1, g.shape[2] * g.shape[3])      # (N, G, OC/G, P)
         w_t = xp.ascontiguousarray(_per_group(weight, groups).swapaxes(1, 2))  # (G, K, OC/G)
         grad_b = g.sum(axis=(0, 2, 3)) if need_b else None                     # db = sum gy
         grad_w = columns.weight_gradient(gy).reshape(weight.shape) if need_w else None  # dW = sum_n gy col^T
         grad_x = columns.fold(w_t, gy) if need_x else None                     # dx = col2im(W^T gy)
-        return grad_x, grad_w, grad_b
+        if grad_w is not None:
+            grad_w = Layout.of(weight).restore(grad_w)  # a gradient is laid out like its weight, as in torch
+        return grad_x if grad_x is None else self.layout.restore(grad_x), grad_w, grad_b
 
 
 def _per_group(weight, groups):
@@ -68,4 +78,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise ShapeError(f"conv2d: bias must have shape ({out_channels},), got {tuple(bias.shape)}")
     window = sliding_window(op, x.shape, weight.shape[2:], stride, padding, dilation)
+    if conv_direct.applies(x, weight, window, groups):
+        # channels-last: a weight in that format pulls an NCHW input over, as a counted op of its own
+        return conv_direct.DirectConv2d.apply(contiguous(x, channels_last), weight, bias, window=window)
     return Conv2d.apply(x, weight, bias, window=window, groups=groups)

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import backend
+from .. import memory_format as memory_format_rules
 from ..errors import DTypeError
 from ..function import Function
 
@@ -42,3 +43,22 @@ def to_device(x, device):
     if device == x.device:
         return x
     return ToDevice.apply(x, device=device)
+
+
+class Contiguous(Function):
+    """A copy into another memory format: the same values, so the gradient passes through unchanged."""
+    name = "contiguous"
+
+    def forward(self, x, memory_format):
+        return memory_format_rules.to_format(x, memory_format)
+
+    def backward(self, g):
+        return g
+
+
+def contiguous(x, memory_format=memory_format_rules.contiguous_format):
+    """x with its memory in ``memory_format`` ("contiguous_format" or "channels_last"); x itself if it is."""
+    memory_format_rules.check(memory_format)
+    if memory_format == memory_format_rules.preserve_format or memory_format_rules.is_in_format(x.data, memory_format):
+        return x
+    return Contiguous.apply(x, memory_format=memory_format)

@@ -1,9 +1,11 @@
 """Pooling over the H x W planes of NCHW inputs: max_pool2d, avg_pool2d (count_include_pad, PyTorch's
 default), adaptive_avg_pool2d and global_avg_pool2d. Output sizes follow conv_out_size:
-OH = floor((H + 2 padding - kernel) / stride) + 1."""
+OH = floor((H + 2 padding - kernel) / stride) + 1. The kernels want NCHW memory: a channels-last input is
+copied to NCHW and the result back (counted conversions; pooling runs once or twice per network)."""
 from .. import backend, kernels
 from ..errors import ArgumentError, ShapeError
 from ..function import Function
+from ..memory_format import Layout
 from .window import check_nchw, pair, sliding_window
 
 
@@ -11,28 +13,32 @@ class MaxPool2d(Function):
     name = "max_pool2d"
 
     def forward(self, x, window):
-        self.in_shape = x.shape
-        y, argmax = kernels.pick("max_pool_forward", backend.get_array_module(x))(x, *_pool_args(window))
+        self.in_shape, self.layout = x.shape, Layout.of(x)
+        kernel = kernels.pick("max_pool_forward", backend.get_array_module(x))
+        y, argmax = kernel(self.layout.nchw(x), *_pool_args(window))
         self.save_for_backward(argmax)
-        return y
+        return self.layout.restore(y)
 
     def backward(self, g):
         (argmax,) = self.saved_tensors
         h, w = self.in_shape[2:]
-        return kernels.pick("max_pool_backward", backend.get_array_module(g))(g, argmax, h, w)  # dx at the winner
+        kernel = kernels.pick("max_pool_backward", backend.get_array_module(g))
+        return self.layout.restore(kernel(self.layout.nchw(g), argmax, h, w))  # dx at the winner
 
 
 class AvgPool2d(Function):
     name = "avg_pool2d"
 
     def forward(self, x, window):
-        self.in_shape, self.window = x.shape, window
-        return kernels.pick("avg_pool_forward", backend.get_array_module(x))(x, *_pool_args(window))
+        self.in_shape, self.window, self.layout = x.shape, window, Layout.of(x)
+        kernel = kernels.pick("avg_pool_forward", backend.get_array_module(x))
+        return self.layout.restore(kernel(self.layout.nchw(x), *_pool_args(window)))
 
     def backward(self, g):
         h, w = self.in_shape[2:]
         # dx = each window's gradient spread evenly over its KH KW pixels
-        return kernels.pick("avg_pool_backward", backend.get_array_module(g))(g, h, w, *_pool_args(self.window))
+        kernel = kernels.pick("avg_pool_backward", backend.get_array_module(g))
+        return self.layout.restore(kernel(self.layout.nchw(g), h, w, *_pool_args(self.window)))
 
 
 class AdaptiveAvgPool2d(Function):
@@ -40,16 +46,16 @@ class AdaptiveAvgPool2d(Function):
 
     def forward(self, x, output_size):
         xp = backend.get_array_module(x)
-        self.in_shape, self.is_global = x.shape, output_size == (1, 1)
+        self.in_shape, self.is_global, self.layout = x.shape, output_size == (1, 1), Layout.of(x)
         if self.is_global:
-            return kernels.pick("global_avg_pool_forward", xp)(x)
-        return kernels.pick("adaptive_avg_pool_forward", xp)(x, *output_size)
+            return self.layout.restore(kernels.pick("global_avg_pool_forward", xp)(self.layout.nchw(x)))
+        return self.layout.restore(kernels.pick("adaptive_avg_pool_forward", xp)(self.layout.nchw(x), *output_size))
 
     def backward(self, g):
         xp = backend.get_array_module(g)
         h, w = self.in_shape[2:]
         kernel = "global_avg_pool_backward" if self.is_global else "adaptive_avg_pool_backward"
-        return kernels.pick(kernel, xp)(g, h, w)
+        return self.layout.restore(kernels.pick(kernel, xp)(self.layout.nchw(g), h, w))
 
 
 def _pool_args(window):

@@ -8,24 +8,31 @@ to what comes back through F.
 from .. import backend, kernels
 from ..errors import ShapeError
 from ..function import Function
+from ..memory_format import Layout
 from .window import check_nchw, pair
 
 
 class ResidualAdd(Function):
+    """Elementwise, so the kernels run on the arrays' memory as it is: NCHW, or the NHWC array under a
+    channels-last input (the output keeps the layout of ``out``)."""
     name = "residual_add"
 
     def forward(self, out, shortcut, relu):
-        y = kernels.pick("residual_add_forward", backend.get_array_module(out))(out, shortcut, relu)
+        self.layout = Layout.of(out)
+        y = kernels.pick("residual_add_forward", backend.get_array_module(out))(
+            self.layout.memory(out), self.layout.memory(shortcut), relu)
         self.relu = relu
         self.save_for_backward(y if relu else None)
-        return y
+        return self.layout.tensor(y)
 
     def backward(self, g):
         (y,) = self.saved_tensors
         # dy/dout = dy/dshortcut = I, masked by the ReLU when there is one
-        grad = kernels.pick("residual_add_backward", backend.get_array_module(g))(g, y, True) if self.relu else g
+        if self.relu:
+            kernel = kernels.pick("residual_add_backward", backend.get_array_module(g))
+            g = self.layout.tensor(kernel(self.layout.memory(g), y, True))
         need_out, need_shortcut = self.needs_input_grad
-        return grad if need_out else None, grad if need_shortcut else None
+        return g if need_out else None, g if need_shortcut else None
 
 
 class ShortcutA(Function):
@@ -33,11 +40,16 @@ class ShortcutA(Function):
 
     def forward(self, x, out_channels, stride):
         self.in_shape, self.stride = x.shape, stride
-        return kernels.pick("shortcut_a_forward", backend.get_array_module(x))(x, out_channels, *stride)
+        self.channels_last = Layout.of(x).channels_last
+        kernel = "shortcut_a_forward_channels_last" if self.channels_last else "shortcut_a_forward"
+        y = kernels.pick(kernel, backend.get_array_module(x))(Layout.of(x).memory(x), out_channels, *stride)
+        return Layout.of(x).tensor(y)
 
     def backward(self, g):
         _, c, h, w = self.in_shape
-        return kernels.pick("shortcut_a_backward", backend.get_array_module(g))(g, c, h, w, *self.stride)
+        layout = Layout(self.channels_last)
+        kernel = "shortcut_a_backward_channels_last" if self.channels_last else "shortcut_a_backward"
+        return layout.tensor(kernels.pick(kernel, backend.get_array_module(g))(layout.memory(g), c, h, w, *self.stride))
 
 
 def residual_add(out, shortcut, relu=False):

@@ -9,6 +9,7 @@ import threading
 import numpy as np
 
 from .. import backend
+from .. import memory_format as memory_format_rules
 from ..errors import DeviceError, DTypeError, MiniresError, ShapeError, UnknownNameError
 from ..tensor import Tensor
 from .backward_hooks import BackwardHookCall
@@ -182,14 +183,26 @@ class Module:
         for param in self.parameters():
             param.grad = None
 
-    def to(self, device):
-        """Move every parameter, gradient and buffer to ``device`` ('cpu' or 'cuda') in place."""
-        device = backend.normalize_device(device)
+    def to(self, device=None, *, memory_format=None):
+        """Move every parameter, gradient and buffer to ``device`` ('cpu' or 'cuda') in place; with
+        ``memory_format`` (mr.channels_last), lay out every 4-D one in it too. As in torch, a convolution
+        whose weight is channels-last gives channels-last outputs, so the whole network follows."""
+        if memory_format is not None:
+            memory_format_rules.check(memory_format)
+        device = None if device is None else backend.normalize_device(device)
         for tensor in list(self.parameters()) + list(self.buffers()):
-            tensor.data = backend.to_device(tensor.data, device)
+            tensor.data = self._moved(tensor.data, device, memory_format)
             if tensor.grad is not None:
-                tensor.grad = backend.to_device(tensor.grad.data, device)
+                tensor.grad = self._moved(tensor.grad.data, device, memory_format)
         return self
+
+    @staticmethod
+    def _moved(array, device, memory_format):
+        if device is not None:
+            array = backend.to_device(array, device)
+        if memory_format is not None and array.ndim == 4:
+            array = memory_format_rules.to_format(array, memory_format)
+        return array
 
     def astype(self, dtype):
         """Cast floating parameters and buffers in place (e.g. float64 for a whole-network gradcheck)."""

@@ -1,0 +1,309 @@
+"""Direct convolution in channels-last (NHWC) memory with explicit vector register blocks: the fast CPU path
+for float32 convolutions (im2col.py stays the readable reference, the general fallback and the GPU path).
+
+Notation: xpad (N, HP, WP, C) is the input with its zero padding written in, the weight is stored as
+w (KH, KW, C, OC), stride (SH, SW), output y (N, OH, OW, OC). Every sum runs over the taps (i, j) and the
+channel named on the right:
+    forward   y[n, oy, ox, o]        = sum_{i,j,c} xpad[n, oy SH + i, ox SW + j, c] w[i, j, c, o]
+    dW        dw[i, j, c, o]         = sum_{n,oy,ox} xpad[n, oy SH + i, ox SW + j, c] gy[n, oy, ox, o]
+    dx        dxpad[n, oy SH + i, ox SW + j, c] += sum_o gy[n, oy, ox, o] w[i, j, c, o]
+With stride 1, dx is itself a forward convolution: of gy padded by K - 1 - P with the kernel flipped and its
+channel axes swapped (a gather, no read-modify-write); other strides scatter, one image per thread.
+
+How it is fast: the innermost loop keeps a register block of accumulators — PB output pixels x OV vectors of
+16 output channels — in vector registers (kernels/simd.py) for the whole reduction over taps and channels,
+and each loaded weight vector is used PB times. The register block's shape is fixed when a kernel is
+compiled, so each (kind, PB, OV) is generated as Python source (the unrolled block is the only generated
+part; the loops around it are ordinary numba), written to the cache directory and compiled by numba with
+``cache=True``: the first run on a machine compiles (seconds, reported by ``compile_report()``), later runs
+load the machine code from disk. Pixel rows whose width is not a multiple of PB finish with a one-pixel
+block; channel counts that are not a multiple of 16 are zero-padded (a copy; no zoo network needs one).
+"""
+import hashlib
+import importlib.util
+import os
+import pathlib
+import sys
+import tempfile
+import threading
+import time
+
+import numba
+import numpy as np
+
+from minires.errors import StorageError
+
+from .simd import LANES
+
+MAX_VECTORS = 4  # vectors of 16 channels per register block: PB x OV accumulators + OV weights fit 32 registers
+
+
+def _indent(lines, depth):
+    return [" " * (4 * depth) + line for line in lines]
+
+
+# --- the generated part: one unrolled register block per kernel -------------------------------------------
+
+def _forward_block(pixels, vectors):
+    """y[ox + p, ob + 16 v] for p < pixels, v < vectors: the sum over taps (i, j) and input channels."""
+    acc = [[f"a{p}_{v}" for v in range(vectors)] for p in range(pixels)]
+    lines = [f"{name} = vzero()" for row in acc for name in row]
+    lines += ["for i in range(kh):",
+              "    for j in range(kw):",
+              "        xo = ((b * hp + oy * sh + i) * wp + ox * sw + j) * c",
+              "        wo = (i * kw + j) * c * oc + ob",
+              "        for ch in range(c):"]
+    body = [f"w{v} = vload(w, wo + {LANES * v})" for v in range(vectors)]
+    for p in range(pixels):
+        body.append(f"s = xflat[xo + {p} * step]")
+        body += [f"{acc[p][v]} = vsfma(s, w{v}, {acc[p][v]})" for v in range(vectors)]
+    body += ["xo += 1", "wo += oc"]
+    lines += _indent(body, 3)
+    lines.append("yo = ((b * oh + oy) * ow + ox) * oc + ob")
+    lines += [f"vstore(out, yo + {p} * oc + {LANES * v}, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
+    return lines
+
+
+def _forward_source(pixels, vectors):
+    lines = ["def forward(xpad, w, out, kh, kw, sh, sw):",
+             "    xflat = xpad.reshape(-1)",
+             "    n, hp, wp, c = xpad.shape",
+             "    oh, ow, oc = out.shape[1], out.shape[2], out.shape[3]",
+             "    step = sw * c",
+             f"    full = ow - ow % {pixels}",
+             "    for row in prange(n * oh):",
+             "        b = row // oh",
+             "        oy = row - b * oh",
+             f"        for ob in range(0, oc, {LANES * vectors}):",
+             f"            for ox in range(0, full, {pixels}):"]
+    lines += _indent(_forward_block(pixels, vectors), 4)
+    lines += ["            for ox in range(full, ow):"]
+    lines += _indent(_forward_block(1, vectors), 4)
+    return lines
+
+
+def _weight_grad_block(channels, vectors):
+    """dw[i, j, cb + q, ob + 16 v] for q < channels: the sum over one image's output pixels."""
+    acc = [[f"a{q}_{v}" for v in range(vectors)] for q in range(channels)]
+    lines = [f"{name} = vzero()" for row in acc for name in row]
+    lines += ["for y in range(oh):",
+              "    xo = ((b * hp + y * sh + i) * wp + j) * c + cb",
+              "    go = (b * oh + y) * ow * oc + ob",
+              "    for x in range(ow):"]
+    body = [f"g{v} = vload(gy, go + {LANES * v})" for v in range(vectors)]
+    for q in range(channels):
+        body.append(f"s = xflat[xo + {q}]")
+        body += [f"{acc[q][v]} = vsfma(s, g{v}, {acc[q][v]})" for v in range(vectors)]
+    body += ["xo += step", "go += oc"]
+    lines += _indent(body, 2)
+    lines.append("po = (((t * kh + i) * kw + j) * c + cb) * oc + ob")
+    lines += [f"vaddstore(partial, po + {q} * oc + {LANES * v}, {acc[q][v]})"
+              for q in range(channels) for v in range(vectors)]
+    return lines
+
+
+def _weight_grad_source(channels, vectors):
+    """partial (T, KH, KW, C, OC), zeroed: thread t sums its share of the batch into partial[t]."""
+    lines = ["def weight_grad(xpad, gy, partial, kh, kw, sh, sw):",
+             "    xflat = xpad.reshape(-1)",
+             "    n, hp, wp, c = xpad.shape",
+             "    oh, ow, oc = gy.shape[1], gy.shape[2], gy.shape[3]",
+             "    threads = partial.shape[0]",
+             "    per = (n + threads - 1) // threads",
+             "    step = sw * c",
+             f"    full = c - c % {channels}",
+             "    for t in prange(threads):",
+             "        for b in range(t * per, min(n, (t + 1) * per)):",
+             "            for i in range(kh):",
+             "                for j in range(kw):",
+             f"                    for ob in range(0, oc, {LANES * vectors}):",
+             f"                        for cb in range(0, full, {channels}):"]
+    lines += _indent(_weight_grad_block(channels, vectors), 7)
+    lines += ["                        for cb in range(full, c):"]
+    lines += _indent(_weight_grad_block(1, vectors), 7)
+    return lines
+
+
+def _scatter_block(pixels, vectors):
+    """dxpad[.., cb + 16 v] += sum_o gy[b, oy, ox + p, o] w[i, j, cb + 16 v, o], tap by tap."""
+    acc = [[f"a{p}_{v}" for v in range(vectors)] for p in range(pixels)]
+    lines = ["for i in range(kh):",
+             "    for j in range(kw):"]
+    body = [f"{name} = vzero()" for row in acc for name in row]
+    body += ["go = ((b * oh + oy) * ow + ox) * oc",
+             "wo = (i * kw + j) * oc * c + cb",
+             "for o in range(oc):"]
+    inner = [f"w{v} = vload(wt, wo + {LANES * v})" for v in range(vectors)]
+    for p in range(pixels):
+        inner.append(f"s = gflat[go + {p} * oc]")
+        inner += [f"{acc[p][v]} = vsfma(s, w{v}, {acc[p][v]})" for v in range(vectors)]
+    inner += ["go += 1", "wo += c"]
+    body += _indent(inner, 1)
+    body.append("do = ((b * hp + oy * sh + i) * wp + ox * sw + j) * c + cb")
+    body += [f"vaddstore(dxpad, do + {p} * step + {LANES * v}, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
+    return lines + _indent(body, 2)
+
+
+def _scatter_source(pixels, vectors):
+    """wt (KH, KW, OC, C); dxpad (N, HP, WP, C) zeroed; one image per thread, so the += never race."""
+    lines = ["def input_grad_scatter(gy, wt, dxpad, kh, kw, sh, sw):",
+             "    gflat = gy.reshape(-1)",
+             "    n, oh, ow, oc = gy.shape",
+             "    hp, wp, c = dxpad.shape[1], dxpad.shape[2], dxpad.shape[3]",
+             "    step = sw * c",
+             f"    full = ow - ow % {pixels}",
+             "    for b in prange(n):",
+             "        for oy in range(oh):",
+             f"            for cb in range(0, c, {LANES * vectors}):",
+             f"                for ox in range(0, full, {pixels}):"]
+    lines += _indent(_scatter_block(pixels, vectors), 5)
+    lines += ["                for ox in range(full, ow):"]
+    lines += _indent(_scatter_block(1, vectors), 5)
+    return lines
+
+
+_SOURCES = {"forward": _forward_source, "weight_grad": _weight_grad_source, "input_grad_scatter": _scatter_source}
+_HEADER = ["# Generated by minires.kernels.direct_conv; do not edit (regenerated when the generator changes).",
+           "from numba import njit, prange",
+           "from minires.kernels.simd import vaddstore, vload, vsfma, vstore, vzero",
+           "", ""]
+
+
+# --- generated kernels, cached on disk --------------------------------------------------------------------
+
+def cache_directory():
+    """Where generated kernel sources (and numba's cached machine code beside them) live: MINIRES_CACHE_DIR,
+    else $XDG_CACHE_HOME/minires or ~/.cache/minires, else a directory under the system's temp folder."""
+    configured = os.environ.get("MINIRES_CACHE_DIR")
+    base = pathlib.Path(configured) if configured else \
+        pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache") / "minires"
+    for candidate in (base / "kernels", pathlib.Path(tempfile.gettempdir()) / f"minires-{os.getuid()}" / "kernels"):
+        try:
+            candidate.mkdir(parents=True, exist_ok=True)
+            if os.access(candidate, os.W_OK):
+                return candidate
+        except OSError:
+            continue
+    raise StorageError(f"minires: no writable directory for compiled kernels (tried {base}; set MINIRES_CACHE_DIR)")
+
+
+_lock = threading.Lock()
+_kernels = {}  # (kind, block, vectors) -> numba dispatcher
+_compile_seconds = {}  # (kind, block, vectors) -> seconds of the first call (compile or cache load)
+
+
+def _generated(kind, block, vectors):
+    key = (kind, block, vectors)
+    with _lock:
+        if key not in _kernels:
+            body = _SOURCES[kind](block, vectors)
+            body.insert(0, "@njit(parallel=True, cache=True, boundscheck=False, error_model='numpy')")
+            source = "\n".join(_HEADER + body) + "\n"
+            digest = hashlib.sha1(source.encode()).hexdigest()[:12]
+            path = cache_directory() / f"direct_{kind}_{block}x{vectors}_{digest}.py"
+            if not path.exists():
+                temporary = path.with_suffix(f".{os.getpid()}.tmp")
+                temporary.write_text(source)
+                os.replace(temporary, path)  # other processes see the whole file or none
+            spec = importlib.util.spec_from_file_location(f"minires_direct_{kind}_{block}x{vectors}_{digest}", path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # numba's on-disk cache finds the kernel's globals by module name
+            spec.loader.exec_module(module)
+            _kernels[key] = getattr(module, kind)
+        return _kernels[key]
+
+
+def _run(kind, block, vectors, *args):
+    key = (kind, block, vectors)
+    kernel = _generated(*key)
+    if key in _compile_seconds:
+        return kernel(*args)
+    start = time.perf_counter()
+    result = kernel(*args)
+    _compile_seconds[key] = time.perf_counter() - start
+    return result
+
+
+def compile_report():
+    """{kernel specialisation: seconds its first call took in this process (compiling, or loading from the
+    on-disk cache)}."""
+    return {f"{kind} {block}x{vectors}": seconds for (kind, block, vectors), seconds in _compile_seconds.items()}
+
+
+# --- the block shapes ------------------------------------------------------------------------------------
+
+def _vectors(channels):
+    """Vectors of 16 channels per block: the most (up to MAX_VECTORS) that divide the channel count."""
+    lanes = channels // LANES
+    return next(v for v in range(MAX_VECTORS, 0, -1) if lanes % v == 0)
+
+
+def _pixels(vectors):
+    """Output pixels per block: as many as leave registers for the weights (measured on AVX-512)."""
+    return {1: 8, 2: 4, 3: 4, 4: 4}[vectors]
+
+
+def _input_channels_block(vectors):
+    return {1: 8, 2: 4, 3: 4, 4: 2}[vectors]
+
+
+# --- entry points on NHWC arrays ---------------------------------------------------------------------------
+
+def pad_channels_last(x, ph, pw):
+    """x (N, H, W, C) with ph zero rows and pw zero columns on each side, C-contiguous."""
+    n, h, w, c = x.shape
+    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+    padded[:, ph:ph + h, pw:pw + w] = x
+    return padded
+
+
+def _round_up(channels):
+    return -(-channels // LANES) * LANES
+
+
+def _pad_last_axis(a, size):
+    if a.shape[-1] == size:
+        return np.ascontiguousarray(a)
+    padded = np.zeros(a.shape[:-1] + (size,), dtype=a.dtype)
+    padded[..., :a.shape[-1]] = a
+    return padded
+
+
+def forward(xpad, weight, stride, out_size):
+    """y (N, OH, OW, OC) from xpad (N, HP, WP, C) and weight (OC, C, KH, KW), both float32."""
+    oc = weight.shape[0]
+    w = _pad_last_axis(weight.transpose(2, 3, 1, 0), _round_up(oc))  # (KH, KW, C, OC rounded up)
+    out = np.empty((xpad.shape[0], *out_size, w.shape[-1]), dtype=np.float32)
+    vectors = _vectors(w.shape[-1])
+    _run("forward", _pixels(vectors), vectors, xpad, w, out, *weight.shape[2:], *stride)
+    return out if out.shape[-1] == oc else np.ascontiguousarray(out[..., :oc])
+
+
+def weight_grad(xpad, gy, kernel, stride, channels_last=False):
+    """dW (OC, C, KH, KW) from the padded input (N, HP, WP, C) and gy (N, OH, OW, OC); its memory is
+    (OC, KH, KW, C) when ``channels_last`` (a gradient is laid out like its weight, as in torch)."""
+    oc, c = gy.shape[-1], xpad.shape[-1]
+    gy = _pad_last_axis(gy, _round_up(oc))
+    vectors = _vectors(gy.shape[-1])
+    partial = np.zeros((min(numba.get_num_threads(), xpad.shape[0]), *kernel, c, gy.shape[-1]), dtype=np.float32)
+    _run("weight_grad", _input_channels_block(vectors), vectors, xpad, gy, partial, *kernel, *stride)
+    summed = partial.sum(axis=0)[..., :oc]  # (KH, KW, C, OC)
+    if channels_last:
+        return np.ascontiguousarray(summed.transpose(3, 0, 1, 2)).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(summed.transpose(3, 2, 0, 1))
+
+
+def input_grad(gy, weight, stride, padding, in_size):
+    """dx (N, H, W, C) from gy (N, OH, OW, OC) and weight (OC, C, KH, KW)."""
+    (kh, kw), (ph, pw), (h, w) = weight.shape[2:], padding, in_size
+    c = weight.shape[1]
+    if stride == (1, 1) and kh - 1 - ph >= 0 and kw - 1 - pw >= 0:
+        # the gather: dx is the forward convolution of gy (padded by K - 1 - P) with the flipped kernel
+        flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, OC, KH, KW)
+        padded = pad_channels_last(gy, kh - 1 - ph, kw - 1 - pw)
+        return forward(padded, flipped, (1, 1), (h, w))
+    wt = _pad_last_axis(weight.transpose(2, 3, 0, 1), _round_up(c))  # (KH, KW, OC, C rounded up)
+    dxpad = np.zeros((gy.shape[0], h + 2 * ph, w + 2 * pw, wt.shape[-1]), dtype=np.float32)
+    vectors = _vectors(wt.shape[-1])
+    _run("input_grad_scatter", _pixels(vectors), vectors, np.ascontiguousarray(gy), wt, dxpad, kh, kw, *stride)
+    return np.ascontiguousarray(dxpad[:, ph:ph + h, pw:pw + w, :c])

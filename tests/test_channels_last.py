@@ -1,0 +1,219 @@
+"""Channels-last memory and the direct convolution kernels: each direct kernel against the im2col
+convolution (in float64) on drawn shapes with their edges, whole networks in channels-last against NCHW,
+every op keeping the layout, and the im2col fallback wherever the direct kernels do not apply."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minires as mr
+from minires import functional as F
+from minires import kernels, models, op_hooks
+from minires.errors import ArgumentError
+from minires.memory_format import conversions, is_channels_last
+
+needs_direct = pytest.mark.skipif(kernels.cpu_flavour() != "numba",
+                                  reason="the direct kernels run with the numba kernel flavour only")
+
+
+def _im2col_conv(x, weight, g, stride, padding):
+    """y, dx, dW of the im2col convolution in float64 (the reference the direct kernels must equal)."""
+    xt = mr.tensor(x.astype(np.float64), requires_grad=True)
+    wt = mr.tensor(weight.astype(np.float64), requires_grad=True)
+    y = F.conv2d(xt, wt, None, stride, padding)
+    assert type(y.grad_fn).__name__ == "Conv2d"
+    y.backward(mr.tensor(g.astype(np.float64)))
+    return y.numpy(), xt.grad.numpy(), wt.grad.numpy()
+
+
+def _direct_conv(x, weight, g, stride, padding):
+    xt = mr.tensor(x, requires_grad=True).contiguous(memory_format=mr.channels_last)
+    xt.retain_grad()
+    wt = mr.tensor(weight, requires_grad=True)
+    y = F.conv2d(xt, wt, None, stride, padding)
+    y.backward(mr.tensor(g).contiguous(memory_format=mr.channels_last))
+    if not xt.is_contiguous():  # one channel or one pixel: the memory is NCHW as much as NHWC
+        assert type(y.grad_fn).__name__ == "DirectConv2d"
+        assert y.is_contiguous(memory_format=mr.channels_last)
+        assert xt.grad.is_contiguous(memory_format=mr.channels_last)
+    return y.numpy(), xt.grad.numpy(), wt.grad.numpy()
+
+
+def _close(ours, reference):
+    scale = np.abs(reference).max() + 1e-12
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=2e-6 * scale * max(1, np.sqrt(reference.size) / 64))
+
+
+geometries = st.sampled_from([(1, 1, 0), (3, 1, 1), (3, 2, 1), (7, 2, 3), (3, 1, 0), (1, 2, 0)])
+
+
+@needs_direct
+@given(batch=st.integers(1, 3), channels=st.sampled_from([1, 3, 5, 16, 17, 32]),
+       out_channels=st.sampled_from([16, 20, 32, 64]), height=st.integers(1, 11), width=st.integers(1, 13),
+       geometry=geometries, seed=st.integers(0, 2**16))
+def test_direct_kernels_equal_the_im2col_convolution(batch, channels, out_channels, height, width, geometry, seed):
+    """Widths not a multiple of the pixel block, channel counts not a multiple of 16 (padded), batch 1,
+    kernels larger than the image (padding makes them fit): forward, dx and dW."""
+    kernel, stride, padding = geometry
+    if height + 2 * padding < kernel or width + 2 * padding < kernel:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, channels, height, width)).astype(np.float32)
+    weight = rng.standard_normal((out_channels, channels, kernel, kernel)).astype(np.float32)
+    oh, ow = (height + 2 * padding - kernel) // stride + 1, (width + 2 * padding - kernel) // stride + 1
+    g = rng.standard_normal((batch, out_channels, oh, ow)).astype(np.float32)
+    for ours, reference in zip(_direct_conv(x, weight, g, stride, padding), _im2col_conv(x, weight, g, stride, padding)):
+        _close(ours, reference)
+
+
+@needs_direct
+def test_direct_convolution_adds_the_bias_and_its_gradient():
+    rng = np.random.default_rng(0)
+    x = mr.tensor(rng.standard_normal((2, 16, 5, 6)).astype(np.float32)).contiguous(memory_format=mr.channels_last)
+    layer = mr.nn.Conv2d(16, 32, 3, padding=1)
+    y = layer(x)
+    assert type(y.grad_fn).__name__ == "DirectConv2d"
+    reference = F.conv2d(x.contiguous(), layer.weight.detach(), layer.bias.detach(), padding=1)
+    np.testing.assert_allclose(y.numpy(), reference.numpy(), rtol=1e-5, atol=1e-5)
+    y.sum().backward()
+    np.testing.assert_allclose(layer.bias.grad.numpy(), np.full(32, 2 * 5 * 6), rtol=1e-6)
+
+
+def _network_run(name, channels_last, dtype=np.float32, size=16):
+    model = models.get(name, num_classes=10, seed=0)
+    if dtype == np.float64:
+        model.double()
+    x = mr.tensor(np.random.default_rng(1).standard_normal((4, 3, size, size)).astype(dtype))
+    if channels_last:
+        model.to(memory_format=mr.channels_last)
+        x = x.contiguous(memory_format=mr.channels_last)
+    logits = model(x)
+    F.cross_entropy(logits, np.arange(4)).backward()
+    return logits.numpy(), {name: p.grad.numpy() for name, p in model.named_parameters()}
+
+
+@needs_direct
+@pytest.mark.parametrize("name", ["resnet20", "resnet18", "preact_resnet20"])
+def test_a_channels_last_network_is_as_accurate_as_the_nchw_network(name):
+    """Whole networks in float32 differ from each other by rounding only, so both are measured against the
+    float64 NCHW network: channels-last (direct kernels, NHWC batch-norm) may be no less accurate than
+    NCHW (im2col), in the logits and in every parameter gradient."""
+    exact_logits, exact_grads = _network_run(name, channels_last=False, dtype=np.float64)
+
+    def errors(channels_last):
+        logits, grads = _network_run(name, channels_last)
+        worst = max(np.abs(grads[k] - g).max() / (np.abs(g).max() + 1e-12) for k, g in exact_grads.items())
+        return np.abs(logits - exact_logits).max(), worst
+
+    (nchw_logits, nchw_grads), (logits, grads) = errors(False), errors(True)
+    assert logits <= 4 * nchw_logits + 1e-6
+    assert grads <= 4 * nchw_grads + 1e-6
+
+
+def test_a_float64_network_in_channels_last_falls_back_to_im2col_and_agrees_to_rounding():
+    nchw_logits, nchw_grads = _network_run("resnet20", channels_last=False, dtype=np.float64)
+    logits, grads = _network_run("resnet20", channels_last=True, dtype=np.float64)
+    np.testing.assert_allclose(logits, nchw_logits, rtol=1e-12, atol=1e-12)
+    for key, reference in nchw_grads.items():
+        np.testing.assert_allclose(grads[key], reference, rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+def _layouts_of_a_step(name, size=16):
+    """(op, phase, [is channels-last per 4-D output]) for every op of one training step, and the ops that
+    copied between layouts."""
+    seen, converting = [], set()
+
+    def record(node, phase, inputs, run):
+        before = conversions.count
+        outputs = run()
+        if conversions.count > before:
+            converting.add(node.op_name())
+        arrays = outputs if isinstance(outputs, tuple) else (outputs,)
+        planes = [a for a in arrays if a is not None and a.ndim == 4 and a.shape[1] > 1 and a.shape[2] * a.shape[3] > 1]
+        if planes:
+            seen.append((node.op_name(), phase, [is_channels_last(a) and not a.flags.c_contiguous for a in planes]))
+        return outputs
+
+    model = models.get(name, num_classes=10, seed=0).to(memory_format=mr.channels_last)
+    x = mr.randn(2, 3, size, size).contiguous(memory_format=mr.channels_last)
+    handle = op_hooks.register(record)
+    try:
+        F.cross_entropy(model(x), np.arange(2)).backward()
+    finally:
+        handle.remove()
+    return seen, converting
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet18"])
+def test_every_op_of_a_training_step_keeps_the_channels_last_layout(name):
+    seen, converting = _layouts_of_a_step(name, size=64 if name == "resnet18" else 16)
+    ops = {op for op, _, _ in seen}
+    assert {"conv2d", "batch_norm", "relu"} <= ops and ("residual_add" in ops)
+    not_kept = [(op, phase) for op, phase, layouts in seen if not all(layouts)]
+    assert not_kept == []
+    assert "contiguous" not in ops
+    # the pooling kernels are NCHW-only (one or two per network): they convert each way, counted; so do the
+    # im2col convolutions where the direct ones do not run (the reference flavour)
+    pooling = {"max_pool2d", "adaptive_avg_pool2d"} if name == "resnet18" else {"adaptive_avg_pool2d"}
+    assert converting == (pooling if kernels.cpu_flavour() == "numba" else pooling | {"conv2d"})
+
+
+@pytest.mark.parametrize("case", ["float64", "groups", "dilation", "nchw", "reference flavour"])
+def test_the_im2col_convolution_runs_wherever_the_direct_kernels_do_not_apply(case, monkeypatch):
+    rng = np.random.default_rng(0)
+    dtype = np.float64 if case == "float64" else np.float32
+    x = mr.tensor(rng.standard_normal((2, 16, 6, 6)).astype(dtype), requires_grad=True)
+    if case != "nchw":
+        x = x.contiguous(memory_format=mr.channels_last)
+    groups, dilation = (2 if case == "groups" else 1), (2 if case == "dilation" else 1)
+    weight = mr.tensor(rng.standard_normal((16, 16 // groups, 3, 3)).astype(dtype))
+    if case == "reference flavour":
+        monkeypatch.setenv("MINIRES_KERNELS", "reference")
+    y = F.conv2d(x, weight, padding=1, dilation=dilation, groups=groups)
+    assert type(y.grad_fn).__name__ == "Conv2d"
+
+
+@needs_direct
+def test_a_channels_last_weight_pulls_an_nchw_input_over_as_a_counted_op():
+    """As torch: a network converted with Module.to(memory_format=...) runs channels-last even on an NCHW
+    batch; the one conversion is an op of its own (``contiguous``) that the profiler sees."""
+    layer = mr.nn.Conv2d(3, 16, 3, padding=1).to(memory_format=mr.channels_last)
+    x = mr.randn(2, 3, 8, 8, requires_grad=True)
+    y = layer(x)
+    assert y.is_contiguous(memory_format=mr.channels_last)
+    assert [type(f).__name__ for f, _ in y.grad_fn.next_functions if f is not None][0] == "Contiguous"
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+
+
+def test_contiguous_and_is_contiguous_follow_torch():
+    x = mr.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
+    assert x.is_contiguous() and not x.is_contiguous(memory_format=mr.channels_last)
+    y = x.contiguous(memory_format=mr.channels_last)
+    assert y.is_contiguous(memory_format=mr.channels_last) and not y.is_contiguous()
+    assert y.shape == (1, 2, 3, 4) and np.array_equal(y.numpy(), x.numpy())
+    assert y.contiguous(memory_format=mr.channels_last) is y and x.contiguous() is x
+    assert np.array_equal(y.contiguous().numpy(), x.numpy()) and y.contiguous().is_contiguous()
+    with pytest.raises(ArgumentError, match="channels_last needs a 4-D"):
+        mr.zeros(2, 3).contiguous(memory_format=mr.channels_last)
+    with pytest.raises(ArgumentError, match="memory_format must be one of"):
+        x.contiguous(memory_format="nhwc")
+
+
+def test_the_gradient_passes_through_a_layout_change_unchanged():
+    x = mr.randn(2, 3, 4, 5, dtype=np.float64, requires_grad=True)
+    g = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
+    x.contiguous(memory_format=mr.channels_last).backward(mr.tensor(g))
+    np.testing.assert_array_equal(x.grad.numpy(), g)
+
+
+def test_module_to_lays_out_four_dimensional_parameters_and_keeps_the_rest():
+    model = models.get("resnet20", num_classes=10, seed=0)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    model.to(memory_format=mr.channels_last)
+    for name, p in model.named_parameters():
+        assert p.is_contiguous(memory_format=mr.channels_last if p.ndim == 4 else "contiguous_format"), name
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+    with pytest.raises(ArgumentError, match="memory_format must be one of"):
+        model.to(memory_format="NHWC")
