@@ -13,6 +13,9 @@ Signatures (both flavours):
     residual_add_backward(g, y, relu) -> grad (for both branches)
     shortcut_a_forward(x, out_channels, sh, sw) -> y
     shortcut_a_backward(g, in_channels, h, w, sh, sw) -> dx
+    relu_backward(g, y) -> grad         (the join's backward with the ReLU: F.relu's backward too)
+    shortcut_a_forward_channels_last / shortcut_a_backward_channels_last: the same on (N, H, W, C) memory
+Elementwise kernels read their arrays' memory flat, so they serve NCHW and channels-last arrays alike.
 """
 import numpy as np
 
@@ -136,6 +139,8 @@ register("residual_add_forward", reference=residual_add_forward_reference, numba
 register("residual_add_backward", reference=residual_add_backward_reference, numba=residual_add_backward_numba)
 register("shortcut_a_forward", reference=shortcut_a_forward_reference, numba=shortcut_a_forward_numba)
 register("shortcut_a_backward", reference=shortcut_a_backward_reference, numba=shortcut_a_backward_numba)
+register("relu_backward", reference=lambda g, y: residual_add_backward_reference(g, y, True),
+         numba=(lambda g, y: residual_add_backward_numba(g, y, True)) if residual_add_backward_numba else None)
 # channels-last: two strided copies, which NumPy does at memory speed; no loops to compile
 register("shortcut_a_forward_channels_last", reference=shortcut_a_forward_channels_last_reference)
 register("shortcut_a_backward_channels_last", reference=shortcut_a_backward_channels_last_reference)

@@ -217,3 +217,34 @@ def test_module_to_lays_out_four_dimensional_parameters_and_keeps_the_rest():
         np.testing.assert_array_equal(value, before[key])
     with pytest.raises(ArgumentError, match="memory_format must be one of"):
         model.to(memory_format="NHWC")
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_channels_last_batch_norm_equals_nchw_batch_norm_with_its_running_statistics(training):
+    """float64, any kernel flavour: output, dx, dgamma, dbeta and the running statistics, to rounding."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5, 4, 6)) * 3 + 1
+    g = rng.standard_normal(x.shape)
+    mean, var, gamma, beta = rng.standard_normal(5), rng.random(5) + 0.5, rng.standard_normal(5), rng.standard_normal(5)
+    results = []
+    for channels_last in (False, True):
+        layer = mr.nn.BatchNorm2d(5).double().train(training)
+        layer.running_mean.data[:], layer.running_var.data[:] = mean, var
+        layer.weight.data[:], layer.bias.data[:] = gamma, beta
+        xt = mr.tensor(x, requires_grad=True)
+        y = layer(xt.contiguous(memory_format=mr.channels_last) if channels_last else xt)
+        assert y.is_contiguous(memory_format=mr.channels_last) == channels_last
+        y.backward(mr.tensor(g))
+        results.append([y.numpy(), xt.grad.numpy(), layer.weight.grad.numpy(), layer.bias.grad.numpy(),
+                         layer.running_mean.numpy(), layer.running_var.numpy()])
+    for ours, reference in zip(results[1], results[0]):
+        np.testing.assert_allclose(ours, reference, rtol=1e-11, atol=1e-12)
+
+
+def test_channels_last_batch_norm_passes_gradcheck():
+    rng = np.random.default_rng(1)
+    x, gamma, beta = rng.standard_normal((2, 3, 3, 4)), rng.standard_normal(3), rng.standard_normal(3)
+
+    def normalise(x, gamma, beta):
+        return F.batch_norm(x.contiguous(memory_format=mr.channels_last), gamma, beta, None, None, training=True)
+    mr.gradcheck(normalise, [x, gamma, beta])

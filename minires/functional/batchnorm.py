@@ -3,8 +3,9 @@
 Training: normalise with the batch mean and the *biased* batch variance; update the running statistics in
 place with the *unbiased* variance: running = (1 - momentum) * running + momentum * batch.
 Evaluation: normalise with the running statistics, y = x * scale + shift per channel.
-Works on (N, C) and (N, C, *) inputs, viewed as (N, C, M) for the kernels without a copy: NCHW memory as
-(N, C, H W); channels-last memory (N, H, W, C) as (N H W, C, 1), so the output keeps the input's layout.
+Works on (N, C) and (N, C, *) inputs, viewed without a copy as kernels/batchnorm.py's (N, C, M) = (N, C, H W);
+a channels-last input goes to kernels/batchnorm_channels_last.py as its (P, C) = (N H W, C) pixel matrix,
+and the output keeps the input's layout.
 """
 from .. import backend, kernels
 from .. import memory_format as memory_format_rules
@@ -21,22 +22,23 @@ class BatchNorm(Function):
         n, c = x.shape[:2]
         self.training, self.shape = training, x.shape
         self.channels_last = memory_format_rules.is_channels_last(x) and not x.flags.c_contiguous
-        x3 = self._channel_view(x)  # (N, C, M)
+        self.family = family = "batchnorm_channels_last_" if self.channels_last else "batchnorm_"
+        x3 = self._channel_view(x)  # (N, C, M), or (P, C) channels-last
         gamma = weight if weight is not None else xp.ones(c, dtype=x.dtype)
         beta = bias if bias is not None else xp.zeros(c, dtype=x.dtype)
         if training:
-            y, mean, var, inv_std = kernels.pick("batchnorm_forward_train", xp)(x3, gamma, beta, eps)
+            y, mean, var, inv_std = kernels.pick(family + "forward_train", xp)(x3, gamma, beta, eps)
             if running_mean is not None:
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean
             if running_var is not None:
-                count = x3.shape[0] * x3.shape[2]
+                count = x.size // c
                 running_var *= 1 - momentum
                 running_var += momentum * var * (count / (count - 1))  # unbiased, as PyTorch keeps it
         else:
             mean, var = running_mean.copy(), running_var.copy()  # later training steps must not change them
             inv_std = 1 / xp.sqrt(var + eps)
-            y = kernels.pick("batchnorm_forward_eval", xp)(x3, gamma, beta, mean, var, eps)
+            y = kernels.pick(family + "forward_eval", xp)(x3, gamma, beta, mean, var, eps)
         self.save_for_backward(x3, gamma, mean, inv_std)
         return self._unview(y)
 
@@ -44,7 +46,7 @@ class BatchNorm(Function):
         x3, gamma, mean, inv_std = self.saved_tensors
         xp = backend.get_array_module(g)
         # training: the batch statistics depend on x (the three-term form); evaluation: y is affine in x
-        backward = kernels.pick("batchnorm_backward" if self.training else "batchnorm_backward_eval", xp)
+        backward = kernels.pick(self.family + ("backward" if self.training else "backward_eval"), xp)
         dx, dgamma, dbeta = backward(self._channel_view(g), x3, gamma, mean, inv_std)
         _, need_w, need_b = self.needs_input_grad
         return self._unview(dx), dgamma if need_w else None, dbeta if need_b else None
@@ -52,7 +54,7 @@ class BatchNorm(Function):
     def _channel_view(self, a):
         n, c = self.shape[:2]
         if self.channels_last:
-            return memory_format_rules.nhwc(a).reshape(-1, c, 1)  # every pixel a "sample" of one value
+            return memory_format_rules.nhwc(a).reshape(-1, c)
         return a.reshape(n, c, -1)
 
     def _unview(self, a3):

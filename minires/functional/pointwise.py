@@ -1,6 +1,7 @@
 """Elementwise functions of one tensor. Each backward: local derivative x upstream gradient."""
-from .. import backend
+from .. import backend, kernels
 from ..function import Function
+from ..memory_format import Layout
 
 
 class Exp(Function):
@@ -45,7 +46,7 @@ class ReLU(Function):
     name = "relu"
 
     def forward(self, x):
-        y = backend.get_array_module(x).maximum(x, 0)
+        y = backend.get_array_module(x).maximum(x, 0)  # a ufunc: y keeps x's memory format
         self.save_for_backward(y)
         return y
 
@@ -53,7 +54,9 @@ class ReLU(Function):
         (y,) = self.saved_tensors
         # d relu(x) = 1 where x > 0, else 0. Written as torch's threshold_backward: exactly 0 where y <= 0
         # (even for a NaN gradient), and a NaN output passes its gradient on, so NaN is never hidden.
-        return backend.get_array_module(g).where(y <= 0, 0, g)
+        layout = Layout.of(y)  # the kernel reads memory flat: hand it g in y's layout
+        grad = kernels.pick("relu_backward", backend.get_array_module(g))(layout.memory(g), layout.memory(y))
+        return layout.tensor(grad)
 
 
 class Sigmoid(Function):
