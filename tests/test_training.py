@@ -288,3 +288,18 @@ def test_bad_training_input_is_named(tmp_path, capsys):
     assert "lr must be positive" in capsys.readouterr().err
     assert main(["evaluate", "--checkpoint", str(tmp_path / "none")]) == 2
     assert "no training checkpoint" in capsys.readouterr().err
+
+
+def test_training_runs_channels_last_by_default_and_old_runs_resume_nchw():
+    assert TrainConfig().memory_format == "channels_last"
+    saved_before_the_field = {k: v for k, v in TrainConfig().to_dict().items() if k != "memory_format"}
+    assert TrainConfig.from_dict(saved_before_the_field).memory_format == "contiguous_format"
+    with pytest.raises(mr.errors.ArgumentError, match="memory_format must be one of"):
+        TrainConfig(memory_format="nhwc")
+
+
+@pytest.mark.parametrize("memory_format", ["channels_last", "contiguous_format"])
+def test_the_trainer_lays_the_model_out_in_the_configured_format(tmp_path, memory_format):
+    trainer = Trainer(TrainConfig(epochs=1, memory_format=memory_format), str(tmp_path))
+    conv = trainer.model.layer1[0].conv1.weight
+    assert conv.is_contiguous(memory_format=memory_format)

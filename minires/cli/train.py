@@ -28,6 +28,8 @@ OPTIONS = {
     "--seed": ("seed", int, "seed for initialisation, data order and augmentation"),
     "--device": ("device", str, "cpu or cuda"),
     "--image-size": ("image_size", int, "folder data: resize images to this size"),
+    "--memory-format": ("memory_format", str, "channels_last (direct convolution kernels, about 2x faster on "
+                                              "the CPU) or contiguous_format (NCHW, the im2col kernels)"),
 }
 
 

@@ -6,6 +6,7 @@ from ..errors import ArgumentError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "multistep", "constant")
+MEMORY_FORMATS = ("channels_last", "contiguous_format")
 
 
 @dataclass
@@ -25,6 +26,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     image_size: int = 64  # folder data: images are resized to this
+    memory_format: str = "channels_last"  # the fast CPU convolutions want it (docs: benchmarks/RESULTS.md)
 
     def __post_init__(self):
         checks = [(self.epochs >= 1, "epochs must be at least 1"), (self.batch_size >= 1, "batch_size must be >= 1"),
@@ -33,7 +35,8 @@ class TrainConfig:
                   (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
                   (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
                   (0 <= self.warmup_epochs < self.epochs, "warmup_epochs must be less than epochs"),
-                  (8 <= self.image_size <= 1024, "image_size must lie in 8..1024")]
+                  (8 <= self.image_size <= 1024, "image_size must lie in 8..1024"),
+                  (self.memory_format in MEMORY_FORMATS, f"memory_format must be one of {MEMORY_FORMATS}")]
         for ok, message in checks:
             if not ok:
                 raise ArgumentError(f"training configuration: {message}")
@@ -46,7 +49,8 @@ class TrainConfig:
     def from_dict(cls, values):
         """The configuration saved in a checkpoint; a wrong-typed field is an ArgumentError naming it."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
-        kept = {k: v for k, v in values.items() if k in fields}
+        kept = {"memory_format": "contiguous_format"}  # runs saved before it was a field trained NCHW
+        kept.update((k, v) for k, v in values.items() if k in fields)
         for key, value in kept.items():
             expected = type(fields[key].default)
             expected = (int, float) if expected is float else (list, tuple) if expected is tuple else expected
