@@ -59,18 +59,19 @@ def chunk_bounds(rows, chunk):
     return chunk * ROWS_PER_CHUNK, min(rows, (chunk + 1) * ROWS_PER_CHUNK)
 
 
-def moment_sums(x, shift):
-    """Per column c, with d = x - shift_c: (sum of d, sum of d^2), float64."""
-    rows, channels = x.shape
+def column_sums(a, a_shift, b, b_shift):
+    """Per column c: (sum of (a - a_shift_c), sum of (a - a_shift_c)(b - b_shift_c)), float64. The moments
+    of x are column_sums(x, shift, x, shift); backward's sums are column_sums(g, 0, x, mean)."""
+    rows, channels = a.shape
     chunks = -(-rows // ROWS_PER_CHUNK)
     partial = np.zeros((chunks, 2, channels))
     for k in prange(chunks):
         first, last = chunk_bounds(rows, k)
         for i in range(first, last):
             for c in range(channels):
-                d = x[i, c] - shift[c]
+                d = a[i, c] - a_shift[c]
                 partial[k, 0, c] += d
-                partial[k, 1, c] += d * d
+                partial[k, 1, c] += d * (b[i, c] - b_shift[c])
     return partial.sum(axis=0)
 
 
@@ -88,7 +89,7 @@ def batchnorm_channels_last_forward_train_loops(x, gamma, beta, eps):
     rows, channels = x.shape
     # shifted by each channel's first value, as batchnorm.py: E[d^2] - E[d]^2 then does not cancel
     shift = x[0].astype(np.float64)
-    sums = moment_sums(x, shift)
+    sums = column_sums(x, shift, x, shift)
     mean_shifted = sums[0] / rows
     var = np.maximum(sums[1] / rows - mean_shifted * mean_shifted, 0.0)
     mean = shift + mean_shifted
@@ -108,16 +109,7 @@ def batchnorm_channels_last_forward_eval_loops(x, gamma, beta, mean, var, eps):
 
 def gradient_sums(g, x, mean):
     """(sum of g, sum of g * (x - mean)) per column, float64."""
-    rows, channels = x.shape
-    chunks = -(-rows // ROWS_PER_CHUNK)
-    partial = np.zeros((chunks, 2, channels))
-    for k in prange(chunks):
-        first, last = chunk_bounds(rows, k)
-        for i in range(first, last):
-            for c in range(channels):
-                partial[k, 0, c] += g[i, c]
-                partial[k, 1, c] += g[i, c] * (x[i, c] - mean[c])
-    return partial.sum(axis=0)
+    return column_sums(g, np.zeros(g.shape[1]), x, mean)
 
 
 def affine_gradient(g, x, mean, k_g, k_0, k_x, dx):
@@ -150,9 +142,8 @@ def batchnorm_channels_last_backward_eval_loops(g, x, gamma, mean, inv_std):
 
 
 chunk_bounds = serial_jit(chunk_bounds) or chunk_bounds  # the parallel passes call it
-moment_sums = parallel_jit(moment_sums) or moment_sums
+column_sums = parallel_jit(column_sums) or column_sums
 scale_shift_rows = parallel_jit(scale_shift_rows) or scale_shift_rows
-gradient_sums = parallel_jit(gradient_sums) or gradient_sums
 affine_gradient = parallel_jit(affine_gradient) or affine_gradient
 # The numba flavour: the drivers above are plain Python around these parallel passes (a few per-channel
 # vector operations between them), so "_loops" is already the numba version wherever numba imports.

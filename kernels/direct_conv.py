@@ -44,19 +44,30 @@ def _indent(lines, depth):
 
 # --- the generated part: one unrolled register block per kernel -------------------------------------------
 
+def _accumulators(rows, vectors):
+    """The register block's names, a{row}_{v}, and the lines that zero them."""
+    acc = [[f"a{r}_{v}" for v in range(vectors)] for r in range(rows)]
+    return acc, [f"{name} = vzero()" for row in acc for name in row]
+
+
+def _rank_one_update(acc, array, offset, scalar):
+    """One step of the reduction: load the vectors array[offset + 16 v], then for each row r of the block
+    acc[r][v] += scalar(r) * vector v (each loaded vector used by every row)."""
+    lines = [f"u{v} = vload({array}, {offset} + {LANES * v})" for v in range(len(acc[0]))]
+    for r, row in enumerate(acc):
+        lines.append(f"s = {scalar(r)}")
+        lines += [f"{name} = vsfma(s, u{v}, {name})" for v, name in enumerate(row)]
+    return lines
+
 def _forward_block(pixels, vectors):
     """y[ox + p, ob + 16 v] for p < pixels, v < vectors: the sum over taps (i, j) and input channels."""
-    acc = [[f"a{p}_{v}" for v in range(vectors)] for p in range(pixels)]
-    lines = [f"{name} = vzero()" for row in acc for name in row]
+    acc, lines = _accumulators(pixels, vectors)
     lines += ["for i in range(kh):",
               "    for j in range(kw):",
               "        xo = ((b * hp + oy * sh + i) * wp + ox * sw + j) * c",
               "        wo = (i * kw + j) * c * oc + ob",
               "        for ch in range(c):"]
-    body = [f"w{v} = vload(w, wo + {LANES * v})" for v in range(vectors)]
-    for p in range(pixels):
-        body.append(f"s = xflat[xo + {p} * step]")
-        body += [f"{acc[p][v]} = vsfma(s, w{v}, {acc[p][v]})" for v in range(vectors)]
+    body = _rank_one_update(acc, "w", "wo", lambda p: f"xflat[xo + {p} * step]")
     body += ["xo += 1", "wo += oc"]
     lines += _indent(body, 3)
     lines.append("yo = ((b * oh + oy) * ow + ox) * oc + ob")
@@ -84,16 +95,12 @@ def _forward_source(pixels, vectors):
 
 def _weight_grad_block(channels, vectors):
     """dw[i, j, cb + q, ob + 16 v] for q < channels: the sum over one image's output pixels."""
-    acc = [[f"a{q}_{v}" for v in range(vectors)] for q in range(channels)]
-    lines = [f"{name} = vzero()" for row in acc for name in row]
+    acc, lines = _accumulators(channels, vectors)
     lines += ["for y in range(oh):",
               "    xo = ((b * hp + y * sh + i) * wp + j) * c + cb",
               "    go = (b * oh + y) * ow * oc + ob",
               "    for x in range(ow):"]
-    body = [f"g{v} = vload(gy, go + {LANES * v})" for v in range(vectors)]
-    for q in range(channels):
-        body.append(f"s = xflat[xo + {q}]")
-        body += [f"{acc[q][v]} = vsfma(s, g{v}, {acc[q][v]})" for v in range(vectors)]
+    body = _rank_one_update(acc, "gy", "go", lambda q: f"xflat[xo + {q}]")
     body += ["xo += step", "go += oc"]
     lines += _indent(body, 2)
     lines.append("po = (((t * kh + i) * kw + j) * c + cb) * oc + ob")
@@ -126,17 +133,13 @@ def _weight_grad_source(channels, vectors):
 
 def _scatter_block(pixels, vectors):
     """dxpad[.., cb + 16 v] += sum_o gy[b, oy, ox + p, o] w[i, j, cb + 16 v, o], tap by tap."""
-    acc = [[f"a{p}_{v}" for v in range(vectors)] for p in range(pixels)]
+    acc, body = _accumulators(pixels, vectors)
     lines = ["for i in range(kh):",
              "    for j in range(kw):"]
-    body = [f"{name} = vzero()" for row in acc for name in row]
     body += ["go = ((b * oh + oy) * ow + ox) * oc",
              "wo = (i * kw + j) * oc * c + cb",
              "for o in range(oc):"]
-    inner = [f"w{v} = vload(wt, wo + {LANES * v})" for v in range(vectors)]
-    for p in range(pixels):
-        inner.append(f"s = gflat[go + {p} * oc]")
-        inner += [f"{acc[p][v]} = vsfma(s, w{v}, {acc[p][v]})" for v in range(vectors)]
+    inner = _rank_one_update(acc, "wt", "wo", lambda p: f"gflat[go + {p} * oc]")
     inner += ["go += 1", "wo += c"]
     body += _indent(inner, 1)
     body.append("do = ((b * hp + oy * sh + i) * wp + ox * sw + j) * c + cb")
