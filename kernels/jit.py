@@ -15,11 +15,14 @@ except ImportError:  # numba is a dependency, but a broken install must not brea
     numba, njit, prange = None, None, range
 
 if numba is not None and "NUMBA_THREADING_LAYER" not in os.environ:
-    # numba's OpenMP layer keeps its workers spinning after a kernel, and OpenBLAS does the same after a
-    # GEMM: on a 2-core machine the two thread pools then fight over the cores around every convolution.
-    # The workqueue layer's workers sleep. Measured (conv2d forward + backward, 128x16x32x32 3x3 and
-    # 128x64x8x8 3x3, 2 cores): omp 112-143 ms and 60-74 ms, workqueue 84-89 ms and 38-40 ms.
-    numba.config.THREADING_LAYER = "workqueue"
+    # One thread pool per step, numba's OpenMP one: the workqueue layer does not spread the direct
+    # convolutions over the cores (ResNet-20 step at batch 128, 2 cores: 236 ms on workqueue, 172 ms on omp;
+    # one 128x64x8x8 3x3 forward: 1.9 ms vs 1.3 ms). OpenMP's workers spin after a kernel, so OpenBLAS's pool
+    # must not run beside it: minires.threads.one_pool() limits BLAS to one thread inside a training step
+    # (NCHW step: 942 ms with both pools, 501 ms with BLAS limited, 691 ms on workqueue). Where OpenMP is not
+    # available numba takes the next layer in this order.
+    numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+    numba.config.THREADING_LAYER = "default"
 
 
 def parallel_jit(fn, reassociate=False):

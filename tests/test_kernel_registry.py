@@ -104,7 +104,7 @@ def test_an_unknown_kernel_message_lists_the_registered_ones():
 def test_kernels_are_compiled_for_all_cores_cached_and_exact_unless_asked():
     """The JIT's configuration (which mutation testing, run with the JIT off, cannot see): every kernel is a
     parallel, disk-cached dispatcher; only the batch-norm reductions may reassociate their sums; helpers
-    called from kernels are compiled too; the workqueue threading layer is chosen when the user chose none."""
+    called from kernels are compiled too; OpenMP is the preferred threading layer when the user chose none."""
     import numba
 
     from minires.kernels import batchnorm, im2col, pool, residual
@@ -122,4 +122,5 @@ def test_kernels_are_compiled_for_all_cores_cached_and_exact_unless_asked():
     assert type(im2col.conv_out_size).__name__ == "CPUDispatcher"
     assert type(residual.shortcut_a_channels).__name__ == "CPUDispatcher"
     if "NUMBA_THREADING_LAYER" not in os.environ:
-        assert numba.config.THREADING_LAYER == "workqueue"
+        assert numba.config.THREADING_LAYER == "default"
+        assert numba.config.THREADING_LAYER_PRIORITY[0] == "omp"

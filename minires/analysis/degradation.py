@@ -22,6 +22,7 @@ from .. import functional as F
 from .. import models
 from ..optim import SGD, parameter_groups
 from ..tensor import Tensor
+from ..threads import one_pool
 from ..data import DataLoader
 from ..training import evaluate_model
 from .common import training_batches
@@ -125,8 +126,9 @@ def run(config, directory, progress=print):
     bundle, loader, test_loader = training_batches(config.data, config.batch_size, config.seed)
     train_eval = DataLoader(bundle.train, 512, transform=bundle.eval_transform())  # the final training error
     rows = []
-    for name in config.models:
-        rows += train_and_record(name, config, bundle, loader, test_loader, progress, train_eval)
+    with one_pool():
+        for name in config.models:
+            rows += train_and_record(name, config, bundle, loader, test_loader, progress, train_eval)
     result = verdict(rows, config)
     for line in result["summary"]:
         progress(line)

@@ -24,6 +24,7 @@ from .. import functional as F
 from ..errors import ArgumentError, MiniresError
 from ..grad_mode import no_grad
 from ..tensor import Tensor
+from ..threads import one_pool
 from ..data.bundle import data_changes
 from . import build
 from .config import TrainConfig
@@ -110,9 +111,9 @@ class Trainer:
         """Train until config.epochs (or for ``stop_after_epochs`` more epochs); return a summary dict."""
         started, done = time.perf_counter(), 0
         # NumPy's overflow/invalid warnings are silenced: the step check reports a non-finite value itself,
-        # once, naming the step and the tensor.
+        # once, naming the step and the tensor. numba's thread pool alone runs the steps (minires.threads).
         with RunDirectory(self.directory, self.checkpoint_bytes()), StopRequests() as self._stop, \
-                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_pool():
             while self.state["epoch"] < self.config.epochs:
                 if stop_after_epochs is not None and done >= stop_after_epochs:
                     break
