@@ -33,6 +33,7 @@ import numpy as np
 
 from minires.errors import StorageError
 
+from .jit import parallel_jit, prange
 from .simd import LANES
 
 MAX_VECTORS = 4  # vectors of 16 channels per register block: PB x OV accumulators + OV weights fit 32 registers
@@ -242,22 +243,37 @@ def _vectors(channels):
 
 
 def _pixels(vectors):
-    """Output pixels per block: as many as leave registers for the weights (measured on AVX-512)."""
-    return {1: 8, 2: 4, 3: 4, 4: 4}[vectors]
+    """Output pixels per block. Measured on a 2-core AVX-512 machine (ResNet-20's layers at batch 128): 8
+    for one or two vectors (9 or 18 registers), 4 for three or four (16 accumulators); larger blocks spill."""
+    return 8 if vectors <= 2 else 4
 
 
-def _input_channels_block(vectors):
-    return {1: 8, 2: 4, 3: 4, 4: 2}[vectors]
+def _input_channels_block(vectors, channels):
+    """Input channels per dW block, measured alike: 8 for one or two vectors, 4 for three or four; never more
+    than the layer has (a 3-channel stem takes all three in one block)."""
+    return min(8 if vectors <= 2 else 4, channels)
 
 
 # --- entry points on NHWC arrays ---------------------------------------------------------------------------
 
-def pad_channels_last(x, ph, pw):
-    """x (N, H, W, C) with ph zero rows and pw zero columns on each side, C-contiguous."""
+def pad_channels_last_loops(x, ph, pw):
+    """x (N, H, W, C) with ph zero rows and pw zero columns on each side, C-contiguous: one parallel pass
+    that writes every element once (zeros from np.zeros plus a single-threaded copy cost 2-3x as much)."""
     n, h, w, c = x.shape
-    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
-    padded[:, ph:ph + h, pw:pw + w] = x
+    hp, wp = h + 2 * ph, w + 2 * pw
+    padded = np.empty((n, hp, wp, c), dtype=x.dtype)
+    for row in prange(n * hp):
+        b, y = row // hp, row % hp
+        if y < ph or y >= ph + h:
+            padded[b, y] = 0
+        else:
+            padded[b, y, :pw] = 0
+            padded[b, y, pw:pw + w] = x[b, y - ph]
+            padded[b, y, pw + w:] = 0
     return padded
+
+
+pad_channels_last = parallel_jit(pad_channels_last_loops) or pad_channels_last_loops
 
 
 def _round_up(channels):
@@ -289,7 +305,7 @@ def weight_grad(xpad, gy, kernel, stride, channels_last=False):
     gy = _pad_last_axis(gy, _round_up(oc))
     vectors = _vectors(gy.shape[-1])
     partial = np.zeros((min(numba.get_num_threads(), xpad.shape[0]), *kernel, c, gy.shape[-1]), dtype=np.float32)
-    _run("weight_grad", _input_channels_block(vectors), vectors, xpad, gy, partial, *kernel, *stride)
+    _run("weight_grad", _input_channels_block(vectors, c), vectors, xpad, gy, partial, *kernel, *stride)
     summed = partial.sum(axis=0)[..., :oc]  # (KH, KW, C, OC)
     if channels_last:
         return np.ascontiguousarray(summed.transpose(3, 0, 1, 2)).transpose(0, 3, 1, 2)
