@@ -77,20 +77,24 @@ def _forward_block(pixels, vectors):
 
 
 def _forward_source(pixels, vectors):
+    """Tasks run output-channel chunk first, then image rows, so the rows a thread takes in turn share one
+    chunk's weights in cache (with 256 channels all the weights are 2.4 MB; a chunk of 64 is 590 KB)."""
     lines = ["def forward(xpad, w, out, kh, kw, sh, sw):",
              "    xflat = xpad.reshape(-1)",
              "    n, hp, wp, c = xpad.shape",
              "    oh, ow, oc = out.shape[1], out.shape[2], out.shape[3]",
              "    step = sw * c",
              f"    full = ow - ow % {pixels}",
-             "    for row in prange(n * oh):",
-             "        b = row // oh",
-             "        oy = row - b * oh",
-             f"        for ob in range(0, oc, {LANES * vectors}):",
-             f"            for ox in range(0, full, {pixels}):"]
-    lines += _indent(_forward_block(pixels, vectors), 4)
-    lines += ["            for ox in range(full, ow):"]
-    lines += _indent(_forward_block(1, vectors), 4)
+             "    rows = n * oh",
+             f"    for task in prange(oc // {LANES * vectors} * rows):",
+             "        chunk = task // rows",
+             "        b = (task - chunk * rows) // oh",
+             "        oy = task - chunk * rows - b * oh",
+             f"        ob = chunk * {LANES * vectors}",
+             f"        for ox in range(0, full, {pixels}):"]
+    lines += _indent(_forward_block(pixels, vectors), 3)
+    lines += ["        for ox in range(full, ow):"]
+    lines += _indent(_forward_block(1, vectors), 3)
     return lines
 
 
@@ -119,9 +123,9 @@ def _forward_row3_source(pixels, vectors):
     lines = _forward_source(pixels, vectors)
     lines[0] = "def forward_row3(xpad, w, out, kh, kw, sh, sw):"
     lines.insert(4, "    tap = c * oc")
-    start = lines.index(f"            for ox in range(0, full, {pixels}):") + 1
-    end = lines.index("            for ox in range(full, ow):")
-    return lines[:start] + _indent(_forward_row3_block(pixels, vectors), 4) + lines[end:]
+    start = lines.index(f"        for ox in range(0, full, {pixels}):") + 1
+    end = lines.index("        for ox in range(full, ow):")
+    return lines[:start] + _indent(_forward_row3_block(pixels, vectors), 3) + lines[end:]
 
 
 def _weight_grad_block(channels, vectors):
