@@ -45,6 +45,12 @@ def _indent(lines, depth):
 
 # --- the generated part: one unrolled register block per kernel -------------------------------------------
 
+def _blocks_then_rest(whole, rest, block, size, vectors, depth):
+    """The loop ``whole`` over full blocks of ``size`` rows, then the loop ``rest`` over what is left, one
+    row at a time; ``block(rows, vectors)`` gives each loop's body, indented ``depth`` levels."""
+    return [whole] + _indent(block(size, vectors), depth) + [rest] + _indent(block(1, vectors), depth)
+
+
 def _accumulators(rows, vectors):
     """The register block's names, a{row}_{v}, and the lines that zero them."""
     acc = [[f"a{r}_{v}" for v in range(vectors)] for r in range(rows)]
@@ -76,26 +82,23 @@ def _forward_block(pixels, vectors):
     return lines
 
 
-def _forward_source(pixels, vectors):
+def _forward_source(pixels, vectors, block=None, name="forward"):
     """Tasks run output-channel chunk first, then image rows, so the rows a thread takes in turn share one
     chunk's weights in cache (with 256 channels all the weights are 2.4 MB; a chunk of 64 is 590 KB)."""
-    lines = ["def forward(xpad, w, out, kh, kw, sh, sw):",
+    lines = [f"def {name}(xpad, w, out, kh, kw, sh, sw):",
              "    xflat = xpad.reshape(-1)",
              "    n, hp, wp, c = xpad.shape",
              "    oh, ow, oc = out.shape[1], out.shape[2], out.shape[3]",
-             "    step = sw * c",
+             "    step, tap = sw * c, c * oc",
              f"    full = ow - ow % {pixels}",
              "    rows = n * oh",
              f"    for task in prange(oc // {LANES * vectors} * rows):",
              "        chunk = task // rows",
              "        b = (task - chunk * rows) // oh",
              "        oy = task - chunk * rows - b * oh",
-             f"        ob = chunk * {LANES * vectors}",
-             f"        for ox in range(0, full, {pixels}):"]
-    lines += _indent(_forward_block(pixels, vectors), 3)
-    lines += ["        for ox in range(full, ow):"]
-    lines += _indent(_forward_block(1, vectors), 3)
-    return lines
+             f"        ob = chunk * {LANES * vectors}"]
+    return lines + _blocks_then_rest(f"        for ox in range(0, full, {pixels}):", "        for ox in range(full, ow):",
+                                     block or _forward_block, pixels, vectors, 3)
 
 
 def _forward_row3_block(pixels, vectors):
@@ -120,12 +123,7 @@ def _forward_row3_block(pixels, vectors):
 
 def _forward_row3_source(pixels, vectors):
     """forward() for kw == 3 and sw == 1 (the caller checks)."""
-    lines = _forward_source(pixels, vectors)
-    lines[0] = "def forward_row3(xpad, w, out, kh, kw, sh, sw):"
-    lines.insert(4, "    tap = c * oc")
-    start = lines.index(f"        for ox in range(0, full, {pixels}):") + 1
-    end = lines.index("        for ox in range(full, ow):")
-    return lines[:start] + _indent(_forward_row3_block(pixels, vectors), 3) + lines[end:]
+    return _forward_source(pixels, vectors, _forward_row3_block, "forward_row3")
 
 
 def _weight_grad_block(channels, vectors):
@@ -158,12 +156,10 @@ def _weight_grad_source(channels, vectors):
              "        for b in range(t * per, min(n, (t + 1) * per)):",
              "            for i in range(kh):",
              "                for j in range(kw):",
-             f"                    for ob in range(0, oc, {LANES * vectors}):",
-             f"                        for cb in range(0, full, {channels}):"]
-    lines += _indent(_weight_grad_block(channels, vectors), 7)
-    lines += ["                        for cb in range(full, c):"]
-    lines += _indent(_weight_grad_block(1, vectors), 7)
-    return lines
+             f"                    for ob in range(0, oc, {LANES * vectors}):"]
+    return lines + _blocks_then_rest(f"                        for cb in range(0, full, {channels}):",
+                                     "                        for cb in range(full, c):",
+                                     _weight_grad_block, channels, vectors, 7)
 
 
 def _scatter_block(pixels, vectors):
@@ -192,12 +188,9 @@ def _scatter_source(pixels, vectors):
              f"    full = ow - ow % {pixels}",
              "    for b in prange(n):",
              "        for oy in range(oh):",
-             f"            for cb in range(0, c, {LANES * vectors}):",
-             f"                for ox in range(0, full, {pixels}):"]
-    lines += _indent(_scatter_block(pixels, vectors), 5)
-    lines += ["                for ox in range(full, ow):"]
-    lines += _indent(_scatter_block(1, vectors), 5)
-    return lines
+             f"            for cb in range(0, c, {LANES * vectors}):"]
+    return lines + _blocks_then_rest(f"                for ox in range(0, full, {pixels}):",
+                                     "                for ox in range(full, ow):", _scatter_block, pixels, vectors, 5)
 
 
 _SOURCES = {"forward": _forward_source, "forward_row3": _forward_row3_source, "weight_grad": _weight_grad_source,
