@@ -18,6 +18,8 @@ part; the loops around it are ordinary numba), written to the cache directory an
 ``cache=True``: the first run on a machine compiles (seconds, reported by ``compile_report()``), later runs
 load the machine code from disk. Pixel rows whose width is not a multiple of PB finish with a one-pixel
 block; channel counts that are not a multiple of 16 are zero-padded (a copy; no zoo network needs one).
+With one or two vectors the per-tap block is bound by loads (one input value per multiply-add), so 3-wide
+kernels at stride 1 use a block that reads each input row once for its three taps (``forward_row3``).
 """
 import hashlib
 import importlib.util

@@ -11,14 +11,21 @@ import numpy as np
 from .. import backend
 from .. import memory_format as memory_format_rules
 from ..function import Function
-from ..kernels import cpu_flavour, direct_conv
+from ..kernels import cpu_flavour
 from ..tensor import Tensor
+
+
+def _kernels():
+    """kernels/direct_conv.py needs numba (and llvmlite) at import: imported only where applies() said yes."""
+    from ..kernels import direct_conv
+    return direct_conv
 
 
 class DirectConv2d(Function):
     name = "conv2d"
 
     def forward(self, x, weight, bias, window):
+        direct_conv = _kernels()
         (ph, pw), self.in_size = window.padding, x.shape[2:]
         xpad = memory_format_rules.nhwc(x)
         if ph or pw:
@@ -32,6 +39,7 @@ class DirectConv2d(Function):
 
     def backward(self, g):
         xpad, weight = self.saved_tensors
+        direct_conv = _kernels()
         need_x, need_w, need_b = self.needs_input_grad
         gy = memory_format_rules.nhwc(g)                                     # (N, OH, OW, OC)
         window = self.window
