@@ -85,15 +85,18 @@ def scale_shift_rows(x, scale, offset, y):
                 y[i, c] = x[i, c] * scale[c] + offset[c]
 
 
-def batchnorm_channels_last_forward_train_loops(x, gamma, beta, eps):
-    rows, channels = x.shape
+def moments(x, eps):
+    """mean, biased var and 1 / sqrt(var + eps) per column, float64, from one pass of column_sums."""
     # shifted by each channel's first value, as batchnorm.py: E[d^2] - E[d]^2 then does not cancel
     shift = x[0].astype(np.float64)
     sums = column_sums(x, shift, x, shift)
-    mean_shifted = sums[0] / rows
-    var = np.maximum(sums[1] / rows - mean_shifted * mean_shifted, 0.0)
-    mean = shift + mean_shifted
-    inv_std = 1.0 / np.sqrt(var + eps)
+    mean_shifted = sums[0] / x.shape[0]
+    var = np.maximum(sums[1] / x.shape[0] - mean_shifted * mean_shifted, 0.0)
+    return shift + mean_shifted, var, 1.0 / np.sqrt(var + eps)
+
+
+def batchnorm_channels_last_forward_train_loops(x, gamma, beta, eps):
+    mean, var, inv_std = moments(x, eps)
     scale = gamma * inv_std
     y = np.empty_like(x)
     scale_shift_rows(x, scale.astype(x.dtype), (beta - mean * scale).astype(x.dtype), y)

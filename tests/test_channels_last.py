@@ -248,3 +248,71 @@ def test_channels_last_batch_norm_passes_gradcheck():
     def normalise(x, gamma, beta):
         return F.batch_norm(x.contiguous(memory_format=mr.channels_last), gamma, beta, None, None, training=True)
     mr.gradcheck(normalise, [x, gamma, beta])
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("with_residual", [True, False])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_batch_norm_relu_equals_batch_norm_then_the_join(training, with_residual, channels_last):
+    """The fused op (channels-last) and its unfused form (NCHW) against batch_norm + residual_add/relu,
+    float64: output, every gradient (a random upstream one) and the running statistics."""
+    rng = np.random.default_rng(2)
+    x, r, g = rng.standard_normal((3, 5, 4, 6)), rng.standard_normal((3, 5, 4, 6)), rng.standard_normal((3, 5, 4, 6))
+    gamma, beta = rng.standard_normal(5), rng.standard_normal(5)
+    mean, var = rng.standard_normal(5), rng.random(5) + 0.5
+
+    def run(fused):
+        xt, rt = mr.tensor(x, requires_grad=True), mr.tensor(r, requires_grad=True)
+        gt, bt = mr.tensor(gamma, requires_grad=True), mr.tensor(beta, requires_grad=True)
+        stats = [mean.copy(), var.copy()]
+        xin = xt.contiguous(memory_format=mr.channels_last) if channels_last else xt
+        rin = (rt.contiguous(memory_format=mr.channels_last) if channels_last else rt) if with_residual else None
+        if fused:
+            y = F.batch_norm_relu(xin, gt, bt, *stats, training, residual=rin)
+            assert (type(y.grad_fn).__name__ == "BatchNormReLU") == channels_last
+        else:
+            y = F.batch_norm(xin, gt, bt, *stats, training)
+            y = F.residual_add(y, rin, relu=True) if with_residual else F.relu(y)
+        y.backward(mr.tensor(g))
+        grads = [xt.grad.numpy(), gt.grad.numpy(), bt.grad.numpy()] + ([rt.grad.numpy()] if with_residual else [])
+        return [y.numpy(), *grads, *stats]
+
+    for ours, reference in zip(run(True), run(False)):
+        np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
+
+
+def test_batch_norm_relu_passes_gradcheck_on_channels_last_memory():
+    rng = np.random.default_rng(3)
+    x, r = rng.standard_normal((2, 3, 3, 4)), rng.standard_normal((2, 3, 3, 4))
+    gamma, beta = rng.standard_normal(3), rng.standard_normal(3)
+
+    def fused(x, gamma, beta, r):
+        cl = mr.channels_last
+        return F.batch_norm_relu(x.contiguous(memory_format=cl), gamma, beta, None, None, training=True,
+                                 residual=r.contiguous(memory_format=cl))
+    mr.gradcheck(fused, [x, gamma, beta, r])
+
+
+@pytest.mark.parametrize("name", ["resnet20", "plain20", "resnet18"])
+def test_a_fused_network_equals_the_unfused_network(name):
+    """nn.fuse: the same logits, gradients and running statistics (float64, channels-last)."""
+    def run(fused):
+        model = models.get(name, num_classes=10, seed=0).double().to(memory_format=mr.channels_last)
+        mr.nn.fuse(model, fused)
+        x = mr.tensor(np.random.default_rng(1).standard_normal((4, 3, 16, 16))).contiguous(memory_format=mr.channels_last)
+        logits = model(x)
+        F.cross_entropy(logits, np.arange(4)).backward()
+        grads = {k: p.grad.numpy() for k, p in model.named_parameters()}
+        return logits.numpy(), grads, model.state_dict()
+
+    (logits, grads, state), (ref_logits, ref_grads, ref_state) = run(True), run(False)
+    np.testing.assert_allclose(logits, ref_logits, rtol=1e-12, atol=1e-12)
+    for key in ref_grads:
+        np.testing.assert_allclose(grads[key], ref_grads[key], rtol=1e-10, atol=1e-12, err_msg=key)
+    for key in ref_state:
+        np.testing.assert_allclose(state[key], ref_state[key], rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+def test_a_residual_is_added_only_before_a_fused_relu():
+    with pytest.raises(ArgumentError, match="only before a fused ReLU"):
+        mr.nn.BatchNorm2d(3)(mr.randn(2, 3, 4, 4), residual=mr.randn(2, 3, 4, 4))

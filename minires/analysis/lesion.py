@@ -21,7 +21,7 @@ from .. import backend, kernels
 from ..backend import l2_norm
 from .. import functional as F
 from ..function import Function
-from ..nn import BasicBlock, Module, Sequential
+from ..nn import BasicBlock, Module, Sequential, fuse
 from ..tensor import Tensor
 from ..training import TrainConfig, Trainer, evaluate_model
 from .output import pyplot, save_figure, write_rows
@@ -147,6 +147,7 @@ def run(config, directory, progress=print):
                                    lr=config.lr, seed=config.seed, device=config.device)
         trainer = Trainer(train_config, os.path.join(directory, name))
         summary = trainer.fit()
+        fuse(trainer.model, False)  # the paths study routes each block's join: the unfused form calls it
         model, test_loader = trainer.model, trainer.test_loader
         baseline = summary["test_accuracy"]
         rows = lesion_accuracies(model, test_loader, config.device)

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from .. import functional as F
-from .. import models, optim
+from .. import models, nn, optim
 from ..memory_format import channels_last
 from ..tensor import Tensor
 from ..threads import one_pool
@@ -25,6 +25,7 @@ def minires_step(name, batch, size, seed=0, memory_format=channels_last):
     """A closure running one minires training step; ``step(profile)`` also times the optimiser step in a
     minires.bench.profiler profile."""
     model = models.get(name, num_classes=CLASSES, seed=seed).to(memory_format=memory_format)
+    nn.fuse(model)  # batch-norm + ReLU (+ join) as one op where a block allows it: as minires train runs
     optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     rng = np.random.default_rng(seed)
     images = Tensor(rng.standard_normal((batch, 3, size, size)).astype(np.float32)).contiguous(memory_format)

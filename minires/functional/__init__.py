@@ -5,6 +5,7 @@ and the lowercase function users call.
 """
 from .arithmetic import add, div, mul, neg, pow, rpow, sub
 from .batchnorm import batch_norm
+from .batchnorm_relu import batch_norm_relu
 from .conv import conv2d
 from .conversion import astype, contiguous, to_device
 from .linalg import linear, matmul
@@ -22,6 +23,6 @@ __all__ = [
     "sum", "mean", "max", "reshape", "transpose", "flatten", "getitem", "cat", "pad",
     "matmul", "linear", "log_softmax", "softmax", "cross_entropy", "mse_loss", "dropout", "astype", "to_device",
     "contiguous",
-    "conv2d", "batch_norm", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "global_avg_pool2d",
+    "conv2d", "batch_norm", "batch_norm_relu", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "global_avg_pool2d",
     "residual_add", "shortcut_a",
 ]

@@ -28,13 +28,7 @@ class BatchNorm(Function):
         beta = bias if bias is not None else xp.zeros(c, dtype=x.dtype)
         if training:
             y, mean, var, inv_std = kernels.pick(family + "forward_train", xp)(x3, gamma, beta, eps)
-            if running_mean is not None:
-                running_mean *= 1 - momentum
-                running_mean += momentum * mean
-            if running_var is not None:
-                count = x.size // c
-                running_var *= 1 - momentum
-                running_var += momentum * var * (count / (count - 1))  # unbiased, as PyTorch keeps it
+            update_running(running_mean, running_var, mean, var, x.size // c, momentum)
         else:
             mean, var = running_mean.copy(), running_var.copy()  # later training steps must not change them
             inv_std = 1 / xp.sqrt(var + eps)
@@ -67,7 +61,13 @@ class BatchNorm(Function):
 def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5):
     """Batch normalisation over axis 1 of x (N, C, ...). weight/bias (C,) may be None (no affine);
     running_mean/running_var (C,) arrays or Tensors are updated in place in training, used in evaluation."""
-    op = "batch_norm"
+    stats = checked_arguments("batch_norm", x, weight, bias, running_mean, running_var, training)
+    return BatchNorm.apply(x, weight, bias, running_mean=stats[0], running_var=stats[1], training=bool(training),
+                           momentum=float(momentum), eps=float(eps))
+
+
+def checked_arguments(op, x, weight, bias, running_mean, running_var, training):
+    """batch_norm's argument rules (shared with batch_norm_relu); the running statistics as arrays."""
     if x.ndim < 2:
         raise ShapeError(f"{op}: expected an input of shape (N, C) or (N, C, ...), got {tuple(x.shape)}")
     if x.dtype.kind != "f":
@@ -88,5 +88,14 @@ def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.
         raise ArgumentError(f"{op}: evaluation mode needs running_mean and running_var")
     if training and x.numel() // channels <= 1:
         raise ArgumentError(f"{op}: training needs more than one value per channel, got input shape {tuple(x.shape)}")
-    return BatchNorm.apply(x, weight, bias, running_mean=stats[0], running_var=stats[1], training=bool(training),
-                           momentum=float(momentum), eps=float(eps))
+    return stats
+
+
+def update_running(running_mean, running_var, mean, var, count, momentum):
+    """running = (1 - momentum) running + momentum batch, in place; the variance unbiased, as PyTorch keeps it."""
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+    if running_var is not None:
+        running_var *= 1 - momentum
+        running_var += momentum * var * (count / (count - 1))

@@ -1,7 +1,7 @@
 """Modules (``minires.nn``): Module, Parameter, the layers of a ResNet, and the residual blocks."""
 from . import init
 from .blocks import (SHORTCUTS, BasicBlock, Bottleneck, OptionAShortcut, PreActBasicBlock, PreActBottleneck,
-                     ResidualJoin, make_shortcut)
+                     ResidualJoin, fuse, make_shortcut)
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, CrossEntropyLoss, Dropout, Flatten, Identity,
                      Linear, MaxPool2d, MSELoss, ReLU, Sequential)
 from .module import Module, Parameter, StateDictError, functional_call
@@ -9,6 +9,6 @@ from .module import Module, Parameter, StateDictError, functional_call
 __all__ = [
     "Module", "Parameter", "Dropout", "CrossEntropyLoss", "MSELoss", "StateDictError", "Sequential", "Conv2d", "BatchNorm2d", "Linear", "ReLU",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Identity", "BasicBlock", "Bottleneck",
-    "PreActBasicBlock", "PreActBottleneck", "OptionAShortcut", "ResidualJoin", "make_shortcut", "SHORTCUTS",
+    "PreActBasicBlock", "PreActBottleneck", "OptionAShortcut", "ResidualJoin", "fuse", "make_shortcut", "SHORTCUTS",
     "functional_call", "init",
 ]

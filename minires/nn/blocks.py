@@ -82,11 +82,16 @@ def _conv1x1(in_channels, out_channels, rng, stride=1):
 
 
 class BasicBlock(Module):
-    """Two 3x3 convolutions: F(x) = BN(conv(ReLU(BN(conv(x))))), y = ReLU(F(x) + W_s x)."""
+    """Two 3x3 convolutions: F(x) = BN(conv(ReLU(BN(conv(x))))), y = ReLU(F(x) + W_s x).
+
+    ``fused=True`` (or nn.fuse(model)) computes the same values and gradients with each batch-norm and the
+    ReLU (and join) after it as one op, F.batch_norm_relu: fewer passes over memory on channels-last
+    tensors. The ``relu`` and ``join`` children are then not called, so hooks on them do not fire."""
     expansion = 1
 
-    def __init__(self, in_channels, planes, stride=1, shortcut="B", rng=None):
+    def __init__(self, in_channels, planes, stride=1, shortcut="B", rng=None, fused=False):
         super().__init__()
+        self.fused = fused
         out_channels = planes * self.expansion
         self.conv1 = _conv3x3(in_channels, planes, stride, rng)
         self.bn1 = BatchNorm2d(planes)
@@ -97,11 +102,18 @@ class BasicBlock(Module):
         self.join = None if self.downsample is None else ResidualJoin(relu=True)
 
     def forward(self, x):                                          # x: (N, C_in, H, W)
+        if self.fused:
+            return self.forward_fused(x)
         out = self.relu(self.bn1(self.conv1(x)))                   # (N, C_out, H/s, W/s)
         out = self.bn2(self.conv2(out))                            # F(x, {W_i}): (N, C_out, H/s, W/s)
         if self.downsample is None:                                # plain block: y = ReLU(F(x))
             return self.relu(out)
         return self.join(out, self.downsample(x))                  # y = ReLU(F(x, {W_i}) + W_s x)
+
+    def forward_fused(self, x):
+        out = self.bn1(self.conv1(x), relu=True)                   # ReLU(BN(conv(x))), one op
+        shortcut = None if self.downsample is None else self.downsample(x)
+        return self.bn2(self.conv2(out), residual=shortcut, relu=True)  # ReLU(F(x, {W_i}) + W_s x), one op
 
 
 class Bottleneck(Module):
@@ -186,3 +198,11 @@ class PreActBottleneck(Module):
 def _preact_shortcut(downsample, x, pre):
     """Identity and option A take x itself; a projection takes the pre-activated input."""
     return downsample(pre) if isinstance(downsample, Sequential) else downsample(x)
+
+
+def fuse(model, fused=True):
+    """Switch every BasicBlock of ``model`` to its fused form (BasicBlock's docstring) or back; returns it."""
+    for module in model.modules():
+        if isinstance(module, BasicBlock):
+            module.fused = fused
+    return model

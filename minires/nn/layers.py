@@ -49,11 +49,16 @@ class BatchNorm2d(Module):
         self.register_buffer("running_var", np.ones(num_features, np.float32))
         self.register_buffer("num_batches_tracked", np.array(0, np.int64))
 
-    def forward(self, x):
+    def forward(self, x, residual=None, relu=False):
+        """BN(x); with ``relu=True``, ReLU(BN(x) + residual) as one fused op (F.batch_norm_relu)."""
         if self.training:
             self.num_batches_tracked.data += 1
-        return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, self.training,
-                            self.momentum, self.eps)
+        args = (x, self.weight, self.bias, self.running_mean, self.running_var, self.training, self.momentum, self.eps)
+        if relu:
+            return F.batch_norm_relu(*args, residual=residual)
+        if residual is not None:
+            raise ArgumentError("BatchNorm2d: a residual is added only before a fused ReLU (relu=True)")
+        return F.batch_norm(*args)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import backend
 from .. import functional as F
+from .. import nn
 from ..errors import ArgumentError, MiniresError
 from ..grad_mode import no_grad
 from ..tensor import Tensor
@@ -65,8 +66,8 @@ class Trainer:
         self.callbacks = callbacks or Callbacks()
         self.bundle = bundle or build.build_data(config)
         channels = self.bundle.input_shape[0]
-        self.model = build.build_model(config, len(self.bundle.classes), channels).to(
-            config.device, memory_format=config.memory_format)  # the convolutions pull each batch over
+        self.model = nn.fuse(build.build_model(config, len(self.bundle.classes), channels).to(
+            config.device, memory_format=config.memory_format))  # the convolutions pull each batch over
         self.optimizer = build.build_optimizer(config, self.model)
         self.scheduler = build.build_schedule(config, self.optimizer)
         self.train_loader, self.test_loader = build.build_loaders(config, self.bundle)
