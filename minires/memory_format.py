@@ -41,6 +41,11 @@ def is_channels_last(array):
     return array.ndim == 4 and array.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
+def only_channels_last(array):
+    """True for a 4-D array whose memory is NHWC and not also NCHW: the arrays the channels-last kernels take."""
+    return is_channels_last(array) and not array.flags.c_contiguous
+
+
 def nhwc(array):
     """The (N, H, W, C) C-contiguous array under a 4-D array (a view when it is already channels-last)."""
     memory = array.transpose(0, 2, 3, 1)
@@ -53,6 +58,17 @@ def nhwc(array):
 def nchw_view(array_nhwc):
     """The NCHW-shaped view of an (N, H, W, C) array: what a channels-last tensor holds."""
     return array_nhwc.transpose(0, 3, 1, 2)
+
+
+def pixel_matrix(array):
+    """The (N H W, C) matrix of a 4-D array's NHWC memory, one row per pixel (a view when channels-last)."""
+    return nhwc(array).reshape(-1, array.shape[1])
+
+
+def from_pixel_matrix(matrix, shape):
+    """The channels-last (N, C, H, W) array of ``shape`` whose pixel matrix is ``matrix``."""
+    n, c, h, w = shape
+    return nchw_view(matrix.reshape(n, h, w, c))
 
 
 def to_format(array, memory_format):
@@ -83,7 +99,7 @@ class Layout:
 
     @classmethod
     def of(cls, array):
-        return cls(is_channels_last(array) and not array.flags.c_contiguous)
+        return cls(only_channels_last(array))
 
     def memory(self, array):
         return nhwc(array) if self.channels_last else array
@@ -98,9 +114,3 @@ class Layout:
     def restore(self, array):
         return to_format(array, channels_last) if self.channels_last else array
 
-
-def like(array, template):
-    """``array`` in the memory format of ``template`` (for kernels that allocate NCHW outputs)."""
-    if is_channels_last(template) and not template.flags.c_contiguous:
-        return to_format(array, channels_last)
-    return array

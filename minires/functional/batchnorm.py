@@ -19,19 +19,17 @@ class BatchNorm(Function):
 
     def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
         xp = backend.get_array_module(x)
-        n, c = x.shape[:2]
+        c = x.shape[1]
         self.training, self.shape = training, x.shape
-        self.channels_last = memory_format_rules.is_channels_last(x) and not x.flags.c_contiguous
+        self.channels_last = memory_format_rules.only_channels_last(x)
         self.family = family = "batchnorm_channels_last_" if self.channels_last else "batchnorm_"
         x3 = self._channel_view(x)  # (N, C, M), or (P, C) channels-last
-        gamma = weight if weight is not None else xp.ones(c, dtype=x.dtype)
-        beta = bias if bias is not None else xp.zeros(c, dtype=x.dtype)
+        gamma, beta = affine(weight, bias, x)
         if training:
             y, mean, var, inv_std = kernels.pick(family + "forward_train", xp)(x3, gamma, beta, eps)
             update_running(running_mean, running_var, mean, var, x.size // c, momentum)
         else:
-            mean, var = running_mean.copy(), running_var.copy()  # later training steps must not change them
-            inv_std = 1 / xp.sqrt(var + eps)
+            mean, var, inv_std = evaluation_statistics(running_mean, running_var, eps)
             y = kernels.pick(family + "forward_eval", xp)(x3, gamma, beta, mean, var, eps)
         self.save_for_backward(x3, gamma, mean, inv_std)
         return self._unview(y)
@@ -46,15 +44,13 @@ class BatchNorm(Function):
         return self._unview(dx), dgamma if need_w else None, dbeta if need_b else None
 
     def _channel_view(self, a):
-        n, c = self.shape[:2]
         if self.channels_last:
-            return memory_format_rules.nhwc(a).reshape(-1, c)
-        return a.reshape(n, c, -1)
+            return memory_format_rules.pixel_matrix(a)
+        return a.reshape(*self.shape[:2], -1)
 
     def _unview(self, a3):
         if self.channels_last:
-            n, c, h, w = self.shape
-            return memory_format_rules.nchw_view(a3.reshape(n, h, w, c))
+            return memory_format_rules.from_pixel_matrix(a3, self.shape)
         return a3.reshape(self.shape)
 
 
@@ -89,6 +85,20 @@ def checked_arguments(op, x, weight, bias, running_mean, running_var, training):
     if training and x.numel() // channels <= 1:
         raise ArgumentError(f"{op}: training needs more than one value per channel, got input shape {tuple(x.shape)}")
     return stats
+
+
+def affine(weight, bias, x):
+    """gamma and beta, (C,) each: the given ones, or 1 and 0 for a batch-norm without affine parameters."""
+    xp, c = backend.get_array_module(x), x.shape[1]
+    return (weight if weight is not None else xp.ones(c, dtype=x.dtype),
+            bias if bias is not None else xp.zeros(c, dtype=x.dtype))
+
+
+def evaluation_statistics(running_mean, running_var, eps):
+    """mean, var and 1 / sqrt(var + eps) from the running statistics, copied: later training steps must not
+    change what this op's backward uses."""
+    mean, var = running_mean.copy(), running_var.copy()
+    return mean, var, 1 / backend.get_array_module(var).sqrt(var + eps)
 
 
 def update_running(running_mean, running_var, mean, var, count, momentum):

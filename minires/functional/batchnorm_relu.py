@@ -6,8 +6,8 @@ for. The values and gradients are the same either way (the reference kernels *ar
 from .. import backend, kernels
 from ..errors import ShapeError
 from ..function import Function
-from ..memory_format import Layout, nchw_view, nhwc
-from .batchnorm import batch_norm, checked_arguments, update_running
+from ..memory_format import from_pixel_matrix, only_channels_last, pixel_matrix
+from .batchnorm import affine, batch_norm, checked_arguments, evaluation_statistics, update_running
 from .pointwise import relu
 from .residual import residual_add
 
@@ -18,37 +18,27 @@ class BatchNormReLU(Function):
     def forward(self, x, weight, bias, residual, running_mean, running_var, training, momentum, eps):
         xp = backend.get_array_module(x)
         self.shape, self.training = x.shape, training
-        c = x.shape[1]
-        x2 = self._pixels(x)                                          # (P, C)
-        r2 = None if residual is None else self._pixels(residual)
-        gamma = weight if weight is not None else xp.ones(c, dtype=x.dtype)
-        beta = bias if bias is not None else xp.zeros(c, dtype=x.dtype)
+        x2 = pixel_matrix(x)                                          # (P, C)
+        r2 = None if residual is None else pixel_matrix(residual)
+        gamma, beta = affine(weight, bias, x)
         if training:
             kernel = kernels.pick("batchnorm_relu_channels_last_forward_train", xp)
             y, mean, var, inv_std = kernel(x2, gamma, beta, eps, r2)
             update_running(running_mean, running_var, mean, var, x2.shape[0], momentum)
         else:
-            mean, var = running_mean.copy(), running_var.copy()
-            inv_std = 1 / xp.sqrt(var + eps)
+            mean, var, inv_std = evaluation_statistics(running_mean, running_var, eps)
             y = kernels.pick("batchnorm_relu_channels_last_forward_eval", xp)(x2, gamma, beta, mean, var, eps, r2)
         self.save_for_backward(x2, y, gamma, mean, inv_std)
-        return self._planes(y)
+        return from_pixel_matrix(y, self.shape)
 
     def backward(self, g):
         x2, y, gamma, mean, inv_std = self.saved_tensors
         xp = backend.get_array_module(g)
         kernel = kernels.pick("batchnorm_relu_channels_last_backward" + ("" if self.training else "_eval"), xp)
         _, need_w, need_b, need_residual = self.needs_input_grad
-        dx, dgamma, dbeta, gm = kernel(self._pixels(g), y, x2, gamma, mean, inv_std, need_residual)
-        return (self._planes(dx), dgamma if need_w else None, dbeta if need_b else None,
-                self._planes(gm) if need_residual else None)   # the join hands gm to the shortcut
-
-    def _pixels(self, a):
-        return nhwc(a).reshape(-1, self.shape[1])
-
-    def _planes(self, a2):
-        n, c, h, w = self.shape
-        return nchw_view(a2.reshape(n, h, w, c))
+        dx, dgamma, dbeta, gm = kernel(pixel_matrix(g), y, x2, gamma, mean, inv_std, need_residual)
+        return (from_pixel_matrix(dx, self.shape), dgamma if need_w else None, dbeta if need_b else None,
+                from_pixel_matrix(gm, self.shape) if need_residual else None)  # the join hands gm to the shortcut
 
 
 def batch_norm_relu(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5, residual=None):
@@ -58,7 +48,7 @@ def batch_norm_relu(x, weight, bias, running_mean, running_var, training, moment
     if residual is not None and tuple(residual.shape) != tuple(x.shape):
         raise ShapeError(f"batch_norm_relu: the residual has shape {tuple(residual.shape)} but the input has "
                          f"{tuple(x.shape)}; they must be equal")
-    if x.ndim == 4 and Layout.of(x.data).channels_last:
+    if only_channels_last(x.data):
         return BatchNormReLU.apply(x, weight, bias, residual, running_mean=stats[0], running_var=stats[1],
                                    training=bool(training), momentum=float(momentum), eps=float(eps))
     y = batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps)

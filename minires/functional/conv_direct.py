@@ -46,8 +46,8 @@ class DirectConv2d(Function):
         grad_b = gy.sum(axis=(0, 1, 2)) if need_b else None
         grad_w = None
         if need_w:
-            weight_layout = memory_format_rules.Layout.of(weight).channels_last
-            grad_w = direct_conv.weight_grad(xpad, gy, window.kernel, window.stride, weight_layout)
+            grad_w = direct_conv.weight_grad(xpad, gy, window.kernel, window.stride,
+                                             memory_format_rules.only_channels_last(weight))
         grad_x = None
         if need_x:
             dx = direct_conv.input_grad(gy, weight, window.stride, window.padding, self.in_size)
@@ -62,5 +62,4 @@ def applies(x, weight, window, groups):
     data, w = x.data, weight.data
     return (groups == 1 and window.dilation == (1, 1) and data.dtype == np.float32 and w.dtype == np.float32
             and backend.get_array_module(data) is np and cpu_flavour() == "numba"
-            and (memory_format_rules.is_channels_last(data) and not data.flags.c_contiguous
-                 or memory_format_rules.is_channels_last(w) and not w.flags.c_contiguous))
+            and (memory_format_rules.only_channels_last(data) or memory_format_rules.only_channels_last(w)))

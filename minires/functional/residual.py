@@ -39,17 +39,15 @@ class ShortcutA(Function):
     name = "shortcut_a"
 
     def forward(self, x, out_channels, stride):
-        self.in_shape, self.stride = x.shape, stride
-        self.channels_last = Layout.of(x).channels_last
-        kernel = "shortcut_a_forward_channels_last" if self.channels_last else "shortcut_a_forward"
-        y = kernels.pick(kernel, backend.get_array_module(x))(Layout.of(x).memory(x), out_channels, *stride)
-        return Layout.of(x).tensor(y)
+        self.in_shape, self.stride, self.layout = x.shape, stride, Layout.of(x)
+        self.suffix = "_channels_last" if self.layout.channels_last else ""  # the kernels' NHWC versions
+        kernel = kernels.pick("shortcut_a_forward" + self.suffix, backend.get_array_module(x))
+        return self.layout.tensor(kernel(self.layout.memory(x), out_channels, *stride))
 
     def backward(self, g):
         _, c, h, w = self.in_shape
-        layout = Layout(self.channels_last)
-        kernel = "shortcut_a_backward_channels_last" if self.channels_last else "shortcut_a_backward"
-        return layout.tensor(kernels.pick(kernel, backend.get_array_module(g))(layout.memory(g), c, h, w, *self.stride))
+        kernel = kernels.pick("shortcut_a_backward" + self.suffix, backend.get_array_module(g))
+        return self.layout.tensor(kernel(self.layout.memory(g), c, h, w, *self.stride))
 
 
 def residual_add(out, shortcut, relu=False):
