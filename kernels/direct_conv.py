@@ -19,7 +19,8 @@ part; the loops around it are ordinary numba), written to the cache directory an
 load the machine code from disk. Pixel rows whose width is not a multiple of PB finish with a one-pixel
 block; channel counts that are not a multiple of 16 are zero-padded (a copy; no zoo network needs one).
 With one or two vectors the per-tap block is bound by loads (one input value per multiply-add), so 3-wide
-kernels at stride 1 use a block that reads each input row once for its three taps (``forward_row3``).
+kernels at stride 1 use blocks that serve a row's three taps from each load (``forward_row3``,
+``weight_grad_row3``).
 """
 import hashlib
 import importlib.util
@@ -144,9 +145,9 @@ def _weight_grad_block(channels, vectors):
     return lines
 
 
-def _weight_grad_source(channels, vectors):
+def _weight_grad_source(channels, vectors, block=_weight_grad_block, name="weight_grad", taps="range(kw)"):
     """partial (T, KH, KW, C, OC), zeroed: thread t sums its share of the batch into partial[t]."""
-    lines = ["def weight_grad(xpad, gy, partial, kh, kw, sh, sw):",
+    lines = [f"def {name}(xpad, gy, partial, kh, kw, sh, sw):",
              "    xflat = xpad.reshape(-1)",
              "    n, hp, wp, c = xpad.shape",
              "    oh, ow, oc = gy.shape[1], gy.shape[2], gy.shape[3]",
@@ -157,11 +158,58 @@ def _weight_grad_source(channels, vectors):
              "    for t in prange(threads):",
              "        for b in range(t * per, min(n, (t + 1) * per)):",
              "            for i in range(kh):",
-             "                for j in range(kw):",
+             f"                for j in {taps}:",
              f"                    for ob in range(0, oc, {LANES * vectors}):"]
     return lines + _blocks_then_rest(f"                        for cb in range(0, full, {channels}):",
                                      "                        for cb in range(full, c):",
-                                     _weight_grad_block, channels, vectors, 7)
+                                     block, channels, vectors, 7)
+
+
+def _weight_grad_row3_block(channels, vectors):
+    """dw[i, j, cb + q, ob + 16 v] for all three taps j of row i at once. The input pixel xp meets gy at the
+    output pixels xp - j, so a window of three gy vectors slides along the row: per input pixel, one gy
+    vector load and ``channels`` input values feed 3 x channels multiply-adds per vector (the per-tap block
+    loads one gy vector per ``channels`` of them). Pixels near the row's ends, where a tap has no output
+    pixel, take only their real taps (a zero stand-in would turn an infinite input into NaN)."""
+    acc = [[[f"a{j}_{q}_{v}" for v in range(vectors)] for q in range(channels)] for j in range(3)]
+    lines = [f"{name} = vzero()" for tap in acc for row in tap for name in row]
+
+    def inputs(offset):
+        return [f"s{q} = xflat[{offset} + {q}]" for q in range(channels)]
+
+    def update(j, vector):
+        return [f"{acc[j][q][v]} = vsfma(s{q}, {vector(v)}, {acc[j][q][v]})"
+                for q in range(channels) for v in range(vectors)]
+
+    edge = inputs("xrow + xp * c")
+    for j in range(3):
+        edge += [f"if xp - {j} >= 0 and xp - {j} < ow:"]
+        edge += _indent([f"e{v} = vload(gy, grow + (xp - {j}) * oc + {LANES * v})" for v in range(vectors)], 1)
+        edge += _indent(update(j, lambda v: f"e{v}"), 1)
+    steady = [f"g0_{v} = vload(gy, grow + xp * oc + {LANES * v})" for v in range(vectors)]
+    steady += inputs("xrow + xp * c")
+    for j in range(3):
+        steady += update(j, lambda v, j=j: f"g{j}_{v}")
+    steady += [f"g2_{v} = g1_{v}" for v in range(vectors)] + [f"g1_{v} = g0_{v}" for v in range(vectors)]
+    lines += ["for y in range(oh):",
+              "    xrow = (b * hp + y * sh + i) * wp * c + cb",
+              "    grow = (b * oh + y) * ow * oc + ob",
+              "    for xp in range(0, 2):"]
+    lines += _indent(edge, 2)
+    lines += ["    if ow > 2:"]
+    lines += _indent([f"g1_{v} = vload(gy, grow + oc + {LANES * v})" for v in range(vectors)], 2)
+    lines += _indent([f"g2_{v} = vload(gy, grow + {LANES * v})" for v in range(vectors)], 2)
+    lines += ["        for xp in range(2, ow):"] + _indent(steady, 3)
+    lines += ["    for xp in range(max(2, ow), ow + 2):"] + _indent(edge, 2)
+    lines.append("po = ((t * kh + i) * 3 * c + cb) * oc + ob")
+    lines += [f"vaddstore(partial, po + ({j} * c + {q}) * oc + {LANES * v}, {acc[j][q][v]})"
+              for j in range(3) for q in range(channels) for v in range(vectors)]
+    return lines
+
+
+def _weight_grad_row3_source(channels, vectors):
+    """weight_grad() for kw == 3 and sw == 1 (the caller checks): the taps of a row in one block."""
+    return _weight_grad_source(channels, vectors, _weight_grad_row3_block, "weight_grad_row3", "range(1)")
 
 
 def _scatter_block(pixels, vectors):
@@ -196,7 +244,7 @@ def _scatter_source(pixels, vectors):
 
 
 _SOURCES = {"forward": _forward_source, "forward_row3": _forward_row3_source, "weight_grad": _weight_grad_source,
-            "input_grad_scatter": _scatter_source}
+            "weight_grad_row3": _weight_grad_row3_source, "input_grad_scatter": _scatter_source}
 _HEADER = ["# Generated by minires.kernels.direct_conv; do not edit (regenerated when the generator changes).",
            "from numba import njit, prange",
            "from minires.kernels.simd import vaddstore, vload, vsfma, vstore, vzero",
@@ -290,6 +338,15 @@ def _input_channels_block(vectors, channels):
     return min(8 if vectors <= 2 else 4, channels)
 
 
+def _row3_input_channels(channels):
+    """Input channels per row-of-taps dW block, always with one vector of output channels (3 x 8 accumulators,
+    3 gy vectors, one input value). Measured alike: 16->16 at 32x32 1.20 ms, 32->32 at 16x16 1.24 ms (the
+    per-tap blocks: 2.58 and 2.03). Two vectors with 4 channels (31 registers) ran 1.12 ms when just
+    compiled but 2.80 ms when loaded from numba's cache, run after run, so it is not used; with four vectors
+    the per-tap block stays faster (1.13 ms against 1.25 at 64->64, 8x8)."""
+    return min(8, channels)
+
+
 # --- entry points on NHWC arrays ---------------------------------------------------------------------------
 
 def pad_channels_last_loops(x, ph, pw):
@@ -344,7 +401,10 @@ def weight_grad(xpad, gy, kernel, stride, channels_last=False):
     gy = _pad_last_axis(gy, _round_up(oc))
     vectors = _vectors(gy.shape[-1])
     partial = np.zeros((min(numba.get_num_threads(), xpad.shape[0]), *kernel, c, gy.shape[-1]), dtype=np.float32)
-    _run("weight_grad", _input_channels_block(vectors, c), vectors, xpad, gy, partial, *kernel, *stride)
+    if kernel[1] == 3 and stride[1] == 1 and vectors <= 2:
+        _run("weight_grad_row3", _row3_input_channels(c), 1, xpad, gy, partial, *kernel, *stride)
+    else:
+        _run("weight_grad", _input_channels_block(vectors, c), vectors, xpad, gy, partial, *kernel, *stride)
     summed = partial.sum(axis=0)[..., :oc]  # (KH, KW, C, OC)
     if channels_last:
         return np.ascontiguousarray(summed.transpose(3, 0, 1, 2)).transpose(0, 3, 1, 2)

@@ -32,3 +32,4 @@ def test_bench_cli_profile(capsys):
     assert main(["bench", "--profile", "--batch", "2", "--size", "8"]) == 0
     out = capsys.readouterr().out
     assert "conv2d" in out and "(python overhead)" in out
+

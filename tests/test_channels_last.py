@@ -67,6 +67,25 @@ def test_direct_kernels_equal_the_im2col_convolution(batch, channels, out_channe
 
 
 @needs_direct
+@pytest.mark.parametrize("column", [0, 1, 5, 6])
+def test_an_infinite_input_at_a_row_end_reaches_only_the_weight_gradients_it_meets(column):
+    """The row-of-taps dW block takes only the real taps near a row's ends: an infinite input in the first
+    or last two columns gives an infinite gradient where it meets the output gradient, never a NaN from a
+    zero stand-in (0 * inf). Compared with the float64 im2col convolution, value for value."""
+    rng = np.random.default_rng(column)
+    x = rng.standard_normal((2, 16, 5, 7)).astype(np.float32)
+    x[1, 3, 2, column] = np.inf
+    weight = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((2, 16, 5, 7)).astype(np.float32)
+    ours, reference = _direct_conv(x, weight, g, 1, 1)[2], _im2col_conv(x, weight, g, 1, 1)[2]
+    assert not np.isnan(reference).any() and np.isinf(reference).any()
+    np.testing.assert_array_equal(np.isinf(ours), np.isinf(reference))
+    np.testing.assert_array_equal(np.sign(ours), np.sign(reference))
+    finite = np.isfinite(reference)
+    _close(ours[finite], reference[finite])
+
+
+@needs_direct
 def test_direct_convolution_adds_the_bias_and_its_gradient():
     rng = np.random.default_rng(0)
     x = mr.tensor(rng.standard_normal((2, 16, 5, 6)).astype(np.float32)).contiguous(memory_format=mr.channels_last)

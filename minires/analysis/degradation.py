@@ -22,6 +22,7 @@ from .. import functional as F
 from .. import models
 from ..optim import SGD, parameter_groups
 from ..tensor import Tensor
+from ..allocator import keep_freed_memory
 from ..threads import one_pool
 from ..data import DataLoader
 from ..training import evaluate_model
@@ -126,7 +127,7 @@ def run(config, directory, progress=print):
     bundle, loader, test_loader = training_batches(config.data, config.batch_size, config.seed)
     train_eval = DataLoader(bundle.train, 512, transform=bundle.eval_transform())  # the final training error
     rows = []
-    with one_pool():
+    with one_pool(), keep_freed_memory():
         for name in config.models:
             rows += train_and_record(name, config, bundle, loader, test_loader, progress, train_eval)
     result = verdict(rows, config)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from ..errors import MiniresError
+from ..allocator import keep_freed_memory
 from .steps import minires_step, torch_step
 
 
@@ -26,8 +27,9 @@ def measure_memory_here(engine, name, batch, size, memory_format="channels_last"
     else:
         step = torch_step(name, batch, size)
     before = _status_bytes("VmRSS")
-    for _ in range(steps):
-        step()
+    with keep_freed_memory():  # as the timed steps and training run (minires.allocator)
+        for _ in range(steps):
+            step()
     peak = _status_bytes("VmHWM")
     return {"peak_rss": peak, "before_steps_rss": before, "step_rise": max(peak - before, 0)}
 

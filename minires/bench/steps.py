@@ -16,6 +16,7 @@ from .. import functional as F
 from .. import models, nn, optim
 from ..memory_format import channels_last
 from ..tensor import Tensor
+from ..allocator import keep_freed_memory
 from ..threads import one_pool
 
 CLASSES = 10
@@ -69,10 +70,11 @@ def time_pair(name, batch, size, repeats=3, warmup=1, memory_format=channels_las
     ours, model = minires_step(name, batch, size, memory_format=memory_format)
     theirs = torch_step(name, batch, size, weights=model.state_dict())
     samples = {"minires": [], "torch": []}
-    for i in range(warmup + repeats):
-        for engine, step in (("minires", ours), ("torch", theirs)):
-            start = time.perf_counter()
-            step()
-            if i >= warmup:
-                samples[engine].append(time.perf_counter() - start)
+    with keep_freed_memory():  # as in training, for both engines (minires.allocator)
+        for i in range(warmup + repeats):
+            for engine, step in (("minires", ours), ("torch", theirs)):
+                start = time.perf_counter()
+                step()
+                if i >= warmup:
+                    samples[engine].append(time.perf_counter() - start)
     return {engine: statistics.median(values) for engine, values in samples.items()}

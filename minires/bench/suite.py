@@ -7,6 +7,7 @@ minires.verify.torch_reference and the same weights) are timed in turn, step aft
 their ratio per model. Peak memory is measured in a separate process per engine and model: the peak resident
 set size, and its rise over the process's size just before the first step.
 """
+from ..allocator import keep_freed_memory
 from ..memory_format import channels_last
 from .memory import measure_memory
 from .profiler import profile_ops
@@ -39,10 +40,11 @@ def profile(name="resnet20", batch=128, size=32, steps=3, memory_format=channels
     """Op-family profile of minires training steps: rows (op, phase, calls per step, ms per step, share), ms
     per step, and the memory-format conversions per step (count, MiB) — a conversion is never a silent cost."""
     step, _ = minires_step(name, batch, size, memory_format=memory_format)
-    step()  # warm-up: numba compilation, workspace allocation
-    with profile_ops() as measured:
-        for _ in range(steps):
-            step(measured)
+    with keep_freed_memory():  # as training runs (minires.allocator)
+        step()  # warm-up: numba compilation, workspace allocation, the heap grown to a step's size
+        with profile_ops() as measured:
+            for _ in range(steps):
+                step(measured)
     total = measured.wall
     rows = [(op, phase, calls / steps, 1e3 * seconds / steps, seconds / total)
             for op, phase, calls, seconds in measured.table()]

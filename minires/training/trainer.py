@@ -25,6 +25,7 @@ from .. import nn
 from ..errors import ArgumentError, MiniresError
 from ..grad_mode import no_grad
 from ..tensor import Tensor
+from ..allocator import keep_freed_memory
 from ..threads import one_pool
 from ..data.bundle import data_changes
 from . import build
@@ -112,9 +113,10 @@ class Trainer:
         """Train until config.epochs (or for ``stop_after_epochs`` more epochs); return a summary dict."""
         started, done = time.perf_counter(), 0
         # NumPy's overflow/invalid warnings are silenced: the step check reports a non-finite value itself,
-        # once, naming the step and the tensor. numba's thread pool alone runs the steps (minires.threads).
+        # once, naming the step and the tensor. numba's thread pool alone runs the steps (minires.threads);
+        # the activations freed by one step are reused by the next (minires.allocator).
         with RunDirectory(self.directory, self.checkpoint_bytes()), StopRequests() as self._stop, \
-                np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_pool():
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_pool(), keep_freed_memory():
             while self.state["epoch"] < self.config.epochs:
                 if stop_after_epochs is not None and done >= stop_after_epochs:
                     break
