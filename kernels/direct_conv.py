@@ -1,8 +1,8 @@
 """Direct convolution in channels-last (NHWC) memory with explicit vector register blocks: the fast CPU path
 for float32 convolutions (im2col.py stays the readable reference, the general fallback and the GPU path).
 
-Notation: xpad (N, HP, WP, C) is the input with its zero padding written in, the weight is stored as
-w (KH, KW, C, OC), stride (SH, SW), output y (N, OH, OW, OC). Every sum runs over the taps (i, j) and the
+Notation: xpad (N, HP, WP, C) is the input with its zero padding (each kernel pads one image at a time
+into a per-thread buffer, in cache), the weight is stored as w (KH, KW, C, OC), stride (SH, SW), output y (N, OH, OW, OC). Every sum runs over the taps (i, j) and the
 channel named on the right:
     forward   y[n, oy, ox, o]        = sum_{i,j,c} xpad[n, oy SH + i, ox SW + j, c] w[i, j, c, o]
     dW        dw[i, j, c, o]         = sum_{n,oy,ox} xpad[n, oy SH + i, ox SW + j, c] gy[n, oy, ox, o]
@@ -36,7 +36,6 @@ import numpy as np
 
 from minires.errors import StorageError
 
-from .jit import parallel_jit, prange
 from .simd import LANES
 
 MAX_VECTORS = 4  # vectors of 16 channels per register block: PB x OV accumulators + OV weights fit 32 registers
@@ -74,7 +73,7 @@ def _forward_block(pixels, vectors):
     acc, lines = _accumulators(pixels, vectors)
     lines += ["for i in range(kh):",
               "    for j in range(kw):",
-              "        xo = ((b * hp + oy * sh + i) * wp + ox * sw + j) * c",
+              "        xo = xb + ((oy * sh + i) * wp + ox * sw + j) * c",
               "        wo = (i * kw + j) * c * oc + ob",
               "        for ch in range(c):"]
     body = _rank_one_update(acc, "w", "wo", lambda p: f"xflat[xo + {p} * step]")
@@ -85,23 +84,53 @@ def _forward_block(pixels, vectors):
     return lines
 
 
+def _padded_image(depth):
+    """Lines that make image b's input readable with its zero padding: copied into this thread's halo buffer
+    (zero borders, written once per call), where the block reads it at offset xb = 0, or read in place
+    (xb = b's offset) when there is no padding. The copy is one image, in cache; padding the whole batch
+    beforehand cost a pass over memory each way (9 ms of a 120 ms ResNet-20 step)."""
+    return _indent(["if padding:",
+                    "    row = wd * c",
+                    "    for y in range(h):",
+                    "        src = (b * h + y) * row",
+                    "        dst = ((ph + y) * wp + pw) * c",
+                    f"        for k in range(0, row - row % {LANES}, {LANES}):",
+                    "            vstore(xflat, dst + k, vload(xall, src + k))",
+                    f"        for k in range(row - row % {LANES}, row):",
+                    "            xflat[dst + k] = xall[src + k]",
+                    "    xb = 0",
+                    "else:",
+                    "    xb = b * hp * wp * c"], depth)
+
+
+_INPUT = ["    n, h, wd, c = x.shape",
+          "    xall = x.reshape(-1)",
+          "    hp, wp = h + 2 * ph, wd + 2 * pw",
+          "    padding = ph > 0 or pw > 0",
+          "    threads = halo.shape[0]"]
+
+
 def _forward_source(pixels, vectors, block=None, name="forward"):
-    """Tasks run output-channel chunk first, then image rows, so the rows a thread takes in turn share one
-    chunk's weights in cache (with 256 channels all the weights are 2.4 MB; a chunk of 64 is 590 KB)."""
-    lines = [f"def {name}(xpad, w, out, kh, kw, sh, sw):",
-             "    xflat = xpad.reshape(-1)",
-             "    n, hp, wp, c = xpad.shape",
+    """x (N, H, W, C) unpadded; halo (T, H + 2 PH, W + 2 PW, C) zeroed. Thread t takes an equal share of the
+    tasks, one image for one chunk of output channels each, chunk first, so the images a thread takes in
+    turn share one chunk's weights in cache (with 256 channels all the weights are 2.4 MB; a chunk of 64 is
+    590 KB)."""
+    lines = [f"def {name}(x, w, out, kh, kw, sh, sw, ph, pw, halo):"] + _INPUT + [
              "    oh, ow, oc = out.shape[1], out.shape[2], out.shape[3]",
              "    step, tap = sw * c, c * oc",
              f"    full = ow - ow % {pixels}",
-             "    rows = n * oh",
-             f"    for task in prange(oc // {LANES * vectors} * rows):",
-             "        chunk = task // rows",
-             "        b = (task - chunk * rows) // oh",
-             "        oy = task - chunk * rows - b * oh",
-             f"        ob = chunk * {LANES * vectors}"]
-    return lines + _blocks_then_rest(f"        for ox in range(0, full, {pixels}):", "        for ox in range(full, ow):",
-                                     block or _forward_block, pixels, vectors, 3)
+             f"    tasks = oc // {LANES * vectors} * n",
+             "    per = (tasks + threads - 1) // threads",
+             "    for t in prange(threads):",
+             "        xflat = halo[t].reshape(-1) if padding else xall",
+             "        for task in range(t * per, min(tasks, (t + 1) * per)):",
+             "            chunk = task // n",
+             "            b = task - chunk * n",
+             f"            ob = chunk * {LANES * vectors}"]
+    lines += _padded_image(3) + ["            for oy in range(oh):"]
+    return lines + _blocks_then_rest(f"                for ox in range(0, full, {pixels}):",
+                                     "                for ox in range(full, ow):", block or _forward_block, pixels,
+                                     vectors, 5)
 
 
 def _forward_row3_block(pixels, vectors):
@@ -110,7 +139,7 @@ def _forward_row3_block(pixels, vectors):
     block loads one value per multiply-add, so with one or two vectors it is bound by loads, not FMAs)."""
     acc, lines = _accumulators(pixels, vectors)
     lines += ["for i in range(kh):",
-              "    xo = ((b * hp + oy * sh + i) * wp + ox) * c",
+              "    xo = xb + ((oy * sh + i) * wp + ox) * c",
               "    wo = i * 3 * tap + ob",
               "    for ch in range(c):"]
     body = [f"u{j}_{v} = vload(w, wo + {j} * tap + {LANES * v})" for j in range(3) for v in range(vectors)]
@@ -133,9 +162,9 @@ def _weight_grad_block(channels, vectors):
     """dw[i, j, cb + q, ob + 16 v] for q < channels: the sum over one image's output pixels."""
     acc, lines = _accumulators(channels, vectors)
     lines += ["for y in range(oh):",
-              "    xo = ((b * hp + y * sh + i) * wp + j) * c + cb",
+              "    xo = xb + ((y * sh + i) * wp + j) * c + cb",
               "    go = (b * oh + y) * ow * oc + ob",
-              "    for x in range(ow):"]
+              "    for ox in range(ow):"]
     body = _rank_one_update(acc, "gy", "go", lambda q: f"xflat[xo + {q}]")
     body += ["xo += step", "go += oc"]
     lines += _indent(body, 2)
@@ -146,17 +175,17 @@ def _weight_grad_block(channels, vectors):
 
 
 def _weight_grad_source(channels, vectors, block=_weight_grad_block, name="weight_grad", taps="range(kw)"):
-    """partial (T, KH, KW, C, OC), zeroed: thread t sums its share of the batch into partial[t]."""
-    lines = [f"def {name}(xpad, gy, partial, kh, kw, sh, sw):",
-             "    xflat = xpad.reshape(-1)",
-             "    n, hp, wp, c = xpad.shape",
+    """partial (T, KH, KW, C, OC), zeroed: thread t sums its share of the batch into partial[t] (its
+    halo buffer t holds the padded image, as in the forward)."""
+    lines = [f"def {name}(x, gy, partial, kh, kw, sh, sw, ph, pw, halo):"] + _INPUT + [
              "    oh, ow, oc = gy.shape[1], gy.shape[2], gy.shape[3]",
-             "    threads = partial.shape[0]",
              "    per = (n + threads - 1) // threads",
              "    step = sw * c",
              f"    full = c - c % {channels}",
              "    for t in prange(threads):",
-             "        for b in range(t * per, min(n, (t + 1) * per)):",
+             "        xflat = halo[t].reshape(-1) if padding else xall",
+             "        for b in range(t * per, min(n, (t + 1) * per)):"]
+    lines += _padded_image(3) + [
              "            for i in range(kh):",
              f"                for j in {taps}:",
              f"                    for ob in range(0, oc, {LANES * vectors}):"]
@@ -192,7 +221,7 @@ def _weight_grad_row3_block(channels, vectors):
         steady += update(j, lambda v, j=j: f"g{j}_{v}")
     steady += [f"g2_{v} = g1_{v}" for v in range(vectors)] + [f"g1_{v} = g0_{v}" for v in range(vectors)]
     lines += ["for y in range(oh):",
-              "    xrow = (b * hp + y * sh + i) * wp * c + cb",
+              "    xrow = xb + (y * sh + i) * wp * c + cb",
               "    grow = (b * oh + y) * ow * oc + ob",
               "    for xp in range(0, 2):"]
     lines += _indent(edge, 2)
@@ -349,26 +378,6 @@ def _row3_input_channels(channels):
 
 # --- entry points on NHWC arrays ---------------------------------------------------------------------------
 
-def pad_channels_last_loops(x, ph, pw):
-    """x (N, H, W, C) with ph zero rows and pw zero columns on each side, C-contiguous: one parallel pass
-    that writes every element once (zeros from np.zeros plus a single-threaded copy cost 2-3x as much)."""
-    n, h, w, c = x.shape
-    hp, wp = h + 2 * ph, w + 2 * pw
-    padded = np.empty((n, hp, wp, c), dtype=x.dtype)
-    for row in prange(n * hp):
-        b, y = row // hp, row % hp
-        if y < ph or y >= ph + h:
-            padded[b, y] = 0
-        else:
-            padded[b, y, :pw] = 0
-            padded[b, y, pw:pw + w] = x[b, y - ph]
-            padded[b, y, pw + w:] = 0
-    return padded
-
-
-pad_channels_last = parallel_jit(pad_channels_last_loops) or pad_channels_last_loops
-
-
 def _round_up(channels):
     return -(-channels // LANES) * LANES
 
@@ -381,30 +390,46 @@ def _pad_last_axis(a, size):
     return padded
 
 
-def forward(xpad, weight, stride, out_size):
-    """y (N, OH, OW, OC) from xpad (N, HP, WP, C) and weight (OC, C, KH, KW), both float32."""
-    oc = weight.shape[0]
+def _halo(x, padding, tasks):
+    """One zeroed buffer per thread for a padded image (a one-element stand-in without padding)."""
+    n, h, w, c = x.shape
+    (ph, pw), threads = padding, max(1, min(numba.get_num_threads(), tasks))
+    return np.zeros((threads, h + 2 * ph, w + 2 * pw, c) if ph or pw else (threads, 1, 1, 1), dtype=np.float32)
+
+
+def output_size(size, kernel, stride, padding):
+    return tuple((s + 2 * p - k) // st + 1 for s, k, st, p in zip(size, kernel, stride, padding))
+
+
+def forward(x, weight, stride, padding):
+    """y (N, OH, OW, OC) from x (N, H, W, C), zero-padded by ``padding`` on each side, and weight
+    (OC, C, KH, KW), both float32."""
+    x, oc = np.ascontiguousarray(x), weight.shape[0]
     w = _pad_last_axis(weight.transpose(2, 3, 1, 0), _round_up(oc))  # (KH, KW, C, OC rounded up)
-    out = np.empty((xpad.shape[0], *out_size, w.shape[-1]), dtype=np.float32)
+    out_size = output_size(x.shape[1:3], weight.shape[2:], stride, padding)
+    out = np.empty((x.shape[0], *out_size, w.shape[-1]), dtype=np.float32)
     vectors = _vectors(w.shape[-1])
-    if weight.shape[3] == 3 and stride[1] == 1 and vectors <= 2:
-        _run("forward_row3", _row3_pixels(vectors), vectors, xpad, w, out, *weight.shape[2:], *stride)
-    else:
-        _run("forward", _pixels(vectors), vectors, xpad, w, out, *weight.shape[2:], *stride)
+    halo = _halo(x, padding, w.shape[-1] // (LANES * vectors) * x.shape[0])
+    kind, block = ("forward_row3", _row3_pixels(vectors)) if weight.shape[3] == 3 and stride[1] == 1 and \
+        vectors <= 2 else ("forward", _pixels(vectors))
+    _run(kind, block, vectors, x, w, out, *weight.shape[2:], *stride, *padding, halo)
     return out if out.shape[-1] == oc else np.ascontiguousarray(out[..., :oc])
 
 
-def weight_grad(xpad, gy, kernel, stride, channels_last=False):
-    """dW (OC, C, KH, KW) from the padded input (N, HP, WP, C) and gy (N, OH, OW, OC); its memory is
-    (OC, KH, KW, C) when ``channels_last`` (a gradient is laid out like its weight, as in torch)."""
-    oc, c = gy.shape[-1], xpad.shape[-1]
+def weight_grad(x, gy, kernel, stride, padding, channels_last=False):
+    """dW (OC, C, KH, KW) from the input (N, H, W, C), zero-padded by ``padding``, and gy (N, OH, OW, OC);
+    its memory is (OC, KH, KW, C) when ``channels_last`` (a gradient is laid out like its weight, as in
+    torch)."""
+    x, oc, c = np.ascontiguousarray(x), gy.shape[-1], x.shape[-1]
     gy = _pad_last_axis(gy, _round_up(oc))
     vectors = _vectors(gy.shape[-1])
-    partial = np.zeros((min(numba.get_num_threads(), xpad.shape[0]), *kernel, c, gy.shape[-1]), dtype=np.float32)
+    halo = _halo(x, padding, x.shape[0])
+    partial = np.zeros((halo.shape[0], *kernel, c, gy.shape[-1]), dtype=np.float32)
     if kernel[1] == 3 and stride[1] == 1 and vectors <= 2:
-        _run("weight_grad_row3", _row3_input_channels(c), 1, xpad, gy, partial, *kernel, *stride)
+        _run("weight_grad_row3", _row3_input_channels(c), 1, x, gy, partial, *kernel, *stride, *padding, halo)
     else:
-        _run("weight_grad", _input_channels_block(vectors, c), vectors, xpad, gy, partial, *kernel, *stride)
+        _run("weight_grad", _input_channels_block(vectors, c), vectors, x, gy, partial, *kernel, *stride,
+             *padding, halo)
     summed = partial.sum(axis=0)[..., :oc]  # (KH, KW, C, OC)
     if channels_last:
         return np.ascontiguousarray(summed.transpose(3, 0, 1, 2)).transpose(0, 3, 1, 2)
@@ -418,8 +443,7 @@ def input_grad(gy, weight, stride, padding, in_size):
     if stride == (1, 1) and kh - 1 - ph >= 0 and kw - 1 - pw >= 0:
         # the gather: dx is the forward convolution of gy (padded by K - 1 - P) with the flipped kernel
         flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, OC, KH, KW)
-        padded = pad_channels_last(gy, kh - 1 - ph, kw - 1 - pw)
-        return forward(padded, flipped, (1, 1), (h, w))
+        return forward(gy, flipped, (1, 1), (kh - 1 - ph, kw - 1 - pw))
     wt = _pad_last_axis(weight.transpose(2, 3, 0, 1), _round_up(c))  # (KH, KW, OC, C rounded up)
     dxpad = np.zeros((gy.shape[0], h + 2 * ph, w + 2 * pw, wt.shape[-1]), dtype=np.float32)
     vectors = _vectors(wt.shape[-1])

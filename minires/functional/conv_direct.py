@@ -1,8 +1,8 @@
 """conv2d on channels-last memory by direct convolution kernels (kernels/direct_conv.py): the same maths as
 functional/conv.py's im2col version, computed without columns. x is an NCHW-shaped view of an NHWC array,
-and so is y. Forward pads x once and keeps the padded copy for dW; with gy = dL/dy in NHWC:
-    y  = direct forward(xpad, W) + b
-    db = sum of gy over N, OH, OW,   dW = direct weight_grad(xpad, gy),   dx = direct input_grad(gy, W)
+and so is y. The kernels pad each image themselves; with gy = dL/dy in NHWC:
+    y  = direct forward(x, W) + b
+    db = sum of gy over N, OH, OW,   dW = direct weight_grad(x, gy),   dx = direct input_grad(gy, W)
 ``applies`` says when this path runs instead of im2col: float32 NumPy arrays, the numba kernel flavour, no
 groups or dilation, and a channels-last input or weight (as in torch, either makes the output channels-last).
 """
@@ -26,19 +26,15 @@ class DirectConv2d(Function):
 
     def forward(self, x, weight, bias, window):
         direct_conv = _kernels()
-        (ph, pw), self.in_size = window.padding, x.shape[2:]
-        xpad = memory_format_rules.nhwc(x)
-        if ph or pw:
-            xpad = direct_conv.pad_channels_last(xpad, ph, pw)
-        self.window = window
-        self.save_for_backward(xpad, weight)
-        y = direct_conv.forward(xpad, weight, window.stride, window.out)   # (N, OH, OW, OC)
+        x_nhwc, self.window = memory_format_rules.nhwc(x), window
+        self.save_for_backward(x_nhwc, weight)
+        y = direct_conv.forward(x_nhwc, weight, window.stride, window.padding)   # (N, OH, OW, OC)
         if bias is not None:
             y += bias
         return memory_format_rules.nchw_view(y)
 
     def backward(self, g):
-        xpad, weight = self.saved_tensors
+        x, weight = self.saved_tensors
         direct_conv = _kernels()
         need_x, need_w, need_b = self.needs_input_grad
         gy = memory_format_rules.nhwc(g)                                     # (N, OH, OW, OC)
@@ -46,11 +42,11 @@ class DirectConv2d(Function):
         grad_b = gy.sum(axis=(0, 1, 2)) if need_b else None
         grad_w = None
         if need_w:
-            grad_w = direct_conv.weight_grad(xpad, gy, window.kernel, window.stride,
+            grad_w = direct_conv.weight_grad(x, gy, window.kernel, window.stride, window.padding,
                                              memory_format_rules.only_channels_last(weight))
         grad_x = None
         if need_x:
-            dx = direct_conv.input_grad(gy, weight, window.stride, window.padding, self.in_size)
+            dx = direct_conv.input_grad(gy, weight, window.stride, window.padding, x.shape[1:3])
             grad_x = memory_format_rules.nchw_view(dx)
         return grad_x, grad_w, grad_b
 
