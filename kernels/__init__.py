@@ -17,4 +17,4 @@ Tensor or Function classes.
 """
 from .registry import (FLAVOURS, cpu_flavour, implementation, numba_available, pick, register,  # noqa: F401
                        registered, using)
-from . import batchnorm, batchnorm_channels_last, batchnorm_relu_channels_last, im2col, pool, residual  # noqa: F401,E402  (each registers its kernels)
+from . import batchnorm, batchnorm_channels_last, batchnorm_relu_channels_last, im2col, pool, residual, sgd  # noqa: F401,E402  (each registers its kernels)

@@ -69,17 +69,21 @@ def _rank_one_update(acc, array, offset, scalar):
     return lines
 
 def _forward_block(pixels, vectors):
-    """y[ox + p, ob + 16 v] for p < pixels, v < vectors: the sum over taps (i, j) and input channels."""
+    """y at the output pixels q + p (counted along the image's rows, so a block may wrap onto the next row:
+    small images still fill it), p < pixels, channels ob + 16 v, v < vectors: the sum over taps (i, j) and
+    input channels."""
     acc, lines = _accumulators(pixels, vectors)
+    for p in range(pixels):
+        lines += [f"oy, ox = divmod(q + {p}, ow)", f"x{p} = xb + (oy * sh * wp + ox * sw) * c"]
     lines += ["for i in range(kh):",
               "    for j in range(kw):",
-              "        xo = xb + ((oy * sh + i) * wp + ox * sw + j) * c",
+              "        xo = (i * wp + j) * c",
               "        wo = (i * kw + j) * c * oc + ob",
               "        for ch in range(c):"]
-    body = _rank_one_update(acc, "w", "wo", lambda p: f"xflat[xo + {p} * step]")
+    body = _rank_one_update(acc, "w", "wo", lambda p: f"xflat[x{p} + xo]")
     body += ["xo += 1", "wo += oc"]
     lines += _indent(body, 3)
-    lines.append("yo = ((b * oh + oy) * ow + ox) * oc + ob")
+    lines.append("yo = (b * oh * ow + q) * oc + ob")
     lines += [f"vstore(out, yo + {p} * oc + {LANES * v}, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
     return lines
 
@@ -110,7 +114,7 @@ _INPUT = ["    n, h, wd, c = x.shape",
           "    threads = halo.shape[0]"]
 
 
-def _forward_source(pixels, vectors, block=None, name="forward"):
+def _forward_header(pixels, vectors, name):
     """x (N, H, W, C) unpadded; halo (T, H + 2 PH, W + 2 PW, C) zeroed. Thread t takes an equal share of the
     tasks, one image for one chunk of output channels each, chunk first, so the images a thread takes in
     turn share one chunk's weights in cache (with 256 channels all the weights are 2.4 MB; a chunk of 64 is
@@ -118,7 +122,6 @@ def _forward_source(pixels, vectors, block=None, name="forward"):
     lines = [f"def {name}(x, w, out, kh, kw, sh, sw, ph, pw, halo):"] + _INPUT + [
              "    oh, ow, oc = out.shape[1], out.shape[2], out.shape[3]",
              "    step, tap = sw * c, c * oc",
-             f"    full = ow - ow % {pixels}",
              f"    tasks = oc // {LANES * vectors} * n",
              "    per = (tasks + threads - 1) // threads",
              "    for t in prange(threads):",
@@ -127,10 +130,14 @@ def _forward_source(pixels, vectors, block=None, name="forward"):
              "            chunk = task // n",
              "            b = task - chunk * n",
              f"            ob = chunk * {LANES * vectors}"]
-    lines += _padded_image(3) + ["            for oy in range(oh):"]
-    return lines + _blocks_then_rest(f"                for ox in range(0, full, {pixels}):",
-                                     "                for ox in range(full, ow):", block or _forward_block, pixels,
-                                     vectors, 5)
+    return lines + _padded_image(3)
+
+
+def _forward_source(pixels, vectors):
+    """The image's output pixels in blocks along its rows (see _forward_header)."""
+    lines = _forward_header(pixels, vectors, "forward") + [f"            full = oh * ow - oh * ow % {pixels}"]
+    return lines + _blocks_then_rest(f"            for q in range(0, full, {pixels}):",
+                                     "            for q in range(full, oh * ow):", _forward_block, pixels, vectors, 4)
 
 
 def _forward_row3_block(pixels, vectors):
@@ -154,8 +161,12 @@ def _forward_row3_block(pixels, vectors):
 
 
 def _forward_row3_source(pixels, vectors):
-    """forward() for kw == 3 and sw == 1 (the caller checks)."""
-    return _forward_source(pixels, vectors, _forward_row3_block, "forward_row3")
+    """forward() for kw == 3 and sw == 1 (the caller checks): row by row, blocks within a row."""
+    lines = _forward_header(pixels, vectors, "forward_row3") + [f"            full = ow - ow % {pixels}",
+                                                                 "            for oy in range(oh):"]
+    return lines + _blocks_then_rest(f"                for ox in range(0, full, {pixels}):",
+                                     "                for ox in range(full, ow):", _forward_row3_block, pixels,
+                                     vectors, 5)
 
 
 def _weight_grad_block(channels, vectors):

@@ -44,6 +44,8 @@ CALLS = {
                                    sprinkled((C,), 19), np.abs(sprinkled((C,), 20))),
     "batchnorm_backward_eval": lambda: (sprinkled((4, C, 30), 27), sprinkled((4, C, 30), 28), sprinkled((C,), 29),
                                         sprinkled((C,), 30), np.abs(sprinkled((C,), 31))),
+    "sgd_update": lambda: (sprinkled((40,), 53), sprinkled((40,), 54), sprinkled((40,), 55), np.float32(0.1),
+                           np.float32(0.9), np.float32(1.0), np.float32(5e-4), True, False),
     "residual_add_forward": lambda: (sprinkled(SHAPE, 21), sprinkled(SHAPE, 22), True),
     "residual_add_backward": lambda: (sprinkled(SHAPE, 23), sprinkled(SHAPE, 24), True),
     "shortcut_a_forward": lambda: (sprinkled(SHAPE, 25), 7, 2, 2),

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import minires as mr
-from minires import optim
+from minires import kernels, optim
 from minires.optim import lr_scheduler as mr_sched
 from against_torch import assert_close
 
@@ -36,6 +36,53 @@ def _run(make_ours, make_theirs, steps=10, seed=0):
 ])
 def test_sgd_matches_torch(options):
     _run(lambda ps: optim.SGD(ps, **options), lambda ps: torch.optim.SGD(ps, **options))
+
+
+@pytest.mark.skipif(not kernels.numba_available(), reason="numba is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [
+    dict(momentum=0.0, keep=1.0, weight_decay=0.0, nesterov=False),
+    dict(momentum=0.9, keep=0.7, weight_decay=5e-4, nesterov=False),
+    dict(momentum=0.9, keep=1.0, weight_decay=1e-2, nesterov=True),
+])
+def test_the_sgd_kernel_flavours_agree_to_the_bit(dtype, options):
+    """Each flavour updates p and the momentum buffer in place; with the scalars in the parameter's dtype
+    they round every step alike, over a first and a later step."""
+    rng = np.random.default_rng(0)
+    p0, b0 = rng.standard_normal(1000).astype(dtype), rng.standard_normal(1000).astype(dtype)
+    g = rng.standard_normal(1000).astype(dtype)
+    scalars = [dtype(v) for v in (0.1, options["momentum"], options["keep"], options["weight_decay"])]
+    for first in (True, False):
+        results = []
+        for flavour in ("reference", "numba"):
+            p, buffer = p0.copy(), b0.copy()
+            out = kernels.implementation("sgd_update", flavour)(p, g, buffer, *scalars, options["nesterov"], first)
+            assert out[0] is p and out[1] is buffer  # in place
+            results.append((p, buffer))
+        np.testing.assert_array_equal(results[0][0], results[1][0])
+        np.testing.assert_array_equal(results[0][1], results[1][1])
+        assert not np.array_equal(results[0][0], p0)
+
+
+def test_sgd_updates_a_channels_last_parameter_in_its_own_memory_order():
+    """A channels-last weight, its .grad and its buffer share one memory order: the kernel walks them flat.
+    A gradient laid out otherwise (set by hand) takes the reference on the arrays as they are. Both give
+    torch's update."""
+    rng = np.random.default_rng(1)
+    start = rng.standard_normal((4, 3, 2, 2)).astype(np.float32)
+    for grad_layout in (mr.channels_last, mr.contiguous_format):
+        ours = mr.Tensor(start.copy(), requires_grad=True).contiguous(memory_format=mr.channels_last).detach()
+        ours.requires_grad_()
+        theirs = torch.tensor(start, requires_grad=True)
+        opt = optim.SGD([ours], lr=0.1, momentum=0.9, weight_decay=1e-3)
+        topt = torch.optim.SGD([theirs], lr=0.1, momentum=0.9, weight_decay=1e-3)
+        for _ in range(3):
+            g = rng.standard_normal(start.shape).astype(np.float32)
+            ours.grad = mr.Tensor(g).contiguous(memory_format=grad_layout)
+            theirs.grad = torch.from_numpy(g)
+            opt.step(), topt.step()
+        assert ours.is_contiguous(memory_format=mr.channels_last)
+        assert_close(ours.numpy(), theirs.detach().numpy(), "channels-last SGD", rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW"])

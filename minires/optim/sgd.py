@@ -4,7 +4,11 @@
     momentum:  b = g (first step), else b = momentum * b + (1 - dampening) * g
                g = g + momentum * b (nesterov)  or  g = b
     p = p - lr * g
+
+The update runs as one kernel per parameter (kernels/sgd.py): one pass over memory on all cores instead of
+a NumPy temporary per term.
 """
+from .. import backend, kernels
 from ..errors import ArgumentError
 from ..grad_mode import no_grad
 from .optimizer import Optimizer
@@ -23,17 +27,27 @@ class SGD(Optimizer):
     def step(self):
         with no_grad():
             for group, p, state in self.parameters_with_grads():
-                g = p.grad.data
-                if group["weight_decay"]:
-                    g = g + group["weight_decay"] * p.data
-                momentum = group["momentum"]
-                if momentum:
-                    buffer = state.get("momentum_buffer")
-                    if buffer is None:
-                        buffer = g.copy()
-                    else:
-                        buffer *= momentum
-                        buffer += (1 - group["dampening"]) * g
-                    state["momentum_buffer"] = buffer
-                    g = g + momentum * buffer if group["nesterov"] else buffer
-                p.data -= group["lr"] * g
+                first = bool(group["momentum"]) and "momentum_buffer" not in state
+                if first:
+                    # laid out as the parameter (order "K"), as its .grad is
+                    state["momentum_buffer"] = backend.get_array_module(p.data).empty_like(p.data)
+                _update(p.data, p.grad.data, state.get("momentum_buffer"), group, first)
+
+
+def _update(p, g, buffer, group, first):
+    """One parameter, in place, through the sgd_update kernel (kernels/sgd.py). The scalars come in the
+    parameter's dtype, so every flavour rounds alike. The kernel walks flat views of the three arrays, which
+    must share one dense memory order (a parameter, its .grad and its buffer do: all are laid out as the
+    parameter); otherwise the NumPy reference runs on the arrays as they are."""
+    xp = backend.get_array_module(p)
+    scalar = p.dtype.type
+    args = (scalar(group["lr"]), scalar(group["momentum"]), scalar(1 - group["dampening"]),
+            scalar(group["weight_decay"]), group["nesterov"], first)
+    arrays = [a for a in (p, g, buffer) if a is not None]
+    flat = [a.ravel(order="K") for a in arrays]
+    if len({a.strides for a in arrays}) == 1 and all(xp.shares_memory(f, a) or not a.size
+                                                      for f, a in zip(flat, arrays)):
+        kernel = kernels.pick("sgd_update", xp)
+        kernel(flat[0], flat[1], flat[2] if buffer is not None else flat[0][:0], *args)
+    else:
+        kernels.implementation("sgd_update", "reference")(p, g, buffer, *args)
