@@ -36,6 +36,7 @@ import numpy as np
 
 from minires.errors import StorageError
 
+from .jit import parallel_jit, prange
 from .simd import LANES
 
 MAX_VECTORS = 4  # vectors of 16 channels per register block: PB x OV accumulators + OV weights fit 32 registers
@@ -253,18 +254,22 @@ def _weight_grad_row3_source(channels, vectors):
 
 
 def _scatter_block(pixels, vectors):
-    """dxpad[.., cb + 16 v] += sum_o gy[b, oy, ox + p, o] w[i, j, cb + 16 v, o], tap by tap."""
+    """dxpad[.., cb + 16 v] += sum_o gy[b, q + p, o] w[i, j, cb + 16 v, o], tap by tap, for the output pixels
+    q + p counted along the image's rows (a block may wrap onto the next row, as in the forward)."""
+    lines = []
+    for p in range(pixels):
+        lines += [f"oy, ox = divmod(q + {p}, ow)", f"d{p} = ((b * hp + oy * sh) * wp + ox * sw) * c + cb"]
     acc, body = _accumulators(pixels, vectors)
-    lines = ["for i in range(kh):",
-             "    for j in range(kw):"]
-    body += ["go = ((b * oh + oy) * ow + ox) * oc",
+    lines += ["for i in range(kh):",
+              "    for j in range(kw):"]
+    body += ["go = (b * oh * ow + q) * oc",
              "wo = (i * kw + j) * oc * c + cb",
              "for o in range(oc):"]
     inner = _rank_one_update(acc, "wt", "wo", lambda p: f"gflat[go + {p} * oc]")
     inner += ["go += 1", "wo += c"]
     body += _indent(inner, 1)
-    body.append("do = ((b * hp + oy * sh + i) * wp + ox * sw + j) * c + cb")
-    body += [f"vaddstore(dxpad, do + {p} * step + {LANES * v}, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
+    body.append("do = (i * wp + j) * c")
+    body += [f"vaddstore(dxpad, d{p} + do + {LANES * v}, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
     return lines + _indent(body, 2)
 
 
@@ -274,13 +279,11 @@ def _scatter_source(pixels, vectors):
              "    gflat = gy.reshape(-1)",
              "    n, oh, ow, oc = gy.shape",
              "    hp, wp, c = dxpad.shape[1], dxpad.shape[2], dxpad.shape[3]",
-             "    step = sw * c",
-             f"    full = ow - ow % {pixels}",
+             f"    full = oh * ow - oh * ow % {pixels}",
              "    for b in prange(n):",
-             "        for oy in range(oh):",
-             f"            for cb in range(0, c, {LANES * vectors}):"]
-    return lines + _blocks_then_rest(f"                for ox in range(0, full, {pixels}):",
-                                     "                for ox in range(full, ow):", _scatter_block, pixels, vectors, 5)
+             f"        for cb in range(0, c, {LANES * vectors}):"]
+    return lines + _blocks_then_rest(f"            for q in range(0, full, {pixels}):",
+                                     "            for q in range(full, oh * ow):", _scatter_block, pixels, vectors, 4)
 
 
 _SOURCES = {"forward": _forward_source, "forward_row3": _forward_row3_source, "weight_grad": _weight_grad_source,
@@ -389,6 +392,47 @@ def _row3_input_channels(channels):
 
 # --- entry points on NHWC arrays ---------------------------------------------------------------------------
 
+def kernel_weight_loops(weight, flip, swap, width):
+    """The weight (OC, C, KH, KW), any memory order, as the kernels read it: (KH, KW, C, OC) with OC
+    zero-padded to ``width``, or with ``swap`` (KH, KW, OC, C) with C padded, taps reversed with ``flip``
+    (dx as a forward convolution). One parallel pass in 16-channel tiles, so both the reads and the writes
+    run along memory whether the weight is channels-last or not (NumPy's transposing copy of a 512 x 512
+    3x3 weight took 3-5 ms on one core)."""
+    oc, c, kh, kw = weight.shape
+    out = np.zeros((kh, kw, oc if swap else c, width), dtype=weight.dtype)
+    for tap in prange(kh * kw):
+        i, j = tap // kw, tap % kw
+        si, sj = (kh - 1 - i, kw - 1 - j) if flip else (i, j)
+        for cb in range(0, c, 16):
+            for o in range(oc):
+                for ch in range(cb, min(cb + 16, c)):
+                    if swap:
+                        out[i, j, o, ch] = weight[o, ch, si, sj]
+                    else:
+                        out[i, j, ch, o] = weight[o, ch, si, sj]
+    return out
+
+
+def summed_weight_grad_loops(partial, grad):
+    """grad[o, c, i, j] = sum over threads t of partial[t, i, j, c, o], written into ``grad`` (OC, C, KH, KW),
+    whatever its memory order; tiles of 16 channels as in kernel_weight_loops."""
+    threads, kh, kw, c = partial.shape[:4]
+    oc = grad.shape[0]
+    for tap in prange(kh * kw):
+        i, j = tap // kw, tap % kw
+        for cb in range(0, c, 16):
+            for o in range(oc):
+                for ch in range(cb, min(cb + 16, c)):
+                    total = partial[0, i, j, ch, o]
+                    for t in range(1, threads):
+                        total += partial[t, i, j, ch, o]
+                    grad[o, ch, i, j] = total
+
+
+kernel_weight = parallel_jit(kernel_weight_loops)
+summed_weight_grad = parallel_jit(summed_weight_grad_loops)
+
+
 def _round_up(channels):
     return -(-channels // LANES) * LANES
 
@@ -415,15 +459,20 @@ def output_size(size, kernel, stride, padding):
 def forward(x, weight, stride, padding):
     """y (N, OH, OW, OC) from x (N, H, W, C), zero-padded by ``padding`` on each side, and weight
     (OC, C, KH, KW), both float32."""
-    x, oc = np.ascontiguousarray(x), weight.shape[0]
-    w = _pad_last_axis(weight.transpose(2, 3, 1, 0), _round_up(oc))  # (KH, KW, C, OC rounded up)
-    out_size = output_size(x.shape[1:3], weight.shape[2:], stride, padding)
+    oc = weight.shape[0]
+    return _forward(x, kernel_weight(weight, False, False, _round_up(oc)), oc, stride, padding)
+
+
+def _forward(x, w, oc, stride, padding):
+    """forward() with the weight already laid out for the kernels: w (KH, KW, C, OC rounded up)."""
+    x, (kh, kw) = np.ascontiguousarray(x), w.shape[:2]
+    out_size = output_size(x.shape[1:3], (kh, kw), stride, padding)
     out = np.empty((x.shape[0], *out_size, w.shape[-1]), dtype=np.float32)
     vectors = _vectors(w.shape[-1])
     halo = _halo(x, padding, w.shape[-1] // (LANES * vectors) * x.shape[0])
-    kind, block = ("forward_row3", _row3_pixels(vectors)) if weight.shape[3] == 3 and stride[1] == 1 and \
-        vectors <= 2 else ("forward", _pixels(vectors))
-    _run(kind, block, vectors, x, w, out, *weight.shape[2:], *stride, *padding, halo)
+    kind, block = ("forward_row3", _row3_pixels(vectors)) if kw == 3 and stride[1] == 1 and vectors <= 2 \
+        else ("forward", _pixels(vectors))
+    _run(kind, block, vectors, x, w, out, kh, kw, *stride, *padding, halo)
     return out if out.shape[-1] == oc else np.ascontiguousarray(out[..., :oc])
 
 
@@ -441,10 +490,10 @@ def weight_grad(x, gy, kernel, stride, padding, channels_last=False):
     else:
         _run("weight_grad", _input_channels_block(vectors, c), vectors, x, gy, partial, *kernel, *stride,
              *padding, halo)
-    summed = partial.sum(axis=0)[..., :oc]  # (KH, KW, C, OC)
-    if channels_last:
-        return np.ascontiguousarray(summed.transpose(3, 0, 1, 2)).transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(summed.transpose(3, 2, 0, 1))
+    grad = np.empty((oc, *kernel, c), np.float32).transpose(0, 3, 1, 2) if channels_last else \
+        np.empty((oc, c, *kernel), np.float32)
+    summed_weight_grad(partial, grad)
+    return grad
 
 
 def input_grad(gy, weight, stride, padding, in_size):
@@ -452,10 +501,11 @@ def input_grad(gy, weight, stride, padding, in_size):
     (kh, kw), (ph, pw), (h, w) = weight.shape[2:], padding, in_size
     c = weight.shape[1]
     if stride == (1, 1) and kh - 1 - ph >= 0 and kw - 1 - pw >= 0:
-        # the gather: dx is the forward convolution of gy (padded by K - 1 - P) with the flipped kernel
-        flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, OC, KH, KW)
-        return forward(gy, flipped, (1, 1), (kh - 1 - ph, kw - 1 - pw))
-    wt = _pad_last_axis(weight.transpose(2, 3, 0, 1), _round_up(c))  # (KH, KW, OC, C rounded up)
+        # the gather: dx is the forward convolution of gy (padded by K - 1 - P) with the kernel flipped and
+        # its channel axes swapped
+        flipped = kernel_weight(weight, True, True, _round_up(c))  # (KH, KW, OC, C rounded up)
+        return _forward(gy, flipped, c, (1, 1), (kh - 1 - ph, kw - 1 - pw))
+    wt = kernel_weight(weight, False, True, _round_up(c))  # (KH, KW, OC, C rounded up)
     dxpad = np.zeros((gy.shape[0], h + 2 * ph, w + 2 * pw, wt.shape[-1]), dtype=np.float32)
     vectors = _vectors(wt.shape[-1])
     _run("input_grad_scatter", _pixels(vectors), vectors, np.ascontiguousarray(gy), wt, dxpad, kh, kw, *stride)
