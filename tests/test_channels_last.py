@@ -26,16 +26,19 @@ def _im2col_conv(x, weight, g, stride, padding):
     return y.numpy(), xt.grad.numpy(), wt.grad.numpy()
 
 
-def _direct_conv(x, weight, g, stride, padding):
+def _direct_conv(x, weight, g, stride, padding, weight_channels_last=False):
     xt = mr.tensor(x, requires_grad=True).contiguous(memory_format=mr.channels_last)
     xt.retain_grad()
     wt = mr.tensor(weight, requires_grad=True)
+    if weight_channels_last:  # dW then lands in channels-last memory (weight_grad_cl for small layers)
+        wt = wt.detach().contiguous(memory_format=mr.channels_last).requires_grad_()
     y = F.conv2d(xt, wt, None, stride, padding)
     y.backward(mr.tensor(g).contiguous(memory_format=mr.channels_last))
     if not xt.is_contiguous():  # one channel or one pixel: the memory is NCHW as much as NHWC
         assert type(y.grad_fn).__name__ == "DirectConv2d"
         assert y.is_contiguous(memory_format=mr.channels_last)
         assert xt.grad.is_contiguous(memory_format=mr.channels_last)
+    assert wt.grad.data.strides == wt.data.strides  # a gradient is laid out like its weight
     return y.numpy(), xt.grad.numpy(), wt.grad.numpy()
 
 
@@ -48,10 +51,11 @@ geometries = st.sampled_from([(1, 1, 0), (3, 1, 1), (3, 2, 1), (7, 2, 3), (3, 1,
 
 
 @needs_direct
-@given(batch=st.integers(1, 3), channels=st.sampled_from([1, 3, 5, 16, 17, 32]),
+@given(batch=st.integers(1, 3), channels=st.sampled_from([1, 3, 5, 16, 17, 32, 64]),
        out_channels=st.sampled_from([16, 20, 32, 64]), height=st.integers(1, 11), width=st.integers(1, 13),
-       geometry=geometries, seed=st.integers(0, 2**16))
-def test_direct_kernels_equal_the_im2col_convolution(batch, channels, out_channels, height, width, geometry, seed):
+       geometry=geometries, weight_channels_last=st.booleans(), seed=st.integers(0, 2**16))
+def test_direct_kernels_equal_the_im2col_convolution(batch, channels, out_channels, height, width, geometry,
+                                                     weight_channels_last, seed):
     """Widths not a multiple of the pixel block, channel counts not a multiple of 16 (padded), batch 1,
     kernels larger than the image (padding makes them fit): forward, dx and dW."""
     kernel, stride, padding = geometry
@@ -62,8 +66,38 @@ def test_direct_kernels_equal_the_im2col_convolution(batch, channels, out_channe
     weight = rng.standard_normal((out_channels, channels, kernel, kernel)).astype(np.float32)
     oh, ow = (height + 2 * padding - kernel) // stride + 1, (width + 2 * padding - kernel) // stride + 1
     g = rng.standard_normal((batch, out_channels, oh, ow)).astype(np.float32)
-    for ours, reference in zip(_direct_conv(x, weight, g, stride, padding), _im2col_conv(x, weight, g, stride, padding)):
+    for ours, reference in zip(_direct_conv(x, weight, g, stride, padding, weight_channels_last),
+                               _im2col_conv(x, weight, g, stride, padding)):
         _close(ours, reference)
+
+
+@needs_direct
+@pytest.mark.parametrize("geometry", [(3, 1, 1), (3, 2, 1), (1, 2, 0), (1, 1, 0), (7, 2, 3), (3, 1, 0)])
+@pytest.mark.parametrize("size", [(5, 7), (2, 2), (1, 3)])
+def test_small_layers_with_channels_last_weights_take_weight_grad_cl_and_equal_im2col(geometry, size):
+    """32 or more input channels, small activations and a channels-last weight: dW runs as one task per tap
+    and channel block over the whole batch, skipping the taps that fall on padding (odd sizes, strides,
+    images smaller than the kernel)."""
+    kernel, stride, padding = geometry
+    height, width = size
+    if height + 2 * padding < kernel or width + 2 * padding < kernel:
+        pytest.skip("the kernel does not fit")
+    rng = np.random.default_rng(kernel * 100 + stride * 10 + height)
+    x = rng.standard_normal((3, 64, height, width)).astype(np.float32)
+    weight = rng.standard_normal((24, 64, kernel, kernel)).astype(np.float32)
+    oh, ow = (height + 2 * padding - kernel) // stride + 1, (width + 2 * padding - kernel) // stride + 1
+    g = rng.standard_normal((3, 24, oh, ow)).astype(np.float32)
+    from minires.kernels import direct_conv
+    runs = []
+    original = direct_conv._run
+    direct_conv._run = lambda kind, *args: runs.append(kind) or original(kind, *args)
+    try:
+        ours = _direct_conv(x, weight, g, stride, padding, weight_channels_last=True)
+    finally:
+        direct_conv._run = original
+    assert "weight_grad_cl" in runs
+    for mine, reference in zip(ours, _im2col_conv(x, weight, g, stride, padding)):
+        _close(mine, reference)
 
 
 @needs_direct
