@@ -42,6 +42,17 @@ def _direct_conv(x, weight, g, stride, padding, weight_channels_last=False):
     return y.numpy(), xt.grad.numpy(), wt.grad.numpy()
 
 
+def _direct_conv_with_its_kernels(x, weight, g, stride, padding):
+    """_direct_conv with a channels-last weight, and the direct kernel kinds it ran, in order."""
+    from minires.kernels import direct_conv
+    runs, original = [], direct_conv._run
+    direct_conv._run = lambda kind, *args: runs.append(kind) or original(kind, *args)
+    try:
+        return _direct_conv(x, weight, g, stride, padding, weight_channels_last=True), runs
+    finally:
+        direct_conv._run = original
+
+
 def _close(ours, reference):
     scale = np.abs(reference).max() + 1e-12
     np.testing.assert_allclose(ours, reference, rtol=0, atol=2e-6 * scale * max(1, np.sqrt(reference.size) / 64))
@@ -87,15 +98,27 @@ def test_small_layers_with_channels_last_weights_take_weight_grad_cl_and_equal_i
     weight = rng.standard_normal((24, 64, kernel, kernel)).astype(np.float32)
     oh, ow = (height + 2 * padding - kernel) // stride + 1, (width + 2 * padding - kernel) // stride + 1
     g = rng.standard_normal((3, 24, oh, ow)).astype(np.float32)
-    from minires.kernels import direct_conv
-    runs = []
-    original = direct_conv._run
-    direct_conv._run = lambda kind, *args: runs.append(kind) or original(kind, *args)
-    try:
-        ours = _direct_conv(x, weight, g, stride, padding, weight_channels_last=True)
-    finally:
-        direct_conv._run = original
+    ours, runs = _direct_conv_with_its_kernels(x, weight, g, stride, padding)
     assert "weight_grad_cl" in runs
+    for mine, reference in zip(ours, _im2col_conv(x, weight, g, stride, padding)):
+        _close(mine, reference)
+
+
+@needs_direct
+@pytest.mark.parametrize("geometry", [(3, 1, 1), (3, 2, 1), (1, 1, 0), (1, 2, 0)])
+@pytest.mark.parametrize("size", [(2, 2), (3, 5), (8, 8)])
+def test_small_images_with_many_channels_take_forward_tiled_and_equal_im2col(geometry, size):
+    """128 input channels, at most 8x8 output pixels: the forward (and dx, a forward at stride 1) runs over
+    groups of images with the channel sum split into tiles; 5 images make the last group a partial one."""
+    kernel, stride, padding = geometry
+    height, width = size
+    rng = np.random.default_rng(kernel * 100 + stride * 10 + height)
+    x = rng.standard_normal((5, 128, height, width)).astype(np.float32)
+    weight = rng.standard_normal((64, 128, kernel, kernel)).astype(np.float32)
+    oh, ow = (height + 2 * padding - kernel) // stride + 1, (width + 2 * padding - kernel) // stride + 1
+    g = rng.standard_normal((5, 64, oh, ow)).astype(np.float32)
+    ours, runs = _direct_conv_with_its_kernels(x, weight, g, stride, padding)
+    assert runs[0] == "forward_tiled"
     for mine, reference in zip(ours, _im2col_conv(x, weight, g, stride, padding)):
         _close(mine, reference)
 
