@@ -15,6 +15,8 @@ Signatures (both flavours):
     avg_pool_backward(g, h, w, kh, kw, sh, sw, ph, pw) -> dx
     global_avg_pool_forward(x) -> y (N, C, 1, 1);  global_avg_pool_backward(g, h, w) -> dx
     adaptive_avg_pool_forward(x, oh, ow) -> y;      adaptive_avg_pool_backward(g, h, w) -> dx
+    max_pool_channels_last_forward / _backward: the max-pool pair on (N, H, W, C) arrays (channels-last
+        memory), argmax (N, OH, OW, C) holding the same in-plane index row * W + column
 """
 import numpy as np
 
@@ -102,6 +104,18 @@ def adaptive_avg_pool_backward_reference(g, h, w):
             area = (bottom - top) * (right - left)
             dx[:, :, top:bottom, left:right] += (g[:, :, i, j] / area)[:, :, None, None]
     return dx
+
+
+def max_pool_channels_last_forward_reference(x, kh, kw, sh, sw, ph, pw):
+    """x (N, H, W, C): the NCHW reference on the transposed view (the same winners, index for index)."""
+    y, argmax = max_pool_forward_reference(x.transpose(0, 3, 1, 2), kh, kw, sh, sw, ph, pw)
+    xp = get_array_module(x)
+    return xp.ascontiguousarray(y.transpose(0, 2, 3, 1)), xp.ascontiguousarray(argmax.transpose(0, 2, 3, 1))
+
+
+def max_pool_channels_last_backward_reference(g, argmax, h, w):
+    dx = max_pool_backward_reference(g.transpose(0, 3, 1, 2), argmax.transpose(0, 3, 1, 2), h, w)
+    return get_array_module(g).ascontiguousarray(dx.transpose(0, 2, 3, 1))
 
 
 # --- numba: one (image, channel) plane per parallel task ------------------------------------------
@@ -213,12 +227,55 @@ def global_avg_pool_backward_loops(g, h, w):
     return dx
 
 
+# --- numba on channels-last memory: one output row per task, the channels innermost (contiguous) ----------
+
+def max_pool_channels_last_forward_loops(x, kh, kw, sh, sw, ph, pw):
+    x = np.ascontiguousarray(x)
+    n, h, w, c = x.shape
+    oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
+    y, argmax = np.empty((n, oh, ow, c), dtype=x.dtype), np.empty((n, oh, ow, c), dtype=np.int64)
+    for task in prange(n * oh):
+        b, yo = task // oh, task % oh
+        for xo in range(ow):
+            best, where = y[b, yo, xo], argmax[b, yo, xo]
+            best[:] = -np.inf
+            where[:] = -1
+            for i in range(kh):  # the window in the order of the NCHW loops, so the same pixel wins
+                row = yo * sh - ph + i
+                if row < 0 or row >= h:
+                    continue
+                for j in range(kw):
+                    column = xo * sw - pw + j
+                    if column < 0 or column >= w:
+                        continue
+                    for ch in range(c):
+                        v = x[b, row, column, ch]
+                        if v > best[ch] or where[ch] < 0 or np.isnan(v):  # as PyTorch: the last NaN wins
+                            best[ch], where[ch] = v, row * w + column
+    return y, argmax
+
+
+def max_pool_channels_last_backward_loops(g, argmax, h, w):
+    g, argmax = np.ascontiguousarray(g), np.ascontiguousarray(argmax)
+    n, oh, ow, c = g.shape
+    dx = np.zeros((n, h, w, c), dtype=g.dtype)
+    for b in prange(n):  # each task owns one image of dx: no races
+        for yo in range(oh):
+            for xo in range(ow):
+                for ch in range(c):
+                    where = argmax[b, yo, xo, ch]
+                    dx[b, where // w, where % w, ch] += g[b, yo, xo, ch]
+    return dx
+
+
 max_pool_forward_numba = parallel_jit(max_pool_forward_loops)
 max_pool_backward_numba = parallel_jit(max_pool_backward_loops)
 avg_pool_forward_numba = parallel_jit(avg_pool_forward_loops)
 avg_pool_backward_numba = parallel_jit(avg_pool_backward_loops)
 global_avg_pool_forward_numba = parallel_jit(global_avg_pool_forward_loops)
 global_avg_pool_backward_numba = parallel_jit(global_avg_pool_backward_loops)
+max_pool_channels_last_forward_numba = parallel_jit(max_pool_channels_last_forward_loops)
+max_pool_channels_last_backward_numba = parallel_jit(max_pool_channels_last_backward_loops)
 
 register("max_pool_forward", reference=max_pool_forward_reference, numba=max_pool_forward_numba)
 register("max_pool_backward", reference=max_pool_backward_reference, numba=max_pool_backward_numba)
@@ -227,6 +284,10 @@ register("avg_pool_backward", reference=avg_pool_backward_reference, numba=avg_p
 register("global_avg_pool_forward", reference=global_avg_pool_forward_reference, numba=global_avg_pool_forward_numba)
 register("global_avg_pool_backward", reference=global_avg_pool_backward_reference,
          numba=global_avg_pool_backward_numba)
+register("max_pool_channels_last_forward", reference=max_pool_channels_last_forward_reference,
+         numba=max_pool_channels_last_forward_numba)
+register("max_pool_channels_last_backward", reference=max_pool_channels_last_backward_reference,
+         numba=max_pool_channels_last_backward_numba)
 # Adaptive windows of any size: the reference only (a handful of NumPy slices; the common case, output 1x1,
 # goes to the global-pool kernels above).
 register("adaptive_avg_pool_forward", reference=adaptive_avg_pool_forward_reference)

@@ -228,10 +228,35 @@ def test_every_op_of_a_training_step_keeps_the_channels_last_layout(name):
     not_kept = [(op, phase) for op, phase, layouts in seen if not all(layouts)]
     assert not_kept == []
     assert "contiguous" not in ops
-    # the pooling kernels are NCHW-only (one or two per network): they convert each way, counted; so do the
-    # im2col convolutions where the direct ones do not run (the reference flavour)
-    pooling = {"max_pool2d", "adaptive_avg_pool2d"} if name == "resnet18" else {"adaptive_avg_pool2d"}
+    # the global pool's kernels are NCHW-only (one per network): they convert each way, counted; so do the
+    # im2col convolutions where the direct ones do not run (the reference flavour). Max-pool has its own.
+    pooling = {"adaptive_avg_pool2d"}
     assert converting == (pooling if kernels.cpu_flavour() == "numba" else pooling | {"conv2d"})
+
+
+@pytest.mark.parametrize("flavour", ["reference", "numba"])
+def test_channels_last_max_pool_picks_the_same_winners_as_nchw(flavour):
+    """Whole-number inputs tie often; overlapping windows share winners; padding never wins: the
+    channels-last kernels give the NCHW kernels' output and gradient, with no layout copy."""
+    if flavour == "numba" and not kernels.numba_available():
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2, 3, (2, 5, 7, 6)).astype(np.float32)
+    g = rng.standard_normal((2, 5, 4, 3)).astype(np.float32)
+    results = []
+    with kernels.using(flavour):
+        for layout in (mr.contiguous_format, mr.channels_last):
+            xt = mr.tensor(x, requires_grad=True).contiguous(memory_format=layout)
+            xt.retain_grad()
+            upstream = mr.tensor(g).contiguous(memory_format=layout)
+            before = conversions.count
+            y = F.max_pool2d(xt, 3, 2, 1)
+            y.backward(upstream)
+            assert conversions.count == before
+            assert y.is_contiguous(memory_format=layout) and xt.grad.is_contiguous(memory_format=layout)
+            results.append((y.numpy(), xt.grad.numpy()))
+    for nchw, nhwc in zip(*results):
+        np.testing.assert_array_equal(nchw, nhwc)
 
 
 @pytest.mark.parametrize("case", ["float64", "groups", "dilation", "nchw", "reference flavour"])

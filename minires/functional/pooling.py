@@ -1,7 +1,8 @@
 """Pooling over the H x W planes of NCHW inputs: max_pool2d, avg_pool2d (count_include_pad, PyTorch's
 default), adaptive_avg_pool2d and global_avg_pool2d. Output sizes follow conv_out_size:
-OH = floor((H + 2 padding - kernel) / stride) + 1. The kernels want NCHW memory: a channels-last input is
-copied to NCHW and the result back (counted conversions; pooling runs once or twice per network)."""
+OH = floor((H + 2 padding - kernel) / stride) + 1. Max pooling has kernels for both memory formats; the
+average-pooling kernels want NCHW memory, so a channels-last input is copied to NCHW and the result back
+(counted conversions; the global pool runs once per network, on its smallest activation)."""
 from .. import backend, kernels
 from ..errors import ArgumentError, ShapeError
 from ..function import Function
@@ -14,16 +15,17 @@ class MaxPool2d(Function):
 
     def forward(self, x, window):
         self.in_shape, self.layout = x.shape, Layout.of(x)
-        kernel = kernels.pick("max_pool_forward", backend.get_array_module(x))
-        y, argmax = kernel(self.layout.nchw(x), *_pool_args(window))
+        self.kernels = "max_pool_channels_last" if self.layout.channels_last else "max_pool"  # no copies
+        kernel = kernels.pick(f"{self.kernels}_forward", backend.get_array_module(x))
+        y, argmax = kernel(self.layout.memory(x), *_pool_args(window))
         self.save_for_backward(argmax)
-        return self.layout.restore(y)
+        return self.layout.tensor(y)
 
     def backward(self, g):
         (argmax,) = self.saved_tensors
         h, w = self.in_shape[2:]
-        kernel = kernels.pick("max_pool_backward", backend.get_array_module(g))
-        return self.layout.restore(kernel(self.layout.nchw(g), argmax, h, w))  # dx at the winner
+        kernel = kernels.pick(f"{self.kernels}_backward", backend.get_array_module(g))
+        return self.layout.tensor(kernel(self.layout.memory(g), argmax, h, w))  # dx at the winner
 
 
 class AvgPool2d(Function):
