@@ -26,7 +26,6 @@ from .batchnorm_channels_last import (ROWS_PER_CHUNK, batchnorm_channels_last_ba
                                       moments)
 from .jit import parallel_jit, prange
 from .registry import numba_available, register
-from .residual import residual_add_backward_numba
 
 
 # --- NumPy reference: the unfused ops, one after the other ---------------------------------------------
@@ -88,8 +87,9 @@ def masked_gradient_sums(g, y, x, mean):
     return partial.sum(axis=0)
 
 
-def masked_gradient(g, y, x, mean, k_g, k_0, k_x, dx):
-    """dx = k_g gm + k_0 + k_x (x - mean), gm = 0 where y <= 0, else g."""
+def masked_gradient(g, y, x, mean, k_g, k_0, k_x, dx, gm, with_gm):
+    """dx = k_g gm + k_0 + k_x (x - mean), gm = 0 where y <= 0, else g; gm itself is written too when
+    ``with_gm`` (the residual's gradient), in the same pass."""
     rows, channels = x.shape
     for k in prange(-(-rows // ROWS_PER_CHUNK)):
         first, last = chunk_bounds(rows, k)
@@ -97,6 +97,8 @@ def masked_gradient(g, y, x, mean, k_g, k_0, k_x, dx):
             for c in range(channels):
                 gv = np.float32(0) if y[i, c] <= 0 else g[i, c]
                 dx[i, c] = k_g[c] * gv + k_0[c] + k_x[c] * (x[i, c] - mean[c])
+                if with_gm:
+                    gm[i, c] = gv
 
 
 def masked_gradient_eval(g, y, k_g, dx, gm):
@@ -133,11 +135,10 @@ def batchnorm_relu_channels_last_backward_loops(g, y, x, gamma, mean, inv_std, w
     sums = masked_gradient_sums(g, y, x, mean)
     dbeta, dgamma = sums[0], sums[1] * inv_std
     a = gamma * inv_std  # batchnorm_channels_last.py's affine form of the three-term backward, on gm
-    dx = np.empty_like(g)
+    dx, gm = np.empty_like(g), np.empty_like(g) if with_gm else g[:0]  # gm: ReLU's threshold gradient
     masked_gradient(g, y, x, mean, a.astype(g.dtype), (-a * dbeta / rows).astype(g.dtype),
-                    (-a * inv_std * dgamma / rows).astype(g.dtype), dx)
-    gm = residual_add_backward_numba(g, y, True) if with_gm else None  # ReLU's threshold gradient, one pass
-    return dx, dgamma.astype(g.dtype), dbeta.astype(g.dtype), gm
+                    (-a * inv_std * dgamma / rows).astype(g.dtype), dx, gm, with_gm)
+    return dx, dgamma.astype(g.dtype), dbeta.astype(g.dtype), gm if with_gm else None
 
 
 def batchnorm_relu_channels_last_backward_eval_loops(g, y, x, gamma, mean, inv_std, with_gm):
