@@ -69,6 +69,18 @@ def _rank_one_update(acc, array, offset, scalar):
         lines += [f"{name} = vsfma(s, u{v}, {name})" for v, name in enumerate(row)]
     return lines
 
+def _tap_reduction(acc, first, end):
+    """The forward's reduction for the pixels whose input offsets are x0, x1, ...: over taps (i, j) and the
+    input channels first..end, acc[p][v] += xpad[pixel p + tap, ch] w[i, j, ch, ob + 16 v]."""
+    lines = ["for i in range(kh):",
+             "    for j in range(kw):",
+             f"        xo = (i * wp + j) * c + {first}",
+             f"        wo = ((i * kw + j) * c + {first}) * oc + ob",
+             f"        for ch in range({first}, {end}):"]
+    body = _rank_one_update(acc, "w", "wo", lambda p: f"xflat[x{p} + xo]") + ["xo += 1", "wo += oc"]
+    return lines + _indent(body, 3)
+
+
 def _forward_block(pixels, vectors):
     """y at the output pixels q + p (counted along the image's rows, so a block may wrap onto the next row:
     small images still fill it), p < pixels, channels ob + 16 v, v < vectors: the sum over taps (i, j) and
@@ -76,14 +88,7 @@ def _forward_block(pixels, vectors):
     acc, lines = _accumulators(pixels, vectors)
     for p in range(pixels):
         lines += [f"oy, ox = divmod(q + {p}, ow)", f"x{p} = xb + (oy * sh * wp + ox * sw) * c"]
-    lines += ["for i in range(kh):",
-              "    for j in range(kw):",
-              "        xo = (i * wp + j) * c",
-              "        wo = (i * kw + j) * c * oc + ob",
-              "        for ch in range(c):"]
-    body = _rank_one_update(acc, "w", "wo", lambda p: f"xflat[x{p} + xo]")
-    body += ["xo += 1", "wo += oc"]
-    lines += _indent(body, 3)
+    lines += _tap_reduction(acc, "0", "c")
     lines.append("yo = (b * oh * ow + q) * oc + ob")
     lines += [f"vstore(out, yo + {p} * oc + {LANES * v}, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
     return lines
@@ -153,14 +158,7 @@ def _forward_tiled_block(pixels, vectors):
     for p in range(pixels):
         lines += [f"k, r = divmod(q + {p}, img)", "oy, ox = divmod(r, ow)",
                   f"x{p} = ((k * hp + oy * sh) * wp + ox * sw) * c", f"y{p} = ((first + k) * img + r) * oc + ob"]
-    lines += ["for i in range(kh):",
-              "    for j in range(kw):",
-              "        xo = (i * wp + j) * c + cs",
-              "        wo = ((i * kw + j) * c + cs) * oc + ob",
-              "        for ch in range(cs, ce):"]
-    body = _rank_one_update(acc, "w", "wo", lambda p: f"xflat[x{p} + xo]")
-    body += ["xo += 1", "wo += oc"]
-    lines += _indent(body, 3)
+    lines += _tap_reduction(acc, "cs", "ce")
     lines.append("if cs == 0:")
     lines += [f"    vstore(out, y{p} + {LANES * v}, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
     lines.append("else:")

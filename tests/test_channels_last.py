@@ -42,15 +42,25 @@ def _direct_conv(x, weight, g, stride, padding, weight_channels_last=False):
     return y.numpy(), xt.grad.numpy(), wt.grad.numpy()
 
 
-def _direct_conv_with_its_kernels(x, weight, g, stride, padding):
-    """_direct_conv with a channels-last weight, and the direct kernel kinds it ran, in order."""
+def _check_a_small_layer(batch, channels, out_channels, size, geometry):
+    """A layer with a channels-last weight through the direct kernels equals the float64 im2col
+    convolution (y, dx, dW); returns the direct kernel kinds it ran, in order."""
     from minires.kernels import direct_conv
+    (kernel, stride, padding), (height, width) = geometry, size
+    rng = np.random.default_rng(kernel * 100 + stride * 10 + height)
+    x = rng.standard_normal((batch, channels, height, width)).astype(np.float32)
+    weight = rng.standard_normal((out_channels, channels, kernel, kernel)).astype(np.float32)
+    oh, ow = (height + 2 * padding - kernel) // stride + 1, (width + 2 * padding - kernel) // stride + 1
+    g = rng.standard_normal((batch, out_channels, oh, ow)).astype(np.float32)
     runs, original = [], direct_conv._run
     direct_conv._run = lambda kind, *args: runs.append(kind) or original(kind, *args)
     try:
-        return _direct_conv(x, weight, g, stride, padding, weight_channels_last=True), runs
+        ours = _direct_conv(x, weight, g, stride, padding, weight_channels_last=True)
     finally:
         direct_conv._run = original
+    for mine, reference in zip(ours, _im2col_conv(x, weight, g, stride, padding)):
+        _close(mine, reference)
+    return runs
 
 
 def _close(ours, reference):
@@ -89,19 +99,10 @@ def test_small_layers_with_channels_last_weights_take_weight_grad_cl_and_equal_i
     """32 or more input channels, small activations and a channels-last weight: dW runs as one task per tap
     and channel block over the whole batch, skipping the taps that fall on padding (odd sizes, strides,
     images smaller than the kernel)."""
-    kernel, stride, padding = geometry
-    height, width = size
-    if height + 2 * padding < kernel or width + 2 * padding < kernel:
+    if size[0] + 2 * geometry[2] < geometry[0] or size[1] + 2 * geometry[2] < geometry[0]:
         pytest.skip("the kernel does not fit")
-    rng = np.random.default_rng(kernel * 100 + stride * 10 + height)
-    x = rng.standard_normal((3, 64, height, width)).astype(np.float32)
-    weight = rng.standard_normal((24, 64, kernel, kernel)).astype(np.float32)
-    oh, ow = (height + 2 * padding - kernel) // stride + 1, (width + 2 * padding - kernel) // stride + 1
-    g = rng.standard_normal((3, 24, oh, ow)).astype(np.float32)
-    ours, runs = _direct_conv_with_its_kernels(x, weight, g, stride, padding)
+    runs = _check_a_small_layer(3, 64, 24, size, geometry)
     assert "weight_grad_cl" in runs
-    for mine, reference in zip(ours, _im2col_conv(x, weight, g, stride, padding)):
-        _close(mine, reference)
 
 
 @needs_direct
@@ -110,17 +111,8 @@ def test_small_layers_with_channels_last_weights_take_weight_grad_cl_and_equal_i
 def test_small_images_with_many_channels_take_forward_tiled_and_equal_im2col(geometry, size):
     """128 input channels, at most 8x8 output pixels: the forward (and dx, a forward at stride 1) runs over
     groups of images with the channel sum split into tiles; 5 images make the last group a partial one."""
-    kernel, stride, padding = geometry
-    height, width = size
-    rng = np.random.default_rng(kernel * 100 + stride * 10 + height)
-    x = rng.standard_normal((5, 128, height, width)).astype(np.float32)
-    weight = rng.standard_normal((64, 128, kernel, kernel)).astype(np.float32)
-    oh, ow = (height + 2 * padding - kernel) // stride + 1, (width + 2 * padding - kernel) // stride + 1
-    g = rng.standard_normal((5, 64, oh, ow)).astype(np.float32)
-    ours, runs = _direct_conv_with_its_kernels(x, weight, g, stride, padding)
+    runs = _check_a_small_layer(5, 128, 64, size, geometry)
     assert runs[0] == "forward_tiled"
-    for mine, reference in zip(ours, _im2col_conv(x, weight, g, stride, padding)):
-        _close(mine, reference)
 
 
 @needs_direct
