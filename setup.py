@@ -7,4 +7,5 @@ from setuptools import find_packages, setup
 ENGINE = find_packages(include=["minires", "minires.*"])
 KERNELS = ["minires.kernels"] + [f"minires.kernels.{name}" for name in find_packages("kernels")]
 
-setup(packages=ENGINE + KERNELS, package_dir={"minires.kernels": "kernels"})
+setup(packages=ENGINE + KERNELS, package_dir={"minires.kernels": "kernels"},
+      package_data={"minires.kernels.cuda": ["*.cu"]})  # the CUDA C sources NVRTC compiles at run time

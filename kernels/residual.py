@@ -16,11 +16,13 @@ Signatures (both flavours):
     relu_backward(g, y) -> grad         (the join's backward with the ReLU: F.relu's backward too)
     shortcut_a_forward_channels_last / shortcut_a_backward_channels_last: the same on (N, H, W, C) memory
 Elementwise kernels read their arrays' memory flat, so they serve NCHW and channels-last arrays alike.
+The CUDA versions are kernels/cuda/residual.cu, launched by kernels/cuda/residual.py.
 """
 import numpy as np
 
 from minires.backend import get_array_module
 
+from .cuda import residual as cuda
 from .jit import parallel_jit, prange, serial_jit
 from .registry import register
 
@@ -135,12 +137,19 @@ residual_add_backward_numba = parallel_jit(residual_add_backward_loops)
 shortcut_a_forward_numba = parallel_jit(shortcut_a_forward_loops)
 shortcut_a_backward_numba = parallel_jit(shortcut_a_backward_loops)
 
-register("residual_add_forward", reference=residual_add_forward_reference, numba=residual_add_forward_numba)
-register("residual_add_backward", reference=residual_add_backward_reference, numba=residual_add_backward_numba)
-register("shortcut_a_forward", reference=shortcut_a_forward_reference, numba=shortcut_a_forward_numba)
-register("shortcut_a_backward", reference=shortcut_a_backward_reference, numba=shortcut_a_backward_numba)
+register("residual_add_forward", reference=residual_add_forward_reference, numba=residual_add_forward_numba,
+         cuda=cuda.residual_add_forward)
+register("residual_add_backward", reference=residual_add_backward_reference, numba=residual_add_backward_numba,
+         cuda=cuda.residual_add_backward)
+register("shortcut_a_forward", reference=shortcut_a_forward_reference, numba=shortcut_a_forward_numba,
+         cuda=cuda.shortcut_a_forward)
+register("shortcut_a_backward", reference=shortcut_a_backward_reference, numba=shortcut_a_backward_numba,
+         cuda=cuda.shortcut_a_backward)
 register("relu_backward", reference=lambda g, y: residual_add_backward_reference(g, y, True),
-         numba=(lambda g, y: residual_add_backward_numba(g, y, True)) if residual_add_backward_numba else None)
+         numba=(lambda g, y: residual_add_backward_numba(g, y, True)) if residual_add_backward_numba else None,
+         cuda=cuda.relu_backward)
 # channels-last: two strided copies, which NumPy does at memory speed; no loops to compile
-register("shortcut_a_forward_channels_last", reference=shortcut_a_forward_channels_last_reference)
-register("shortcut_a_backward_channels_last", reference=shortcut_a_backward_channels_last_reference)
+register("shortcut_a_forward_channels_last", reference=shortcut_a_forward_channels_last_reference,
+         cuda=cuda.shortcut_a_forward_channels_last)
+register("shortcut_a_backward_channels_last", reference=shortcut_a_backward_channels_last_reference,
+         cuda=cuda.shortcut_a_backward_channels_last)

@@ -45,6 +45,20 @@ def cuda_available():
         return False
 
 
+NVRTC_OPTIONS = ("--std=c++17",)  # CuPy adds the device's architecture
+
+
+def cuda_module(source):
+    """A cupy.RawModule of CUDA C ``source`` for the current device: NVRTC compiles it when a kernel is
+    first fetched (kernels/cuda/modules.py keeps one per file and device)."""
+    return _load_cupy().RawModule(code=source, options=NVRTC_OPTIONS)
+
+
+def cuda_device():
+    """The current CUDA device's number."""
+    return _load_cupy().cuda.runtime.getDevice()
+
+
 def _is_cupy_array(x):
     # Checked by module name so that a CPU-only run never imports cupy to answer "no".
     return type(x).__module__.startswith("cupy")

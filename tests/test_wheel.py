@@ -41,6 +41,8 @@ def test_the_wheel_installs_and_runs_outside_the_repository(tmp_path):
     assert any(name.endswith("licenses/LICENSE") for name in contents), "LICENSE is not in the wheel"
     for package in subpackages():
         assert package.replace(".", "/") + "/__init__.py" in contents, f"{package} is not in the wheel"
+    for source in (ROOT / "kernels" / "cuda").glob("*.cu"):  # NVRTC compiles them at run time
+        assert f"minires/kernels/cuda/{source.name}" in contents, f"{source.name} is not in the wheel"
 
     environment = tmp_path / "venv"
     venv.create(environment, with_pip=True)

@@ -1,0 +1,136 @@
+"""The CUDA C kernels of kernels/cuda without a GPU: every .cu file compiled by NVRTC for sm_80 and sm_90 (no
+error, warning or register spill), executed on the CPU by tests/cuda_harness.py and compared with the NumPy
+references, and run again under ASan + UBSan and under TSan with zero reports. Where NVRTC or g++ is
+missing the tests say so and skip; .ci/run installs both."""
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cuda_harness
+from minires import backend, kernels
+from minires.kernels.cuda import modules
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the references compute with NaN and inf
+
+CUDA_FILES = sorted(pathlib.Path(str(modules.source_path("residual"))).parent.glob("*.cu"))
+needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="the CUDA-on-CPU harness needs g++")
+
+
+def _nvrtc():
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+        nvrtc.getVersion()
+        return nvrtc
+    except Exception:  # noqa: BLE001  (cupy missing, or its NVRTC library missing: both mean "skip")
+        return None
+
+
+@pytest.mark.skipif(_nvrtc() is None, reason="NVRTC is not installed (pip install cupy-cuda12x nvidia-cuda-nvrtc-cu12)")
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+@pytest.mark.parametrize("path", CUDA_FILES, ids=lambda p: p.name)
+def test_every_cuda_file_compiles_with_nvrtc_without_warnings_or_spills(path, arch, capsys):
+    nvrtc = _nvrtc()
+    program = nvrtc.createProgram(path.read_text(), path.name, [], [])
+    try:
+        nvrtc.compileProgram(program, [*backend.NVRTC_OPTIONS, f"--gpu-architecture={arch}", "--ptxas-options=-v"])
+    except Exception as error:  # noqa: BLE001  (NVRTCError: the log says where)
+        pytest.fail(f"{path.name} for {arch}: {error}\n{nvrtc.getProgramLog(program)}")
+    log = nvrtc.getProgramLog(program)
+    assert "warning" not in log.lower(), log
+    spills = re.findall(r"(\d+) bytes spill stores, (\d+) bytes spill loads", log)
+    registers = dict(re.findall(r"Function properties for (\w+)\n.*?\n.*?Used (\d+) registers", log))
+    assert sorted(registers) == sorted(cuda_harness.kernel_signatures(path)), log
+    assert spills and all(stores == loads == "0" for stores, loads in spills), log
+    with capsys.disabled():
+        print(f"\n{path.name} {arch} registers: " + ", ".join(f"{k} {v}" for k, v in sorted(registers.items())))
+
+
+# --- every CUDA kernel against its NumPy reference, on the CPU harness ------------------------------------
+
+def _values(rng, shape, dtype):
+    """Normal values with NaN and +-inf at random places, and exact zeros (the ReLU's edge)."""
+    x = rng.standard_normal(shape).astype(dtype)
+    pick = rng.random(shape)
+    x[pick < 0.05], x[(pick >= 0.05) & (pick < 0.1)], x[(pick >= 0.1) & (pick < 0.15)] = np.nan, np.inf, -np.inf
+    x[(pick >= 0.15) & (pick < 0.2)] = 0
+    return x
+
+
+def _residual_cases(rng, n, c, h, w, dtype, extra, sh, sw):
+    """(registry op, its arguments) for every residual.cu kernel on one drawn geometry."""
+    x, other = _values(rng, (n, c, h, w), dtype), _values(rng, (n, c, h, w), dtype)
+    co, oh, ow = c + extra, -(-h // sh), -(-w // sw)
+    return [("residual_add_forward", (x, other, True)), ("residual_add_forward", (x, other, False)),
+            ("residual_add_backward", (x, other, True)), ("relu_backward", (x, other)),
+            ("shortcut_a_forward", (x, co, sh, sw)),
+            ("shortcut_a_backward", (_values(rng, (n, co, oh, ow), dtype), c, h, w, sh, sw)),
+            ("shortcut_a_forward_channels_last", (x.transpose(0, 2, 3, 1).copy(), co, sh, sw)),
+            ("shortcut_a_backward_channels_last", (_values(rng, (n, oh, ow, co), dtype), c, h, w, sh, sw))]
+
+
+geometries = st.tuples(st.integers(1, 3), st.integers(1, 5), st.integers(1, 7), st.integers(1, 7),
+                       st.sampled_from([np.float32, np.float64]), st.integers(0, 4), st.integers(1, 2),
+                       st.integers(1, 3))
+
+
+def _harness_module(path, sanitizer="plain"):
+    return cuda_harness.HarnessModule(path, sanitizer)
+
+
+@needs_gxx
+@settings(max_examples=25, deadline=None)
+@given(geometry=geometries, seed=st.integers(0, 2**16))
+def test_residual_kernels_equal_their_references_on_the_harness(geometry, seed):
+    """Exact equality (these kernels add, select and copy), NaN and inf where the reference has them; a
+    block of 32 threads and at most 3 blocks, so every grid-stride loop takes several turns."""
+    with modules.built_by(_harness_module, block=32, max_blocks=3):
+        for op, args in _residual_cases(np.random.default_rng(seed), *geometry):
+            ours = kernels.implementation(op, "cuda")(*args)
+            reference = kernels.implementation(op, "reference")(*args)
+            assert ours.dtype == reference.dtype and ours.shape == reference.shape, op
+            np.testing.assert_array_equal(ours, reference, err_msg=op)
+
+
+@needs_gxx
+def test_the_harness_refuses_what_cupy_would_pass_wrongly():
+    """Wrong dtype, a non-contiguous array, a Python float for a long long: refused with the argument named."""
+    module = _harness_module(modules.source_path("residual"))
+    kernel = module.get_function("residual_add_forward_f32")
+    a = np.zeros(8, np.float32)
+    with pytest.raises(TypeError, match="argument 0 .*dtype float64"):
+        kernel((1,), (8,), (a.astype(np.float64), a, a, 8, 0))
+    with pytest.raises(ValueError, match="argument 1 .*not C-contiguous"):
+        kernel((1,), (8,), (a, np.zeros(16, np.float32)[::2], a, 8, 0))
+    with pytest.raises(TypeError, match="argument 3 .*passed as double"):
+        kernel((1,), (8,), (a, a, a, 8.0, 0))
+    assert module.launches == 0
+
+
+def exercise_every_kernel(sanitizer):
+    """Every CUDA kernel once on small inputs, on a sanitizer build (run in a fresh process)."""
+    rng = np.random.default_rng(0)
+    with modules.built_by(lambda path: _harness_module(path, sanitizer), block=16, max_blocks=2):
+        for geometry in [(2, 3, 5, 4, np.float32, 2, 2, 1), (1, 4, 3, 3, np.float64, 3, 1, 2)]:
+            for op, args in _residual_cases(rng, *geometry):
+                kernels.implementation(op, "cuda")(*args)
+
+
+@needs_gxx
+@pytest.mark.parametrize("sanitizer", ["address", "thread"])
+def test_every_kernel_runs_clean_under_the_sanitizers(sanitizer):
+    """ASan + UBSan (out-of-bounds, overflow) and TSan (races between a block's threads): zero reports."""
+    code = f"import test_cuda_kernels as t; t.exercise_every_kernel({sanitizer!r}); print('clean run')"
+    environment = {"LD_PRELOAD": cuda_harness.runtime_library(sanitizer), "ASAN_OPTIONS": "detect_leaks=0",
+                   "TSAN_OPTIONS": "halt_on_error=1", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=pathlib.Path(__file__).parent, env=environment,
+                            capture_output=True, text=True, timeout=600)
+    report = result.stdout + result.stderr
+    assert result.returncode == 0 and "clean run" in report, report[-3000:]
+    assert not re.search(r"ERROR: AddressSanitizer|runtime error|WARNING: ThreadSanitizer", report), report[-3000:]
