@@ -25,60 +25,49 @@ __device__ void relu_backward(const T* g, const T* y, T* grad, long long n) {
     }
 }
 
-// Option A on NCHW memory: y (N, CO, OH, OW) takes x (N, C, H, W) at every stride-th pixel, with
-// `before` zero channels in front and the rest behind.
-template <typename T>
+// A pixel of a 4-D array and the flat offsets of its two memory formats.
+struct Pixel {
+    long long b, ch, row, col;
+};
+
+template <bool channels_last>
+__device__ Pixel pixel_at(long long i, long long c, long long h, long long w) {
+    if (channels_last) return {i / (h * w * c), i % c, (i / (w * c)) % h, (i / c) % w};
+    return {i / (c * h * w), (i / (h * w)) % c, (i / w) % h, i % w};
+}
+
+template <bool channels_last>
+__device__ long long offset_of(Pixel p, long long c, long long h, long long w) {
+    if (channels_last) return ((p.b * h + p.row) * w + p.col) * c + p.ch;
+    return ((p.b * c + p.ch) * h + p.row) * w + p.col;
+}
+
+// Option A: y (N, CO, OH, OW) takes x (N, C, H, W) at every stride-th pixel, with `before` zero channels in
+// front and the rest behind (either memory format, the same for x and y).
+template <typename T, bool channels_last>
 __device__ void shortcut_a_forward(const T* x, T* y, long long n, long long c, long long h, long long w,
                                    long long co, long long oh, long long ow, long long sh, long long sw,
                                    long long before) {
-    long long total = n * co * oh * ow;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n * co * oh * ow;
          i += (long long)blockDim.x * gridDim.x) {
-        long long ox = i % ow, oy = (i / ow) % oh, o = (i / (ow * oh)) % co, b = i / (ow * oh * co);
-        long long ch = o - before;
-        y[i] = (ch >= 0 && ch < c) ? x[((b * c + ch) * h + oy * sh) * w + ox * sw] : T(0);
+        Pixel out = pixel_at<channels_last>(i, co, oh, ow);
+        Pixel in = {out.b, out.ch - before, out.row * sh, out.col * sw};
+        y[i] = (in.ch >= 0 && in.ch < c) ? x[offset_of<channels_last>(in, c, h, w)] : T(0);
     }
 }
 
 // Its backward as a gather over dx (N, C, H, W): a pixel on the stride grid takes its channel's gradient,
 // every other pixel 0.
-template <typename T>
+template <typename T, bool channels_last>
 __device__ void shortcut_a_backward(const T* g, T* dx, long long n, long long c, long long h, long long w,
                                     long long co, long long oh, long long ow, long long sh, long long sw,
                                     long long before) {
-    long long total = n * c * h * w;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n * c * h * w;
          i += (long long)blockDim.x * gridDim.x) {
-        long long col = i % w, row = (i / w) % h, ch = (i / (w * h)) % c, b = i / (w * h * c);
-        bool on_grid = row % sh == 0 && col % sw == 0;
-        dx[i] = on_grid ? g[((b * co + ch + before) * oh + row / sh) * ow + col / sw] : T(0);
-    }
-}
-
-// The same pair on channels-last memory: x (N, H, W, C), y (N, OH, OW, CO).
-template <typename T>
-__device__ void shortcut_a_forward_channels_last(const T* x, T* y, long long n, long long c, long long h,
-                                                 long long w, long long co, long long oh, long long ow,
-                                                 long long sh, long long sw, long long before) {
-    long long total = n * oh * ow * co;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-         i += (long long)blockDim.x * gridDim.x) {
-        long long o = i % co, ox = (i / co) % ow, oy = (i / (co * ow)) % oh, b = i / (co * ow * oh);
-        long long ch = o - before;
-        y[i] = (ch >= 0 && ch < c) ? x[((b * h + oy * sh) * w + ox * sw) * c + ch] : T(0);
-    }
-}
-
-template <typename T>
-__device__ void shortcut_a_backward_channels_last(const T* g, T* dx, long long n, long long c, long long h,
-                                                  long long w, long long co, long long oh, long long ow,
-                                                  long long sh, long long sw, long long before) {
-    long long total = n * h * w * c;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-         i += (long long)blockDim.x * gridDim.x) {
-        long long ch = i % c, col = (i / c) % w, row = (i / (c * w)) % h, b = i / (c * w * h);
-        bool on_grid = row % sh == 0 && col % sw == 0;
-        dx[i] = on_grid ? g[((b * oh + row / sh) * ow + col / sw) * co + ch + before] : T(0);
+        Pixel in = pixel_at<channels_last>(i, c, h, w);
+        Pixel out = {in.b, in.ch + before, in.row / sh, in.col / sw};
+        bool on_grid = in.row % sh == 0 && in.col % sw == 0;
+        dx[i] = on_grid ? g[offset_of<channels_last>(out, co, oh, ow)] : T(0);
     }
 }
 
@@ -96,16 +85,16 @@ extern "C" __global__ void relu_backward_##SUFFIX(const T* g, const T* y, T* gra
     relu_backward(g, y, grad, n);                                                                            \
 }                                                                                                            \
 extern "C" __global__ void shortcut_a_forward_##SUFFIX(const T* x, T* y, SHORTCUT_PARAMS) {                  \
-    shortcut_a_forward(x, y, SHORTCUT_ARGS);                                                                 \
+    shortcut_a_forward<T, false>(x, y, SHORTCUT_ARGS);                                                       \
 }                                                                                                            \
 extern "C" __global__ void shortcut_a_backward_##SUFFIX(const T* g, T* dx, SHORTCUT_PARAMS) {                \
-    shortcut_a_backward(g, dx, SHORTCUT_ARGS);                                                               \
+    shortcut_a_backward<T, false>(g, dx, SHORTCUT_ARGS);                                                     \
 }                                                                                                            \
 extern "C" __global__ void shortcut_a_forward_channels_last_##SUFFIX(const T* x, T* y, SHORTCUT_PARAMS) {    \
-    shortcut_a_forward_channels_last(x, y, SHORTCUT_ARGS);                                                   \
+    shortcut_a_forward<T, true>(x, y, SHORTCUT_ARGS);                                                        \
 }                                                                                                            \
 extern "C" __global__ void shortcut_a_backward_channels_last_##SUFFIX(const T* g, T* dx, SHORTCUT_PARAMS) {  \
-    shortcut_a_backward_channels_last(g, dx, SHORTCUT_ARGS);                                                 \
+    shortcut_a_backward<T, true>(g, dx, SHORTCUT_ARGS);                                                      \
 }
 
 RESIDUAL_ENTRY_POINTS(float, f32)
