@@ -16,7 +16,8 @@ Signatures (both flavours):
     batchnorm_backward(g, x, gamma, mean, inv_std) -> dx, dgamma, dbeta        (training)
     batchnorm_backward_eval(g, x, gamma, mean, inv_std) -> dx, dgamma, dbeta   (evaluation)
 Statistics are accumulated in float64 and returned in x's dtype. The numba forward gets both moments in one
-pass (shifted sums); the reference computes the mean first, then the variance of the centred values.
+pass (shifted sums); the reference computes the mean first, then the variance of the centred values, and
+so does the CUDA version (kernels/cuda/batchnorm.cu, launched by kernels/cuda/batchnorm.py).
 """
 import math
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from minires.backend import get_array_module
 
+from .cuda import batchnorm as cuda
 from .jit import parallel_jit, prange
 from .registry import register
 
@@ -163,7 +165,11 @@ batchnorm_forward_eval_numba = parallel_jit(batchnorm_forward_eval_loops)
 batchnorm_backward_numba = parallel_jit(batchnorm_backward_loops, reassociate=True)
 batchnorm_backward_eval_numba = parallel_jit(batchnorm_backward_eval_loops, reassociate=True)
 
-register("batchnorm_forward_train", reference=batchnorm_forward_train_reference, numba=batchnorm_forward_train_numba)
-register("batchnorm_forward_eval", reference=batchnorm_forward_eval_reference, numba=batchnorm_forward_eval_numba)
-register("batchnorm_backward", reference=batchnorm_backward_reference, numba=batchnorm_backward_numba)
-register("batchnorm_backward_eval", reference=batchnorm_backward_eval_reference, numba=batchnorm_backward_eval_numba)
+register("batchnorm_forward_train", reference=batchnorm_forward_train_reference, numba=batchnorm_forward_train_numba,
+         cuda=cuda.batchnorm_forward_train)
+register("batchnorm_forward_eval", reference=batchnorm_forward_eval_reference, numba=batchnorm_forward_eval_numba,
+         cuda=cuda.batchnorm_forward_eval)
+register("batchnorm_backward", reference=batchnorm_backward_reference, numba=batchnorm_backward_numba,
+         cuda=cuda.batchnorm_backward)
+register("batchnorm_backward_eval", reference=batchnorm_backward_eval_reference, numba=batchnorm_backward_eval_numba,
+         cuda=cuda.batchnorm_backward_eval)

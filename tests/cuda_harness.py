@@ -70,8 +70,9 @@ def build(source, sanitizer="plain"):
         wrapper = library.with_suffix(".cpp")
         wrapper.write_text(text)
         temporary = library.with_suffix(f".{os.getpid()}.tmp")
-        subprocess.run(["g++", *flags, str(wrapper), "-o", str(temporary)], check=True, capture_output=True,
-                       text=True)
+        compiled = subprocess.run(["g++", *flags, str(wrapper), "-o", str(temporary)], capture_output=True, text=True)
+        if compiled.returncode:
+            raise RuntimeError(f"g++ could not build {source.name} for the harness:\n{compiled.stderr[-4000:]}")
         os.replace(temporary, library)
     return library, signatures
 

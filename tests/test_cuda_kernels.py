@@ -98,6 +98,38 @@ def test_residual_kernels_equal_their_references_on_the_harness(geometry, seed):
             np.testing.assert_array_equal(ours, reference, err_msg=op)
 
 
+def _batchnorm_cases(rng, n, c, m, dtype):
+    """(registry op, its arguments) for every batchnorm.cu entry in the registry, on (N, C, M) values."""
+    x, g = (rng.standard_normal((n, c, m)) * 3 + 1).astype(dtype), rng.standard_normal((n, c, m)).astype(dtype)
+    gamma, beta = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    mean, var = rng.standard_normal(c).astype(dtype), (rng.random(c) + 0.5).astype(dtype)
+    inv_std = (1 / np.sqrt(var + 1e-5)).astype(dtype)
+    return [("batchnorm_forward_train", (x, gamma, beta, 1e-5)),
+            ("batchnorm_forward_eval", (x, gamma, beta, mean, var, 1e-5)),
+            ("batchnorm_backward", (g, x, gamma, mean, inv_std)),
+            ("batchnorm_backward_eval", (g, x, gamma, mean, inv_std))]
+
+
+@needs_gxx
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 6), m=st.integers(1, 40), dtype=st.sampled_from([np.float32, np.float64]),
+       block=st.sampled_from([1, 4, 32]), seed=st.integers(0, 2**16))
+def test_batchnorm_kernels_equal_their_references_on_the_harness(n, c, m, dtype, block, seed):
+    """float64 to 1e-12 and float32 to 1e-6 of each output's scale (the sums run in another order: a
+    block's tree instead of NumPy's pairwise sum); blocks of 1 to 32 threads and at most 2 blocks, so the
+    channels, the values of a channel and the elements all take several turns of their strided loops."""
+    tolerance = 1e-12 if dtype == np.float64 else 1e-6
+    with modules.built_by(_harness_module, block=block, max_blocks=2):
+        for op, args in _batchnorm_cases(np.random.default_rng(seed), n, c, m, dtype):
+            ours = kernels.implementation(op, "cuda")(*args)
+            reference = kernels.implementation(op, "reference")(*args)
+            ours, reference = (ours, reference) if isinstance(ours, tuple) else ((ours,), (reference,))
+            for i, (mine, theirs) in enumerate(zip(ours, reference)):
+                assert mine.dtype == theirs.dtype and mine.shape == theirs.shape, (op, i)
+                scale = np.abs(theirs).max() + 1e-30
+                np.testing.assert_allclose(mine, theirs, rtol=tolerance, atol=tolerance * scale, err_msg=f"{op} {i}")
+
+
 @needs_gxx
 def test_the_harness_refuses_what_cupy_would_pass_wrongly():
     """Wrong dtype, a non-contiguous array, a Python float for a long long: refused with the argument named."""
@@ -118,19 +150,53 @@ def exercise_every_kernel(sanitizer):
     rng = np.random.default_rng(0)
     with modules.built_by(lambda path: _harness_module(path, sanitizer), block=16, max_blocks=2):
         for geometry in [(2, 3, 5, 4, np.float32, 2, 2, 1), (1, 4, 3, 3, np.float64, 3, 1, 2)]:
-            for op, args in _residual_cases(rng, *geometry):
+            for op, args in _residual_cases(rng, *geometry) + _batchnorm_cases(rng, *geometry[:2], 7, geometry[4]):
                 kernels.implementation(op, "cuda")(*args)
+
+
+SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|runtime error|WARNING: ThreadSanitizer")
+
+
+def _under_sanitizer(sanitizer, code):
+    """Run Python ``code`` (in tests/) with the sanitizer's runtime preloaded: (exit status, its output)."""
+    environment = {"LD_PRELOAD": cuda_harness.runtime_library(sanitizer), "ASAN_OPTIONS": "detect_leaks=0",
+                   "TSAN_OPTIONS": "halt_on_error=1", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=pathlib.Path(__file__).parent, env=environment,
+                            capture_output=True, text=True, timeout=600)
+    return result.returncode, result.stdout + result.stderr
 
 
 @needs_gxx
 @pytest.mark.parametrize("sanitizer", ["address", "thread"])
 def test_every_kernel_runs_clean_under_the_sanitizers(sanitizer):
     """ASan + UBSan (out-of-bounds, overflow) and TSan (races between a block's threads): zero reports."""
-    code = f"import test_cuda_kernels as t; t.exercise_every_kernel({sanitizer!r}); print('clean run')"
-    environment = {"LD_PRELOAD": cuda_harness.runtime_library(sanitizer), "ASAN_OPTIONS": "detect_leaks=0",
-                   "TSAN_OPTIONS": "halt_on_error=1", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-c", code], cwd=pathlib.Path(__file__).parent, env=environment,
-                            capture_output=True, text=True, timeout=600)
-    report = result.stdout + result.stderr
-    assert result.returncode == 0 and "clean run" in report, report[-3000:]
-    assert not re.search(r"ERROR: AddressSanitizer|runtime error|WARNING: ThreadSanitizer", report), report[-3000:]
+    status, report = _under_sanitizer(sanitizer, f"import test_cuda_kernels as t; "
+                                                 f"t.exercise_every_kernel({sanitizer!r}); print('clean run')")
+    assert status == 0 and "clean run" in report, report[-3000:]
+    assert not SANITIZER_REPORT.search(report), report[-3000:]
+
+
+BROKEN = """
+extern "C" __global__ void read_past_the_end_f32(const float* x, float* y, long long n) {
+    for (long long i = threadIdx.x; i <= n; i += blockDim.x) y[i % n] = x[i];  // i == n is out of bounds
+}
+extern "C" __global__ void no_barrier_f32(const float* x, float* y, long long n) {
+    __shared__ float shared[64];
+    shared[threadIdx.x] = x[threadIdx.x];  // a __syncthreads() is missing before the neighbour's read
+    y[threadIdx.x] = shared[(threadIdx.x + 1) % n];
+}
+"""
+
+
+@needs_gxx
+@pytest.mark.parametrize("sanitizer, kernel, report", [
+    ("address", "read_past_the_end_f32", "heap-buffer-overflow"),
+    ("thread", "no_barrier_f32", "data race")])
+def test_the_sanitizer_runs_catch_an_out_of_bounds_read_and_a_missing_barrier(tmp_path, sanitizer, kernel, report):
+    """The checks above can fail: the same harness and runtimes report a broken kernel of each kind."""
+    source = tmp_path / "broken.cu"
+    source.write_text(BROKEN)
+    code = (f"import numpy as np, cuda_harness as h; m = h.HarnessModule({str(source)!r}, {sanitizer!r}); "
+            f"x = np.ones(64, np.float32); m.get_function({kernel!r})((1,), (64,), (x, np.empty_like(x), 64))")
+    status, output = _under_sanitizer(sanitizer, code)
+    assert status != 0 and report in output, output[-3000:]

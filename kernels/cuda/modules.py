@@ -1,7 +1,7 @@
 """One compiled module per .cu file and device, built on first use: by default a cupy.RawModule through
 minires.backend (the only file that imports cupy); inside ``built_by(builder)`` by ``builder(path)``, which
 the tests use to put the CPU harness in the GPU's place. Also the launch geometry: BLOCK threads per block
-and at most ``max_blocks`` blocks, the grid-stride loops covering the rest.
+(a power of two) and at most ``max_blocks`` blocks, the grid-stride loops covering the rest.
 """
 import contextlib
 import importlib.resources
@@ -48,10 +48,19 @@ def built_by(builder, block=None, max_blocks=None):
 
 
 def launch(family, kernel, dtype, size, args):
-    """Run kernel <kernel>_<f32|f64> of <family>.cu over ``size`` output elements."""
+    """Run kernel <kernel>_<f32|f64> of <family>.cu over ``size`` output elements (grid-stride loops)."""
+    block = _limits["block"]
+    _function(family, kernel, dtype)((max(1, min(-(-size // block), _limits["max_blocks"])),), (block,), args)
+
+
+def launch_per_channel(family, kernel, dtype, channels, args):
+    """Run a kernel that gives each channel to one block (blocks stride over the channels; the block size
+    is a power of two for the kernel's tree reduction)."""
+    _function(family, kernel, dtype)((max(1, min(channels, _limits["max_blocks"])),), (_limits["block"],), args)
+
+
+def _function(family, kernel, dtype):
     suffix = {"float32": "f32", "float64": "f64"}.get(str(dtype))
     if suffix is None:
         raise DTypeError(f"CUDA kernel {kernel}: float32 or float64 arrays only, got {dtype}")
-    block = _limits["block"]
-    grid = max(1, min(-(-size // block), _limits["max_blocks"]))
-    module(family).get_function(f"{kernel}_{suffix}")((grid,), (block,), args)
+    return module(family).get_function(f"{kernel}_{suffix}")
