@@ -17,11 +17,13 @@ Signatures (both flavours):
     adaptive_avg_pool_forward(x, oh, ow) -> y;      adaptive_avg_pool_backward(g, h, w) -> dx
     max_pool_channels_last_forward / _backward: the max-pool pair on (N, H, W, C) arrays (channels-last
         memory), argmax (N, OH, OW, C) holding the same in-plane index row * W + column
+The CUDA versions of the NCHW kernels are kernels/cuda/pool.cu, launched by kernels/cuda/pool.py.
 """
 import numpy as np
 
 from minires.backend import get_array_module
 
+from .cuda import pool as cuda
 from .im2col import col2im_reference, conv_out_size, im2col_reference
 from .jit import parallel_jit, prange
 from .registry import register
@@ -277,13 +279,18 @@ global_avg_pool_backward_numba = parallel_jit(global_avg_pool_backward_loops)
 max_pool_channels_last_forward_numba = parallel_jit(max_pool_channels_last_forward_loops)
 max_pool_channels_last_backward_numba = parallel_jit(max_pool_channels_last_backward_loops)
 
-register("max_pool_forward", reference=max_pool_forward_reference, numba=max_pool_forward_numba)
-register("max_pool_backward", reference=max_pool_backward_reference, numba=max_pool_backward_numba)
-register("avg_pool_forward", reference=avg_pool_forward_reference, numba=avg_pool_forward_numba)
-register("avg_pool_backward", reference=avg_pool_backward_reference, numba=avg_pool_backward_numba)
-register("global_avg_pool_forward", reference=global_avg_pool_forward_reference, numba=global_avg_pool_forward_numba)
+register("max_pool_forward", reference=max_pool_forward_reference, numba=max_pool_forward_numba,
+         cuda=cuda.max_pool_forward)
+register("max_pool_backward", reference=max_pool_backward_reference, numba=max_pool_backward_numba,
+         cuda=cuda.max_pool_backward)
+register("avg_pool_forward", reference=avg_pool_forward_reference, numba=avg_pool_forward_numba,
+         cuda=cuda.avg_pool_forward)
+register("avg_pool_backward", reference=avg_pool_backward_reference, numba=avg_pool_backward_numba,
+         cuda=cuda.avg_pool_backward)
+register("global_avg_pool_forward", reference=global_avg_pool_forward_reference, numba=global_avg_pool_forward_numba,
+         cuda=cuda.global_avg_pool_forward)
 register("global_avg_pool_backward", reference=global_avg_pool_backward_reference,
-         numba=global_avg_pool_backward_numba)
+         numba=global_avg_pool_backward_numba, cuda=cuda.global_avg_pool_backward)
 register("max_pool_channels_last_forward", reference=max_pool_channels_last_forward_reference,
          numba=max_pool_channels_last_forward_numba)
 register("max_pool_channels_last_backward", reference=max_pool_channels_last_backward_reference,

@@ -9,6 +9,7 @@
 #pragma once
 #include <atomic>
 #include <barrier>
+#include <bit>
 #include <cmath>
 #include <thread>
 #include <vector>
@@ -65,6 +66,8 @@ T atomicAdd(T* address, T value) {
     return std::atomic_ref<T>(*address).fetch_add(value);
 }
 
+inline float __int_as_float(int bits) { return std::bit_cast<float>(bits); }
+inline double __longlong_as_double(long long bits) { return std::bit_cast<double>(bits); }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
 using std::isnan;

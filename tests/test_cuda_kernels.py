@@ -130,6 +130,42 @@ def test_batchnorm_kernels_equal_their_references_on_the_harness(n, c, m, dtype,
                 np.testing.assert_allclose(mine, theirs, rtol=tolerance, atol=tolerance * scale, err_msg=f"{op} {i}")
 
 
+def _pool_cases(rng, n, c, h, w, dtype, kernel, stride, padding):
+    """(registry op, its arguments) for every pool.cu kernel; whole numbers tie often, NaN and inf sprinkled."""
+    x = _values(rng, (n, c, h, w), dtype)
+    x[rng.random(x.shape) < 0.3] = 1  # ties
+    window = (kernel, kernel, stride, stride, padding, padding)
+    oh, ow = (h + 2 * padding - kernel) // stride + 1, (w + 2 * padding - kernel) // stride + 1
+    g = rng.standard_normal((n, c, oh, ow)).astype(dtype)
+    argmax = kernels.implementation("max_pool_forward", "reference")(x, *window)[1]
+    return [("max_pool_forward", (x, *window)), ("max_pool_backward", (g, argmax, h, w)),
+            ("avg_pool_forward", (x, *window)), ("avg_pool_backward", (g, h, w, *window)),
+            ("global_avg_pool_forward", (x,)), ("global_avg_pool_backward", (g[:, :, :1, :1].copy(), h, w))]
+
+
+@needs_gxx
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(3, 8), w=st.integers(3, 8),
+       dtype=st.sampled_from([np.float32, np.float64]), window=st.sampled_from([(2, 2, 0), (3, 2, 1), (3, 1, 1)]),
+       block=st.sampled_from([1, 4, 32]), seed=st.integers(0, 2**16))
+def test_pool_kernels_equal_their_references_on_the_harness(n, c, h, w, dtype, window, block, seed):
+    """Max pooling exactly (the same winners, NaN included, and the same gradient sums); the averages to
+    1e-12 (float64) or 1e-6 (float32) of their scale, summed in another order."""
+    tolerance = 1e-12 if dtype == np.float64 else 1e-6
+    with modules.built_by(_harness_module, block=block, max_blocks=2):
+        for op, args in _pool_cases(np.random.default_rng(seed), n, c, h, w, dtype, *window):
+            ours = kernels.implementation(op, "cuda")(*args)
+            reference = kernels.implementation(op, "reference")(*args)
+            ours, reference = (ours, reference) if isinstance(ours, tuple) else ((ours,), (reference,))
+            for i, (mine, theirs) in enumerate(zip(ours, reference)):
+                assert mine.dtype == theirs.dtype and mine.shape == theirs.shape, (op, i)
+                if op.startswith("max_pool"):
+                    np.testing.assert_array_equal(mine, theirs, err_msg=f"{op} {i}")
+                else:
+                    scale = np.nanmax(np.abs(np.where(np.isinf(theirs), 0, theirs))) + 1e-30
+                    np.testing.assert_allclose(mine, theirs, rtol=tolerance, atol=tolerance * scale, err_msg=op)
+
+
 @needs_gxx
 def test_the_harness_refuses_what_cupy_would_pass_wrongly():
     """Wrong dtype, a non-contiguous array, a Python float for a long long: refused with the argument named."""
@@ -150,7 +186,9 @@ def exercise_every_kernel(sanitizer):
     rng = np.random.default_rng(0)
     with modules.built_by(lambda path: _harness_module(path, sanitizer), block=16, max_blocks=2):
         for geometry in [(2, 3, 5, 4, np.float32, 2, 2, 1), (1, 4, 3, 3, np.float64, 3, 1, 2)]:
-            for op, args in _residual_cases(rng, *geometry) + _batchnorm_cases(rng, *geometry[:2], 7, geometry[4]):
+            cases = _residual_cases(rng, *geometry) + _batchnorm_cases(rng, *geometry[:2], 7, geometry[4]) + \
+                _pool_cases(rng, *geometry[:5], 3, 2, 1)
+            for op, args in cases:
                 kernels.implementation(op, "cuda")(*args)
 
 
