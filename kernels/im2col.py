@@ -20,6 +20,7 @@ import numpy as np
 
 from minires.backend import get_array_module
 
+from .cuda import im2col as cuda
 from .jit import parallel_jit, prange, serial_jit
 from .registry import register
 
@@ -136,5 +137,5 @@ _valid_range = serial_jit(_valid_range) or _valid_range
 im2col_numba = parallel_jit(im2col_loops)
 col2im_numba = parallel_jit(col2im_loops)
 
-register("im2col", reference=im2col_reference, numba=im2col_numba)
-register("col2im", reference=col2im_reference, numba=col2im_numba)
+register("im2col", reference=im2col_reference, numba=im2col_numba, cuda=cuda.im2col)
+register("col2im", reference=col2im_reference, numba=col2im_numba, cuda=cuda.col2im)

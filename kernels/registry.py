@@ -27,9 +27,11 @@ def implementation(op, flavour):
 
 @contextlib.contextmanager
 def using(flavour):
-    """Run the kernels of one CPU flavour inside a ``with`` block (gradcheck --flavour, tests, benchmarks)."""
-    if flavour not in FLAVOURS:
-        raise ArgumentError(f"kernel flavour must be one of {FLAVOURS}, got {flavour!r}")
+    """Run the kernels of one CPU flavour inside a ``with`` block (gradcheck --flavour, tests, benchmarks).
+    ``"cuda"`` runs the CUDA kernels on whatever arrays they get (the reference where a slot is empty): the
+    tests use it with NumPy arrays and the CPU harness standing in for the GPU (kernels/cuda/modules.py)."""
+    if flavour not in FLAVOURS + ("cuda",):
+        raise ArgumentError(f"kernel flavour must be one of {FLAVOURS + ('cuda',)}, got {flavour!r}")
     if flavour == "numba" and not numba_available():
         raise ArgumentError("the numba kernel flavour was asked for but numba cannot be imported")
     _forced.append(flavour)

@@ -88,9 +88,19 @@ def test_using_forces_a_flavour_over_the_environment_and_restores_it(toy_kernel,
 
 
 def test_using_refuses_an_unknown_flavour():
-    with pytest.raises(ValueError, match=r"^kernel flavour must be one of \('reference', 'numba'\), got 'cuda'$"):
-        with kernels.using("cuda"):
+    with pytest.raises(ValueError, match=r"^kernel flavour must be one of \('reference', 'numba', 'cuda'\), got 'opencl'$"):
+        with kernels.using("opencl"):
             pass
+
+
+def test_the_cuda_flavour_runs_the_cuda_slot_on_any_array_and_the_reference_where_it_is_empty(toy_kernel):
+    kernels.register("toy_gpu", reference=_reference, numba=_numba, cuda=_cuda)
+    try:
+        with kernels.using("cuda"):
+            assert kernels.pick("toy_gpu", np)(None) == "cuda"
+            assert kernels.pick(toy_kernel, np)(None) == "reference"
+    finally:
+        kernels.registry._registry.pop("toy_gpu")
 
 
 def test_an_unknown_kernel_message_lists_the_registered_ones():
