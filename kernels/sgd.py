@@ -8,8 +8,10 @@
 The NumPy reference makes a temporary per term, several passes over memory on one core (ResNet-18's 11.7 M
 parameters: 25 ms per step); the loops make one pass on all cores. The scalars come in the parameter's
 dtype, so both flavours round every product and sum alike and agree to the bit. Arrays are flat views of the
-same memory order; both return (p, buffer) after updating them in place.
+same memory order; both return (p, buffer) after updating them in place. The CUDA version is
+kernels/cuda/sgd.cu.
 """
+from .cuda import sgd as cuda
 from .jit import parallel_jit, prange
 from .registry import register
 
@@ -40,4 +42,4 @@ def sgd_update_loops(p, g, buffer, lr, momentum, keep, weight_decay, nesterov, f
 
 sgd_update_numba = parallel_jit(sgd_update_loops)
 
-register("sgd_update", reference=sgd_update_reference, numba=sgd_update_numba)
+register("sgd_update", reference=sgd_update_reference, numba=sgd_update_numba, cuda=cuda.sgd_update)

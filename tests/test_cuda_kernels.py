@@ -222,6 +222,30 @@ def test_a_network_on_the_cuda_kernels_equals_it_on_the_numba_kernels(name, size
                                    err_msg=key)
 
 
+def _sgd_cases(rng, size, dtype):
+    """(registry op, its arguments) for sgd.cu: with and without momentum, nesterov and weight decay."""
+    p, g, buffer = (rng.standard_normal(size).astype(dtype) for _ in range(3))
+    scalar = np.dtype(dtype).type
+    return [("sgd_update", (p.copy(), g, buffer.copy(), *map(scalar, (0.1, momentum, keep, decay)), nesterov, first))
+            for momentum, keep, decay, nesterov, first in [(0.0, 1.0, 0.0, False, False), (0.9, 0.7, 5e-4, False, True),
+                                                           (0.9, 1.0, 1e-2, True, False)]]
+
+
+@needs_gxx
+@settings(max_examples=10, deadline=None)
+@given(size=st.integers(1, 300), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_the_sgd_kernel_equals_its_reference_on_the_harness(size, dtype, seed):
+    """In place, to the bit (the same products and sums in the parameter's dtype)."""
+    with modules.built_by(_harness_module, block=32, max_blocks=3):
+        for op, args in _sgd_cases(np.random.default_rng(seed), size, dtype):
+            p, buffer = args[0], args[2]
+            reference = kernels.implementation(op, "reference")(p.copy(), args[1], buffer.copy(), *args[3:])
+            ours = kernels.implementation(op, "cuda")(*args)
+            assert ours[0] is p and ours[1] is buffer
+            np.testing.assert_array_equal(ours[0], reference[0])
+            np.testing.assert_array_equal(ours[1], reference[1])
+
+
 @needs_gxx
 def test_the_harness_refuses_what_cupy_would_pass_wrongly():
     """Wrong dtype, a non-contiguous array, a Python float for a long long: refused with the argument named."""
@@ -243,7 +267,8 @@ def exercise_every_kernel(sanitizer):
     with modules.built_by(lambda path: _harness_module(path, sanitizer), block=16, max_blocks=2):
         for geometry in [(2, 3, 5, 4, np.float32, 2, 2, 1), (1, 4, 3, 3, np.float64, 3, 1, 2)]:
             cases = _residual_cases(rng, *geometry) + _batchnorm_cases(rng, *geometry[:2], 7, geometry[4]) + \
-                _pool_cases(rng, *geometry[:5], 3, 2, 1) + _im2col_cases(rng, *geometry[:5], 3, 2, 1, 1)
+                _pool_cases(rng, *geometry[:5], 3, 2, 1) + _im2col_cases(rng, *geometry[:5], 3, 2, 1, 1) + \
+                _sgd_cases(rng, 50, geometry[4])
             for op, args in cases:
                 kernels.implementation(op, "cuda")(*args)
 
