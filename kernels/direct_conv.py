@@ -2,8 +2,8 @@
 for float32 convolutions (im2col.py stays the readable reference, the general fallback and the GPU path).
 
 Notation: xpad (N, HP, WP, C) is the input with its zero padding (each kernel pads one image at a time
-into a per-thread buffer, in cache), the weight is stored as w (KH, KW, C, OC), stride (SH, SW), output y (N, OH, OW, OC). Every sum runs over the taps (i, j) and the
-channel named on the right:
+into a per-thread buffer, in cache), the weight is stored as w (KH, KW, C, OC), stride (SH, SW), output
+y (N, OH, OW, OC). Every sum runs over the taps (i, j) and the channel named on the right:
     forward   y[n, oy, ox, o]        = sum_{i,j,c} xpad[n, oy SH + i, ox SW + j, c] w[i, j, c, o]
     dW        dw[i, j, c, o]         = sum_{n,oy,ox} xpad[n, oy SH + i, ox SW + j, c] gy[n, oy, ox, o]
     dx        dxpad[n, oy SH + i, ox SW + j, c] += sum_o gy[n, oy, ox, o] w[i, j, c, o]

@@ -6,13 +6,6 @@ from minires.backend import get_array_module
 from .modules import launch, launch_per_channel
 
 
-def _moments(x):
-    xp = get_array_module(x)
-    n, c, m = x.shape
-    mean, var, inv_std = (xp.empty(c, dtype=xp.float64) for _ in range(3))
-    return mean, var, inv_std, (n, c, m)
-
-
 def _normalise(x, mean, scale, shift):
     xp = get_array_module(x)
     y = xp.empty_like(x)
@@ -32,8 +25,9 @@ def _gradient_sums(g, x, mean, inv_std):
 def batchnorm_forward_train(x, gamma, beta, eps):
     xp = get_array_module(x)
     x, dtype = xp.ascontiguousarray(x), x.dtype
-    mean, var, inv_std, shape = _moments(x)
-    launch_per_channel("batchnorm", "channel_moments", dtype, shape[1], (x, mean, var, inv_std, *shape, float(eps)))
+    mean, var, inv_std = (xp.empty(x.shape[1], dtype=xp.float64) for _ in range(3))  # the kernel's doubles
+    launch_per_channel("batchnorm", "channel_moments", dtype, x.shape[1], (x, mean, var, inv_std, *x.shape,
+                                                                           float(eps)))
     y = _normalise(x, mean.astype(dtype), (inv_std * gamma).astype(dtype), beta.astype(dtype))
     return y, mean.astype(dtype), var.astype(dtype), inv_std.astype(dtype)
 

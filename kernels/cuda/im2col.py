@@ -5,7 +5,7 @@ from .modules import launch
 
 
 def _geometry(n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw):
-    from ..im2col import conv_out_size
+    from ..im2col import conv_out_size  # here: kernels/im2col.py imports this module to register it
     oh, ow = conv_out_size(h, kh, sh, ph, dh), conv_out_size(w, kw, sw, pw, dw)
     return n, c, h, w, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw
 

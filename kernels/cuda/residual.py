@@ -34,7 +34,8 @@ def _shortcut(kernel, source, shape, geometry):
 
 def _option_a(n, c, h, w, out_channels, sh, sw):
     """The kernels' geometry arguments: n, c, h, w, co, oh, ow, sh, sw and the zero channels in front."""
-    return n, c, h, w, out_channels, -(-h // sh), -(-w // sw), sh, sw, (out_channels - c) // 2
+    from ..residual import shortcut_a_channels  # here: kernels/residual.py imports this module to register it
+    return n, c, h, w, out_channels, -(-h // sh), -(-w // sw), sh, sw, shortcut_a_channels(c, out_channels)[0]
 
 
 def shortcut_a_forward(x, out_channels, sh, sw):

@@ -44,8 +44,8 @@ def _update(p, g, buffer, group, first):
     args = (scalar(group["lr"]), scalar(group["momentum"]), scalar(1 - group["dampening"]),
             scalar(group["weight_decay"]), group["nesterov"], first)
     arrays = [a for a in (p, g, buffer) if a is not None]
-    flat = [a.ravel(order="K") for a in arrays]
-    if len({a.strides for a in arrays}) == 1 and all(xp.shares_memory(f, a) or not a.size
+    flat = [a.ravel(order="K") for a in arrays]  # a view of dense memory, else a fresh copy (never shared)
+    if len({a.strides for a in arrays}) == 1 and all(xp.may_share_memory(f, a) or not a.size
                                                       for f, a in zip(flat, arrays)):
         kernel = kernels.pick("sgd_update", xp)
         kernel(flat[0], flat[1], flat[2] if buffer is not None else flat[0][:0], *args)
