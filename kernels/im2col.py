@@ -13,6 +13,11 @@ Both flavours share one signature:
         written into ``out`` when given: a C-contiguous buffer of exactly N C KH KW OH OW values of x's dtype
         (the convolution workspace of conv_columns.py, which makes it so; a wrong size is refused by reshape)
     col2im(col, h, w, sh, sw, ph, pw, dh, dw) -> image (N, C, H, W)
+
+The GPU convolution (minires/functional/conv_gemm.py) wants the whole batch's columns as one (K, N OH OW)
+matrix: im2col_rows / col2im_rows do the same in the "rows" order (C, KH, KW, N, OH, OW), same signatures.
+They have a NumPy reference (the images-first one, transposed) and a CUDA version, no numba one: only the
+GPU path uses them.
 """
 from typing import NamedTuple
 
@@ -71,6 +76,21 @@ def col2im_reference(col, h, w, sh, sw, ph, pw, dh, dw):
             left = j * dw
             padded[:, :, top:top + sh * (oh - 1) + 1:sh, left:left + sw * (ow - 1) + 1:sw] += col[:, :, i, j]
     return padded[:, :, ph:ph + h, pw:pw + w]
+
+
+def im2col_rows_reference(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None):
+    """col (C, KH, KW, N, OH, OW): the images-first columns with the batch axis moved in front of OH, OW."""
+    xp = get_array_module(x)
+    col = im2col_reference(x, kh, kw, sh, sw, ph, pw, dh, dw).transpose(1, 2, 3, 0, 4, 5)
+    if out is None:
+        return xp.ascontiguousarray(col)
+    rows = out.reshape(col.shape)
+    rows[...] = col
+    return rows
+
+
+def col2im_rows_reference(col, h, w, sh, sw, ph, pw, dh, dw):
+    return col2im_reference(col.transpose(3, 0, 1, 2, 4, 5), h, w, sh, sw, ph, pw, dh, dw)
 
 
 # --- numba: explicit loops, one (image, channel) plane per parallel task; every index is bounds-checked --
@@ -139,3 +159,5 @@ col2im_numba = parallel_jit(col2im_loops)
 
 register("im2col", reference=im2col_reference, numba=im2col_numba, cuda=cuda.im2col)
 register("col2im", reference=col2im_reference, numba=col2im_numba, cuda=cuda.col2im)
+register("im2col_rows", reference=im2col_rows_reference, cuda=cuda.im2col_rows)
+register("col2im_rows", reference=col2im_rows_reference, cuda=cuda.col2im_rows)

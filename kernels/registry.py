@@ -56,6 +56,11 @@ def cpu_flavour():
     return "numba" if numba_available() else "reference"
 
 
+def cuda_in_force(xp):
+    """Whether arrays of module ``xp`` run the CUDA kernels: CuPy arrays, or any inside ``using("cuda")``."""
+    return xp.__name__ == "cupy" or cpu_flavour() == "cuda"
+
+
 def numba_available():
     try:
         import numba  # noqa: F401

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import cuda_harness
 import minires as mr
 from minires import F, backend, kernels, models
+from minires.functional import conv_gemm
 from minires.kernels.cuda import modules
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the references compute with NaN and inf
@@ -172,7 +173,9 @@ def _im2col_cases(rng, n, c, h, w, dtype, kernel, stride, padding, dilation):
     x = _values(rng, (n, c, h, w), dtype)
     window = (kernel, kernel, stride, stride, padding, padding, dilation, dilation)
     col = _values(rng, kernels.implementation("im2col", "reference")(x, *window).shape, dtype)
-    return [("im2col", (x, *window)), ("col2im", (col, h, w, *window[2:]))]
+    rows = np.ascontiguousarray(col.transpose(1, 2, 3, 0, 4, 5))  # the (C, KH, KW, N, OH, OW) order
+    return [("im2col", (x, *window)), ("col2im", (col, h, w, *window[2:])),
+            ("im2col_rows", (x, *window)), ("col2im_rows", (rows, h, w, *window[2:]))]
 
 
 @needs_gxx
@@ -319,3 +322,36 @@ def test_the_sanitizer_runs_catch_an_out_of_bounds_read_and_a_missing_barrier(tm
             f"x = np.ones(64, np.float32); m.get_function({kernel!r})((1,), (64,), (x, np.empty_like(x), 64))")
     status, output = _under_sanitizer(sanitizer, code)
     assert status != 0 and report in output, output[-3000:]
+
+
+def _conv_step(x, weight, bias, **window):
+    """y and the gradients of x, weight and bias under a random upstream gradient (float64)."""
+    x, weight = mr.tensor(x, requires_grad=True), mr.tensor(weight, requires_grad=True)
+    bias = None if bias is None else mr.tensor(bias, requires_grad=True)
+    y = F.conv2d(x, weight, bias, **window)
+    upstream = np.random.default_rng(7).standard_normal(y.shape)
+    (y * mr.tensor(upstream)).sum().backward()
+    return [y.numpy()] + [t.grad.numpy() for t in (x, weight, bias) if t is not None]
+
+
+@needs_gxx
+@pytest.mark.parametrize("stride, padding, dilation", [(1, 1, 1), (2, 1, 1), (1, 2, 2), (2, 0, 1)])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("memory_format", ["contiguous_format", "channels_last"])
+def test_the_gpu_convolution_equals_the_cpu_one(stride, padding, dilation, bias, memory_format):
+    """functional/conv_gemm.py (one GEMM over the batch's (K, N P) columns, im2col_rows/col2im_rows on the
+    harness) against functional/conv.py on the reference kernels: output and the three gradients, float64,
+    with a channels-last input converted and its gradient given back channels-last."""
+    rng = np.random.default_rng(3)
+    x, weight = rng.standard_normal((3, 4, 7, 6)), rng.standard_normal((5, 4, 3, 3))
+    b = rng.standard_normal(5) if bias else None
+    if memory_format == "channels_last":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    window = dict(stride=stride, padding=padding, dilation=dilation)
+    with kernels.using("reference"):
+        expected = _conv_step(x, weight, b, **window)
+    with kernels.using("cuda"), modules.built_by(_harness_module, block=32, max_blocks=3):
+        assert conv_gemm.applies(mr.tensor(x), groups=1)
+        ours = _conv_step(x, weight, b, **window)
+    for name, mine, theirs in zip(["y", "dx", "dW", "db"], ours, expected):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12 * np.abs(theirs).max(), err_msg=name)

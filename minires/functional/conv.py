@@ -8,7 +8,8 @@ with the image's columns (kernels/im2col.py unfolds them):
 Backward, with gy = dL/dy:
     dW[g] = sum_n gy[n, g] @ col[n, g]^T,    dx = col2im(W[g]^T @ gy[n, g]),    db = sum of gy over N, OH, OW.
 
-On channels-last memory the same convolution runs by direct kernels instead (functional/conv_direct.py).
+On channels-last memory the same convolution runs by direct kernels instead (functional/conv_direct.py), on
+the GPU by one GEMM for the whole batch (functional/conv_gemm.py).
 Where the columns live (a reused workspace, kept or recomputed, none for a 1x1 convolution) is
 kernels/conv_columns.py's business, not this file's.
 """
@@ -17,7 +18,7 @@ from ..errors import ShapeError
 from ..function import Function
 from ..kernels.conv_columns import ConvColumns
 from ..memory_format import Layout, channels_last
-from . import conv_direct
+from . import conv_direct, conv_gemm
 from .conversion import contiguous
 from .window import check_groups, check_nchw, sliding_window
 
@@ -81,4 +82,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if conv_direct.applies(x, weight, window, groups):
         # channels-last: a weight in that format pulls an NCHW input over, as a counted op of its own
         return conv_direct.DirectConv2d.apply(contiguous(x, channels_last), weight, bias, window=window)
+    if conv_gemm.applies(x, groups):
+        return conv_gemm.GemmConv2d.apply(x, weight, bias, window=window)
     return Conv2d.apply(x, weight, bias, window=window, groups=groups)
