@@ -12,12 +12,14 @@ Evaluation: the running statistics are constants, so y is affine in x and
 
 Signatures (both flavours):
     batchnorm_forward_train(x, gamma, beta, eps) -> y, mean, var (biased), inv_std
+        registered with running=(running_mean, running_var, momentum): those move in place (updating_running)
     batchnorm_forward_eval(x, gamma, beta, mean, var, eps) -> y
     batchnorm_backward(g, x, gamma, mean, inv_std) -> dx, dgamma, dbeta        (training)
     batchnorm_backward_eval(g, x, gamma, mean, inv_std) -> dx, dgamma, dbeta   (evaluation)
 Statistics are accumulated in float64 and returned in x's dtype. The numba forward gets both moments in one
 pass (shifted sums); the reference computes the mean first, then the variance of the centred values, and
-so does the CUDA version (kernels/cuda/batchnorm.cu, launched by kernels/cuda/batchnorm.py).
+so does the CUDA version (kernels/cuda/batchnorm.cu, launched by kernels/cuda/batchnorm.py), which
+updates the running statistics inside its statistics kernel.
 """
 import math
 
@@ -32,6 +34,29 @@ from .registry import register
 
 def _per_channel(v):
     return v.reshape(1, -1, 1)  # (C,) -> (1, C, 1), broadcasting over N and M
+
+
+def update_running(running_mean, running_var, mean, var, count, momentum):
+    """running = (1 - momentum) running + momentum batch, in place; the variance unbiased, as PyTorch keeps it.
+    Either may be None (not tracked)."""
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+    if running_var is not None:
+        running_var *= 1 - momentum
+        running_var += momentum * var * (count / (count - 1))
+
+
+def updating_running(forward_train):
+    """A training forward (x, gamma, beta, eps) that also takes running=(running_mean, running_var, momentum)
+    and updates them after it (the registry's signature; the CUDA version does it in its own launch)."""
+    def forward(x, gamma, beta, eps, running=None):
+        y, mean, var, inv_std = forward_train(x, gamma, beta, eps)
+        if running is not None:
+            update_running(running[0], running[1], mean, var, x.size // gamma.size, running[2])
+        return y, mean, var, inv_std
+    forward.__wrapped__ = forward_train
+    return forward
 
 
 # --- NumPy reference ------------------------------------------------------------------------------
@@ -165,8 +190,8 @@ batchnorm_forward_eval_numba = parallel_jit(batchnorm_forward_eval_loops)
 batchnorm_backward_numba = parallel_jit(batchnorm_backward_loops, reassociate=True)
 batchnorm_backward_eval_numba = parallel_jit(batchnorm_backward_eval_loops, reassociate=True)
 
-register("batchnorm_forward_train", reference=batchnorm_forward_train_reference, numba=batchnorm_forward_train_numba,
-         cuda=cuda.batchnorm_forward_train)
+register("batchnorm_forward_train", reference=updating_running(batchnorm_forward_train_reference),
+         numba=updating_running(batchnorm_forward_train_numba), cuda=cuda.batchnorm_forward_train)
 register("batchnorm_forward_eval", reference=batchnorm_forward_eval_reference, numba=batchnorm_forward_eval_numba,
          cuda=cuda.batchnorm_forward_eval)
 register("batchnorm_backward", reference=batchnorm_backward_reference, numba=batchnorm_backward_numba,

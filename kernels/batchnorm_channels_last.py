@@ -16,7 +16,7 @@ Signatures (both flavours), x, g, y, dx of shape (P, C):
 import numpy as np
 
 from .batchnorm import (batchnorm_backward_eval_reference, batchnorm_backward_reference,
-                        batchnorm_forward_eval_reference, batchnorm_forward_train_reference)
+                        batchnorm_forward_eval_reference, batchnorm_forward_train_reference, updating_running)
 from .jit import parallel_jit, prange, serial_jit
 from .registry import numba_available, register
 
@@ -151,8 +151,9 @@ affine_gradient = parallel_jit(affine_gradient) or affine_gradient
 # The numba flavour: the drivers above are plain Python around these parallel passes (a few per-channel
 # vector operations between them), so "_loops" is already the numba version wherever numba imports.
 _numba = numba_available()
-register("batchnorm_channels_last_forward_train", reference=batchnorm_channels_last_forward_train_reference,
-         numba=batchnorm_channels_last_forward_train_loops if _numba else None)
+register("batchnorm_channels_last_forward_train",
+         reference=updating_running(batchnorm_channels_last_forward_train_reference),
+         numba=updating_running(batchnorm_channels_last_forward_train_loops) if _numba else None)
 register("batchnorm_channels_last_forward_eval", reference=batchnorm_channels_last_forward_eval_reference,
          numba=batchnorm_channels_last_forward_eval_loops if _numba else None)
 register("batchnorm_channels_last_backward", reference=batchnorm_channels_last_backward_reference,

@@ -100,9 +100,13 @@ def test_residual_kernels_equal_their_references_on_the_harness(geometry, seed):
             np.testing.assert_array_equal(ours, reference, err_msg=op)
 
 
-def _batchnorm_cases(rng, n, c, m, dtype):
-    """(registry op, its arguments) for every batchnorm.cu entry in the registry, on (N, C, M) values."""
-    x, g = (rng.standard_normal((n, c, m)) * 3 + 1).astype(dtype), rng.standard_normal((n, c, m)).astype(dtype)
+def _batchnorm_cases(rng, n, c, m, dtype, channels_first=False):
+    """(registry op, its arguments) for every batchnorm.cu entry in the registry, on (N, C, M) values; with
+    ``channels_first`` x and g are (N, C, M) views of (C, N, M) memory, as the GPU convolution's output."""
+    def values(scale, shift):
+        a = rng.standard_normal((c, n, m) if channels_first else (n, c, m)) * scale + shift
+        return (a.transpose(1, 0, 2) if channels_first else a).astype(dtype, copy=False)
+    x, g = values(3, 1), values(1, 0)
     gamma, beta = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
     mean, var = rng.standard_normal(c).astype(dtype), (rng.random(c) + 0.5).astype(dtype)
     inv_std = (1 / np.sqrt(var + 1e-5)).astype(dtype)
@@ -115,21 +119,37 @@ def _batchnorm_cases(rng, n, c, m, dtype):
 @needs_gxx
 @settings(max_examples=20, deadline=None)
 @given(n=st.integers(1, 3), c=st.integers(1, 6), m=st.integers(1, 40), dtype=st.sampled_from([np.float32, np.float64]),
-       block=st.sampled_from([1, 4, 32]), seed=st.integers(0, 2**16))
-def test_batchnorm_kernels_equal_their_references_on_the_harness(n, c, m, dtype, block, seed):
+       block=st.sampled_from([1, 4, 32]), channels_first=st.booleans(), seed=st.integers(0, 2**16))
+def test_batchnorm_kernels_equal_their_references_on_the_harness(n, c, m, dtype, block, channels_first, seed):
     """float64 to 1e-12 and float32 to 1e-6 of each output's scale (the sums run in another order: a
     block's tree instead of NumPy's pairwise sum); blocks of 1 to 32 threads and at most 2 blocks, so the
-    channels, the values of a channel and the elements all take several turns of their strided loops."""
+    channels, the values of a channel and the elements all take several turns of their strided loops. The
+    running statistics move alike (each flavour updates its own copy), and dx is laid out as x."""
     tolerance = 1e-12 if dtype == np.float64 else 1e-6
     with modules.built_by(_harness_module, block=block, max_blocks=2):
-        for op, args in _batchnorm_cases(np.random.default_rng(seed), n, c, m, dtype):
-            ours = kernels.implementation(op, "cuda")(*args)
-            reference = kernels.implementation(op, "reference")(*args)
-            ours, reference = (ours, reference) if isinstance(ours, tuple) else ((ours,), (reference,))
+        rng = np.random.default_rng(seed)
+        mean, var = rng.standard_normal(c).astype(dtype), (rng.random(c) + 0.5).astype(dtype)
+        x_shape = (n, c, m)
+        for op, args in _batchnorm_cases(rng, n, c, m, dtype, channels_first):
+            ours, reference = (_with_running_statistics(op, flavour, args, (mean, var) if n * m > 1 else None)
+                               for flavour in ("cuda", "reference"))
+            if op == "batchnorm_backward":  # dx laid out as x (the strides of the axes longer than 1)
+                assert [st for st, size in zip(ours[0].strides, x_shape) if size > 1] == \
+                    [st for st, size in zip(args[1].strides, x_shape) if size > 1]
             for i, (mine, theirs) in enumerate(zip(ours, reference)):
                 assert mine.dtype == theirs.dtype and mine.shape == theirs.shape, (op, i)
                 scale = np.abs(theirs).max() + 1e-30
                 np.testing.assert_allclose(mine, theirs, rtol=tolerance, atol=tolerance * scale, err_msg=f"{op} {i}")
+
+
+def _with_running_statistics(op, flavour, args, running):
+    """The kernel's outputs as a tuple; a training forward also gets a copy of the running statistics and
+    returns them after its update (none with one value per channel, whose unbiased variance divides by 0)."""
+    if op != "batchnorm_forward_train" or running is None:
+        out = kernels.implementation(op, flavour)(*args)
+        return out if isinstance(out, tuple) else (out,)
+    state = [a.copy() for a in running]
+    return kernels.implementation(op, flavour)(*args, running=(*state, 0.1)) + tuple(state)
 
 
 def _pool_cases(rng, n, c, h, w, dtype, kernel, stride, padding):

@@ -27,6 +27,8 @@ C = SHAPE[1]
 CALLS = {
     "im2col": lambda: (sprinkled(SHAPE, 0), 3, 3, 2, 1, 1, 1, 1, 1),
     "col2im": lambda: (sprinkled((2, 3, 3, 3, 3, 5), 1), 6, 5, 2, 1, 1, 1, 1, 1),
+    "im2col_rows": lambda: (sprinkled(SHAPE, 71), 3, 3, 2, 1, 1, 1, 1, 1),
+    "col2im_rows": lambda: (sprinkled((3, 3, 3, 2, 3, 5), 72), 6, 5, 2, 1, 1, 1, 1, 1),
     "max_pool_forward": lambda: (sprinkled(SHAPE, 2), 3, 3, 1, 1, 1, 1),
     "max_pool_backward": lambda: (sprinkled((2, 3, 3, 3), 3),
                                   np.random.default_rng(3).integers(0, 30, (2, 3, 3, 3)), 6, 5),
@@ -95,9 +97,11 @@ def assert_same_non_finite(ours, reference, what):
 WITH_NUMBA = sorted(op for op in CALLS if kernels.implementation(op, "numba") is not None)
 
 
-def test_only_adaptive_pooling_and_channels_last_option_a_run_their_reference_on_every_flavour():
+def test_only_adaptive_pooling_channels_last_option_a_and_the_gpu_columns_run_their_reference_on_every_flavour():
+    """(im2col_rows / col2im_rows serve the GPU convolution only; on the CPU nothing calls them.)"""
     assert set(CALLS) - set(WITH_NUMBA) == {"adaptive_avg_pool_forward", "adaptive_avg_pool_backward",
-                                            "shortcut_a_forward_channels_last", "shortcut_a_backward_channels_last"}
+                                            "shortcut_a_forward_channels_last", "shortcut_a_backward_channels_last",
+                                            "im2col_rows", "col2im_rows"}
 
 
 @pytest.mark.parametrize("op", WITH_NUMBA)

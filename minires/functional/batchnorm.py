@@ -1,7 +1,8 @@
 """batch_norm with PyTorch's semantics, on the hand-written kernels of kernels/batchnorm.py.
 
 Training: normalise with the batch mean and the *biased* batch variance; update the running statistics in
-place with the *unbiased* variance: running = (1 - momentum) * running + momentum * batch.
+place with the *unbiased* variance: running = (1 - momentum) * running + momentum * batch (the kernel does,
+kernels/batchnorm.py's update_running or, on the GPU, inside its statistics launch).
 Evaluation: normalise with the running statistics, y = x * scale + shift per channel.
 Works on (N, C) and (N, C, *) inputs, viewed without a copy as kernels/batchnorm.py's (N, C, M) = (N, C, H W);
 a channels-last input goes to kernels/batchnorm_channels_last.py as its (P, C) = (N H W, C) pixel matrix,
@@ -19,15 +20,14 @@ class BatchNorm(Function):
 
     def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
         xp = backend.get_array_module(x)
-        c = x.shape[1]
         self.training, self.shape = training, x.shape
         self.channels_last = memory_format_rules.only_channels_last(x)
         self.family = family = "batchnorm_channels_last_" if self.channels_last else "batchnorm_"
         x3 = self._channel_view(x)  # (N, C, M), or (P, C) channels-last
         gamma, beta = affine(weight, bias, x)
         if training:
-            y, mean, var, inv_std = kernels.pick(family + "forward_train", xp)(x3, gamma, beta, eps)
-            update_running(running_mean, running_var, mean, var, x.size // c, momentum)
+            running = (running_mean, running_var, momentum)  # updated in place by the kernel
+            y, mean, var, inv_std = kernels.pick(family + "forward_train", xp)(x3, gamma, beta, eps, running=running)
         else:
             mean, var, inv_std = evaluation_statistics(running_mean, running_var, eps)
             y = kernels.pick(family + "forward_eval", xp)(x3, gamma, beta, mean, var, eps)
@@ -99,13 +99,3 @@ def evaluation_statistics(running_mean, running_var, eps):
     change what this op's backward uses."""
     mean, var = running_mean.copy(), running_var.copy()
     return mean, var, 1 / backend.get_array_module(var).sqrt(var + eps)
-
-
-def update_running(running_mean, running_var, mean, var, count, momentum):
-    """running = (1 - momentum) running + momentum batch, in place; the variance unbiased, as PyTorch keeps it."""
-    if running_mean is not None:
-        running_mean *= 1 - momentum
-        running_mean += momentum * mean
-    if running_var is not None:
-        running_var *= 1 - momentum
-        running_var += momentum * var * (count / (count - 1))

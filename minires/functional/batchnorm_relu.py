@@ -7,7 +7,8 @@ from .. import backend, kernels
 from ..errors import ShapeError
 from ..function import Function
 from ..memory_format import from_pixel_matrix, only_channels_last, pixel_matrix
-from .batchnorm import affine, batch_norm, checked_arguments, evaluation_statistics, update_running
+from ..kernels.batchnorm import update_running
+from .batchnorm import affine, batch_norm, checked_arguments, evaluation_statistics
 from .pointwise import relu
 from .residual import residual_add
 
