@@ -18,4 +18,5 @@ Tensor or Function classes.
 """
 from .registry import (FLAVOURS, cpu_flavour, cuda_in_force, implementation, numba_available, pick, register,  # noqa: F401
                        registered, using)
-from . import batchnorm, batchnorm_channels_last, batchnorm_relu_channels_last, im2col, pool, residual, sgd  # noqa: F401,E402  (each registers its kernels)
+from . import (batchnorm, batchnorm_channels_last, batchnorm_relu, batchnorm_relu_channels_last,  # noqa: F401,E402
+               finite, im2col, pool, residual, sgd)  # (each registers its kernels)

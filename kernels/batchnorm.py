@@ -48,10 +48,11 @@ def update_running(running_mean, running_var, mean, var, count, momentum):
 
 
 def updating_running(forward_train):
-    """A training forward (x, gamma, beta, eps) that also takes running=(running_mean, running_var, momentum)
-    and updates them after it (the registry's signature; the CUDA version does it in its own launch)."""
-    def forward(x, gamma, beta, eps, running=None):
-        y, mean, var, inv_std = forward_train(x, gamma, beta, eps)
+    """A training forward (x, gamma, beta, eps, ...) that also takes running=(running_mean, running_var,
+    momentum) and updates them after it (the registry's signature; the CUDA version does it in its own
+    launch)."""
+    def forward(x, gamma, beta, eps, *rest, running=None):
+        y, mean, var, inv_std = forward_train(x, gamma, beta, eps, *rest)
         if running is not None:
             update_running(running[0], running[1], mean, var, x.size // gamma.size, running[2])
         return y, mean, var, inv_std

@@ -24,36 +24,37 @@ from .batchnorm_channels_last import (ROWS_PER_CHUNK, batchnorm_channels_last_ba
                                       batchnorm_channels_last_forward_eval_reference,
                                       batchnorm_channels_last_forward_train_reference, chunk_bounds,
                                       moments)
+from .batchnorm import updating_running
 from .jit import parallel_jit, prange
 from .registry import numba_available, register
 
 
 # --- NumPy reference: the unfused ops, one after the other ---------------------------------------------
 
-def _add_relu(y, residual):
+def add_relu(y, residual):
     return get_array_module(y).maximum(y if residual is None else y + residual, 0)
 
 
-def _relu_gradient(g, y):
+def relu_gradient(g, y):
     return get_array_module(g).where(y <= 0, 0, g)
 
 
 def batchnorm_relu_channels_last_forward_train_reference(x, gamma, beta, eps, residual):
     y, mean, var, inv_std = batchnorm_channels_last_forward_train_reference(x, gamma, beta, eps)
-    return _add_relu(y, residual), mean, var, inv_std
+    return add_relu(y, residual), mean, var, inv_std
 
 
 def batchnorm_relu_channels_last_forward_eval_reference(x, gamma, beta, mean, var, eps, residual):
-    return _add_relu(batchnorm_channels_last_forward_eval_reference(x, gamma, beta, mean, var, eps), residual)
+    return add_relu(batchnorm_channels_last_forward_eval_reference(x, gamma, beta, mean, var, eps), residual)
 
 
 def batchnorm_relu_channels_last_backward_reference(g, y, x, gamma, mean, inv_std, with_gm):
-    gm = _relu_gradient(g, y)
+    gm = relu_gradient(g, y)
     return (*batchnorm_channels_last_backward_reference(gm, x, gamma, mean, inv_std), gm if with_gm else None)
 
 
 def batchnorm_relu_channels_last_backward_eval_reference(g, y, x, gamma, mean, inv_std, with_gm):
-    gm = _relu_gradient(g, y)
+    gm = relu_gradient(g, y)
     return (*batchnorm_channels_last_backward_eval_reference(gm, x, gamma, mean, inv_std), gm if with_gm else None)
 
 
@@ -154,8 +155,8 @@ masked_gradient = parallel_jit(masked_gradient) or masked_gradient
 masked_gradient_eval = parallel_jit(masked_gradient_eval) or masked_gradient_eval
 _numba = numba_available()  # the drivers are plain Python around the passes, as in batchnorm_channels_last.py
 register("batchnorm_relu_channels_last_forward_train",
-         reference=batchnorm_relu_channels_last_forward_train_reference,
-         numba=batchnorm_relu_channels_last_forward_train_loops if _numba else None)
+         reference=updating_running(batchnorm_relu_channels_last_forward_train_reference),
+         numba=updating_running(batchnorm_relu_channels_last_forward_train_loops) if _numba else None)
 register("batchnorm_relu_channels_last_forward_eval", reference=batchnorm_relu_channels_last_forward_eval_reference,
          numba=batchnorm_relu_channels_last_forward_eval_loops if _numba else None)
 register("batchnorm_relu_channels_last_backward", reference=batchnorm_relu_channels_last_backward_reference,

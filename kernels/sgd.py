@@ -10,6 +10,11 @@ parameters: 25 ms per step); the loops make one pass on all cores. The scalars c
 dtype, so both flavours round every product and sum alike and agree to the bit. Arrays are flat views of the
 same memory order; both return (p, buffer) after updating them in place. The CUDA version is
 kernels/cuda/sgd.cu.
+
+sgd_update_many(params, grads, buffers, lr, momentum, keep, weight_decay, nesterov, firsts) updates a list
+of parameters (flat arrays of one dtype) that share the scalars, ``firsts`` saying per parameter whether its
+buffer starts now: on the GPU one launch for an optimiser's group instead of one per parameter; its
+reference is the loop over sgd_update.
 """
 from .cuda import sgd as cuda
 from .jit import parallel_jit, prange
@@ -40,6 +45,13 @@ def sgd_update_loops(p, g, buffer, lr, momentum, keep, weight_decay, nesterov, f
     return p, buffer
 
 
+def sgd_update_many_reference(params, grads, buffers, lr, momentum, keep, weight_decay, nesterov, firsts):
+    for p, g, buffer, first in zip(params, grads, buffers, firsts):
+        sgd_update_reference(p, g, buffer, lr, momentum, keep, weight_decay, nesterov, first)
+    return params, buffers
+
+
 sgd_update_numba = parallel_jit(sgd_update_loops)
 
 register("sgd_update", reference=sgd_update_reference, numba=sgd_update_numba, cuda=cuda.sgd_update)
+register("sgd_update_many", reference=sgd_update_many_reference, cuda=cuda.sgd_update_many)

@@ -76,6 +76,12 @@ def device_of(array):
     return "cuda" if _is_cupy_array(array) else "cpu"
 
 
+def data_pointer(array):
+    """The address of an array's first element (a device address for a CuPy array), for the pointer tables
+    of kernels that take many arrays in one launch (kernels/cuda)."""
+    return array.data.ptr if _is_cupy_array(array) else array.ctypes.data
+
+
 def normalize_device(device):
     """Accept 'cpu', 'cuda' (or 'cuda:0', the device CuPy uses) and return 'cpu' or 'cuda'."""
     name = str(device).lower()

@@ -22,6 +22,10 @@ from .tensor import Tensor
 
 class Function:
     name = None  # the op's public name, used in error messages ("conv2d", "add", ...)
+    # True where backward returns newly made arrays, a different one per input, that it keeps no reference
+    # to: a leaf may then take one as its .grad without the copy it otherwise gets (as torch's AccumulateGrad
+    # steals a gradient no one else holds). On a GPU that is a launch per parameter less.
+    fresh_input_grads = False
 
     def __init__(self):
         self.inputs = ()

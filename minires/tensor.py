@@ -220,13 +220,15 @@ class Tensor:
         if not self.requires_grad:
             raise AutogradError("backward: this tensor does not require grad, so no graph was built for it "
                                "(did the inputs have requires_grad=True, outside no_grad()?)")
-        grads = {id(self._node): self._initial_grad(grad)}  # node -> dL/d(its tensor), summed so far
+        # node -> (dL/d(its tensor) summed so far, whether that array is the engine's alone to hand out)
+        grads = {id(self._node): (self._initial_grad(grad), False)}
         for node in reversed(_topological_order(self._node)):
-            grad = node.run_hooks(grads.pop(id(node), None))
+            summed, owned = grads.pop(id(node), (None, False))
+            grad = node.run_hooks(summed)
             if grad is None:
                 continue
             if node.creator is None or node.retains_grad:
-                node.store_grad(grad)
+                node.store_grad(grad, owned and grad is summed and node.creator is None)
             fn = node.creator
             if fn is not None:
                 _accumulate(grads, fn, _input_grads(fn, grad))
@@ -249,10 +251,11 @@ class Tensor:
         _check_gradient("backward", self, grad)
         return grad
 
-    def _accumulate_grad(self, grad):
+    def _accumulate_grad(self, grad, owned=False):
         if self._grad is None:
-            # A copy (keeping the memory format): the same upstream array may also be handed to other tensors.
-            self._grad = Tensor._make(grad.copy(order="K"))
+            # A copy (keeping the memory format): the same upstream array may also be handed to other tensors;
+            # unless the engine says the array is its alone (Function.fresh_input_grads, or a sum it made).
+            self._grad = Tensor._make(grad if owned else grad.copy(order="K"))
         else:
             _check_gradient("accumulate .grad", self, self._grad.data)
             self._grad = Tensor._make(self._grad.data + grad)
@@ -402,10 +405,10 @@ class _Node:
     def tensor(self):
         return self._tensor()
 
-    def store_grad(self, grad):
+    def store_grad(self, grad, owned=False):
         tensor = self._tensor()
         if tensor is not None:  # a tensor nobody holds any more cannot be asked for its .grad
-            tensor._accumulate_grad(grad)
+            tensor._accumulate_grad(grad, owned)
 
     # A leaf's array may be replaced (Module.to, astype): ask the tensor; an op's output never changes.
     @property
@@ -475,7 +478,8 @@ def _accumulate(grads, fn, input_grads):
         # Gradients from every use of a tensor are summed (+=): this is what makes the residual fan-out
         # correct — x feeds both F(x) and the shortcut, so dL/dx = dL/dy (dF/dx + I).
         previous = grads.get(id(parent))
-        grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
+        grads[id(parent)] = (parent_grad, fn.fresh_input_grads) if previous is None else \
+            (previous[0] + parent_grad, True)
 
 
 def _check_gradient(op, tensor, grad):

@@ -28,6 +28,7 @@ import numpy as np
 
 import cuda_harness
 from minires import backend
+from minires.kernels.cuda import modules
 
 _ALLOCATIONS = {"empty", "empty_like", "ndarray"}
 _HOST_RESULTS = {"may_share_memory", "shares_memory", "result_type", "dtype", "shape", "ndim", "size",
@@ -180,6 +181,10 @@ class ndarray(np.ndarray):  # noqa: N801  (cupy.ndarray's name)
     def device(self):
         return types.SimpleNamespace(id=0)
 
+    @property
+    def data(self):  # cupy.ndarray.data is a MemoryPointer; its .ptr the device address
+        return types.SimpleNamespace(ptr=self.ctypes.data)
+
 
 def _host_view(value):
     return value.view(np.ndarray) if isinstance(value, ndarray) else value
@@ -227,7 +232,7 @@ def _call(func, args, kwargs):
     result = func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
     if name in _HOST_RESULTS:
         return result
-    if name not in _ALLOCATIONS and _computes(result, arrays):
+    if name not in _ALLOCATIONS and (kwargs.get("out") is not None or _computes(result, arrays)):
         _launch(name)
     return _to_device_result(result)
 
@@ -321,12 +326,15 @@ def _source_file(code):
 
 
 @contextlib.contextmanager
-def installed():
-    """Inside the block minires.backend finds this module as cupy; yields the Device that counts."""
+def installed(block=4, max_blocks=2):
+    """Inside the block minires.backend finds this module as cupy; yields the Device that counts. Launches
+    use ``block`` threads and at most ``max_blocks`` blocks (the harness runs a block's threads as
+    std::threads: a GPU's 256 x thousands would be slow, and a small grid turns every grid-stride loop)."""
     global _device
     saved, saved_device = (backend._cupy, backend._cupy_problem), _device
-    from minires.kernels.cuda import modules
+    saved_limits = dict(modules._limits)
     modules._modules.clear()  # modules built for another device
+    modules._limits.update(block=block, max_blocks=max_blocks)
     _device = Device()
     backend._cupy, backend._cupy_problem = CupyOnCpu(), None
     try:
@@ -334,4 +342,5 @@ def installed():
     finally:
         backend._cupy, backend._cupy_problem = saved
         _device = saved_device
+        modules._limits.update(saved_limits)
         modules._modules.clear()

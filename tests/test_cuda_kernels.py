@@ -119,33 +119,58 @@ def _batchnorm_cases(rng, n, c, m, dtype, channels_first=False):
 @needs_gxx
 @settings(max_examples=20, deadline=None)
 @given(n=st.integers(1, 3), c=st.integers(1, 6), m=st.integers(1, 40), dtype=st.sampled_from([np.float32, np.float64]),
-       block=st.sampled_from([1, 4, 32]), channels_first=st.booleans(), seed=st.integers(0, 2**16))
-def test_batchnorm_kernels_equal_their_references_on_the_harness(n, c, m, dtype, block, channels_first, seed):
+       block=st.sampled_from([1, 4, 32]), channels_first=st.booleans(), fused=st.booleans(), seed=st.integers(0, 2**16))
+def test_batchnorm_kernels_equal_their_references_on_the_harness(n, c, m, dtype, block, channels_first, fused, seed):
     """float64 to 1e-12 and float32 to 1e-6 of each output's scale (the sums run in another order: a
     block's tree instead of NumPy's pairwise sum); blocks of 1 to 32 threads and at most 2 blocks, so the
     channels, the values of a channel and the elements all take several turns of their strided loops. The
-    running statistics move alike (each flavour updates its own copy), and dx is laid out as x."""
+    running statistics move alike (each flavour updates its own copy), and dx is laid out as x. ``fused``:
+    kernels/batchnorm_relu.py's batch-norm + residual + ReLU (the same launches with the residual and the
+    mask) against the unfused references; the forward's ReLU clamps exactly."""
     tolerance = 1e-12 if dtype == np.float64 else 1e-6
     with modules.built_by(_harness_module, block=block, max_blocks=2):
         rng = np.random.default_rng(seed)
         mean, var = rng.standard_normal(c).astype(dtype), (rng.random(c) + 0.5).astype(dtype)
         x_shape = (n, c, m)
-        for op, args in _batchnorm_cases(rng, n, c, m, dtype, channels_first):
+        cases = _batchnorm_relu_cases if fused else _batchnorm_cases
+        for op, args in cases(rng, n, c, m, dtype, channels_first):
             ours, reference = (_with_running_statistics(op, flavour, args, (mean, var) if n * m > 1 else None)
                                for flavour in ("cuda", "reference"))
-            if op == "batchnorm_backward":  # dx laid out as x (the strides of the axes longer than 1)
+            if op.endswith("_backward"):  # dx laid out as x (the strides of the axes longer than 1)
+                x = args[2] if fused else args[1]
                 assert [st for st, size in zip(ours[0].strides, x_shape) if size > 1] == \
-                    [st for st, size in zip(args[1].strides, x_shape) if size > 1]
+                    [st for st, size in zip(x.strides, x_shape) if size > 1]
+            assert len(ours) == len(reference), op
             for i, (mine, theirs) in enumerate(zip(ours, reference)):
+                if theirs is None:  # no gm asked for
+                    assert mine is None, (op, i)
+                    continue
                 assert mine.dtype == theirs.dtype and mine.shape == theirs.shape, (op, i)
                 scale = np.abs(theirs).max() + 1e-30
                 np.testing.assert_allclose(mine, theirs, rtol=tolerance, atol=tolerance * scale, err_msg=f"{op} {i}")
 
 
+def _batchnorm_relu_cases(rng, n, c, m, dtype, channels_first=False):
+    """(registry op, its arguments) for kernels/batchnorm_relu.py: with and without a residual and gm."""
+    cases = []
+    for op, args in _batchnorm_cases(rng, n, c, m, dtype, channels_first):
+        x = args[0] if "forward" in op else args[1]
+        residual = (rng.standard_normal((n, c, m)) * 2).astype(dtype)
+        y = kernels.implementation("batchnorm_relu_forward_train", "reference")(x, *args[-3:-1], 1e-5, residual)[0] \
+            if "backward" in op else None
+        relu_op = op.replace("batchnorm_", "batchnorm_relu_")
+        if "forward" in op:
+            cases += [(relu_op, args + (None,)), (relu_op, args + (residual,))]
+        else:
+            g, rest = args[0], args[1:]
+            cases += [(relu_op, (g, y) + rest + (False,)), (relu_op, (g, y) + rest + (True,))]
+    return cases
+
+
 def _with_running_statistics(op, flavour, args, running):
     """The kernel's outputs as a tuple; a training forward also gets a copy of the running statistics and
     returns them after its update (none with one value per channel, whose unbiased variance divides by 0)."""
-    if op != "batchnorm_forward_train" or running is None:
+    if not op.endswith("forward_train") or running is None:
         out = kernels.implementation(op, flavour)(*args)
         return out if isinstance(out, tuple) else (out,)
     state = [a.copy() for a in running]
@@ -179,7 +204,11 @@ def test_pool_kernels_equal_their_references_on_the_harness(n, c, h, w, dtype, w
             ours = kernels.implementation(op, "cuda")(*args)
             reference = kernels.implementation(op, "reference")(*args)
             ours, reference = (ours, reference) if isinstance(ours, tuple) else ((ours,), (reference,))
+            assert len(ours) == len(reference), op
             for i, (mine, theirs) in enumerate(zip(ours, reference)):
+                if theirs is None:  # no gm asked for
+                    assert mine is None, (op, i)
+                    continue
                 assert mine.dtype == theirs.dtype and mine.shape == theirs.shape, (op, i)
                 if op.startswith("max_pool"):
                     np.testing.assert_array_equal(mine, theirs, err_msg=f"{op} {i}")
@@ -269,6 +298,45 @@ def test_the_sgd_kernel_equals_its_reference_on_the_harness(size, dtype, seed):
             np.testing.assert_array_equal(ours[1], reference[1])
 
 
+def _many_cases(rng, dtype):
+    """(registry op, its arguments) for the kernels over a table of arrays: sizes 1 to 700, a NaN and an inf."""
+    sizes = [1, 5, 130, 700, 33]
+    params, grads, buffers = ([rng.standard_normal(k).astype(dtype) for k in sizes] for _ in range(3))
+    scalars = tuple(map(np.dtype(dtype).type, (0.1, 0.9, 0.8, 1e-3)))
+    watched = [a.copy() for a in params]
+    watched[2][[3, 77]] = np.nan, np.inf
+    watched[3][-1] = -np.inf
+    return [("sgd_update_many", (params, grads, buffers, *scalars, False, [True, False, True, False, False])),
+            ("sgd_update_many", ([p.copy() for p in params], grads, [None] * 5, scalars[0], *map(np.dtype(dtype).type,
+                                 (0, 1, 0)), False, [False] * 5)),
+            ("count_non_finite", (watched,))]
+
+
+@needs_gxx
+@settings(max_examples=6, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_the_many_array_kernels_equal_their_references_on_the_harness(dtype, seed):
+    """One launch over a table of addresses: the SGD update of every parameter to the bit (buffers started
+    or not per parameter, momentum or none), and each array's count of NaN and inf exactly; a grid smaller
+    than the table and the longest array."""
+    with modules.built_by(_harness_module, block=8, max_blocks=2):
+        for op, args in _many_cases(np.random.default_rng(seed), dtype):
+            copied = [[a.copy() if a is not None else None for a in arg] if isinstance(arg, list) and
+                      isinstance(arg[0], (np.ndarray, type(None))) else arg for arg in args]
+            ours = kernels.implementation(op, "cuda")(*args)
+            reference = kernels.implementation(op, "reference")(*copied)
+            if op == "count_non_finite":
+                assert ours.dtype == np.int64
+                np.testing.assert_array_equal(ours, reference)
+                assert list(ours) == [0, 0, 2, 1, 0]
+                continue
+            mine = list(ours[0]) + [b for b in ours[1] if b is not None]
+            theirs = list(reference[0]) + [b for b in reference[1] if b is not None]
+            assert len(mine) == len(theirs)
+            for a, b in zip(mine, theirs):
+                np.testing.assert_array_equal(a, b)
+
+
 @needs_gxx
 def test_the_harness_refuses_what_cupy_would_pass_wrongly():
     """Wrong dtype, a non-contiguous array, a Python float for a long long: refused with the argument named."""
@@ -284,16 +352,26 @@ def test_the_harness_refuses_what_cupy_would_pass_wrongly():
     assert module.launches == 0
 
 
-def exercise_every_kernel(sanitizer):
-    """Every CUDA kernel once on small inputs, on a sanitizer build (run in a fresh process)."""
-    rng = np.random.default_rng(0)
+def exercise_every_kernel(sanitizer="plain"):
+    """Every CUDA kernel once on small inputs, on a sanitizer build (run in a fresh process); returns the
+    registry ops it ran."""
+    rng, exercised = np.random.default_rng(0), set()
     with modules.built_by(lambda path: _harness_module(path, sanitizer), block=16, max_blocks=2):
         for geometry in [(2, 3, 5, 4, np.float32, 2, 2, 1), (1, 4, 3, 3, np.float64, 3, 1, 2)]:
             cases = _residual_cases(rng, *geometry) + _batchnorm_cases(rng, *geometry[:2], 7, geometry[4]) + \
+                _batchnorm_relu_cases(rng, *geometry[:2], 7, geometry[4], channels_first=True) + \
                 _pool_cases(rng, *geometry[:5], 3, 2, 1) + _im2col_cases(rng, *geometry[:5], 3, 2, 1, 1) + \
-                _sgd_cases(rng, 50, geometry[4])
+                _sgd_cases(rng, 50, geometry[4]) + _many_cases(rng, geometry[4])
             for op, args in cases:
                 kernels.implementation(op, "cuda")(*args)
+                exercised.add(op)
+    return exercised
+
+
+@needs_gxx
+def test_the_sanitizer_runs_exercise_every_cuda_slot_of_the_registry():
+    filled = {op for op in kernels.registered() if kernels.implementation(op, "cuda") is not None}
+    assert exercise_every_kernel() == filled
 
 
 SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|runtime error|WARNING: ThreadSanitizer")

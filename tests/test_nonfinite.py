@@ -76,6 +76,18 @@ CALLS = {
                                                            sprinkled((120, C), 67), sprinkled((C,), 68),
                                                            sprinkled((C,), 69), np.abs(sprinkled((C,), 70)), True),
     "relu_backward": lambda: (sprinkled(SHAPE, 50), sprinkled(SHAPE, 51)),
+    "batchnorm_relu_forward_train": lambda: (sprinkled((4, C, 30), 73), np.ones(C, np.float32), np.zeros(C, np.float32),
+                                             1e-5, sprinkled((4, C, 30), 74)),
+    "batchnorm_relu_forward_eval": lambda: (sprinkled((4, C, 30), 75), sprinkled((C,), 76), sprinkled((C,), 77),
+                                            sprinkled((C,), 78), np.abs(sprinkled((C,), 79)), 1e-5, None),
+    "batchnorm_relu_backward": lambda: (sprinkled((4, C, 30), 80), sprinkled((4, C, 30), 81), sprinkled((4, C, 30), 82),
+                                        sprinkled((C,), 83), sprinkled((C,), 84), np.abs(sprinkled((C,), 85)), True),
+    "batchnorm_relu_backward_eval": lambda: (sprinkled((4, C, 30), 86), sprinkled((4, C, 30), 87),
+                                             sprinkled((4, C, 30), 88), sprinkled((C,), 89), sprinkled((C,), 90),
+                                             np.abs(sprinkled((C,), 91)), True),
+    "count_non_finite": lambda: ([sprinkled((40,), 92), sprinkled((3, 5), 93)],),
+    "sgd_update_many": lambda: ([sprinkled((40,), 94)], [sprinkled((40,), 95)], [sprinkled((40,), 96)], np.float32(0.1),
+                                np.float32(0.9), np.float32(1.0), np.float32(5e-4), True, [False]),
     "shortcut_a_forward_channels_last": lambda: (sprinkled((2, 6, 5, 3), 32), 7, 2, 2),
     "shortcut_a_backward_channels_last": lambda: (sprinkled((2, 3, 3, 7), 33), 3, 6, 5, 2, 2),
 }
@@ -97,11 +109,16 @@ def assert_same_non_finite(ours, reference, what):
 WITH_NUMBA = sorted(op for op in CALLS if kernels.implementation(op, "numba") is not None)
 
 
-def test_only_adaptive_pooling_channels_last_option_a_and_the_gpu_columns_run_their_reference_on_every_flavour():
-    """(im2col_rows / col2im_rows serve the GPU convolution only; on the CPU nothing calls them.)"""
+GPU_ONLY = {"im2col_rows", "col2im_rows", "batchnorm_relu_forward_train", "batchnorm_relu_forward_eval",
+            "batchnorm_relu_backward", "batchnorm_relu_backward_eval", "count_non_finite", "sgd_update_many"}
+
+
+def test_only_adaptive_pooling_channels_last_option_a_and_the_gpu_kernels_run_their_reference_on_every_flavour():
+    """(The GPU_ONLY kernels serve the GPU path only: on the CPU nothing calls them in a step, except
+    count_non_finite, whose reference is one reduction per array, as the per-tensor check it replaced.)"""
     assert set(CALLS) - set(WITH_NUMBA) == {"adaptive_avg_pool_forward", "adaptive_avg_pool_backward",
-                                            "shortcut_a_forward_channels_last", "shortcut_a_backward_channels_last",
-                                            "im2col_rows", "col2im_rows"}
+                                            "shortcut_a_forward_channels_last",
+                                            "shortcut_a_backward_channels_last"} | GPU_ONLY
 
 
 @pytest.mark.parametrize("op", WITH_NUMBA)

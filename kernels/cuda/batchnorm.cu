@@ -5,7 +5,8 @@
 // Inputs are read through two strides, element (b, ch, k) at b * sn + ch * sc + k: (C M, M) for NCHW
 // memory, (M, N M) for the GPU convolution's output, whose memory is (C, N, M) (functional/conv_gemm.py).
 // The forward writes y in NCHW order; the backward writes dx laid out as x, so the convolution before it
-// gets its gradient in the layout it wants.
+// gets its gradient in the layout it wants. The same kernels run batch-norm + residual + ReLU fused
+// (kernels/batchnorm_relu.py's CUDA version): normalise adds and clamps, the backward masks g by y.
 //
 // A channel's sums are one block's work: its threads stride over the channel's N*M values, then a tree
 // reduction in shared memory (blockDim a power of two, at most MAX_THREADS) with __syncthreads between the
@@ -71,28 +72,40 @@ __device__ void channel_moments(const T* x, long long sn, long long sc, const T*
 }
 
 // y = (x - mean_c) scale_c + shift_c: the training forward (scale = gamma inv_std, shift = beta) and, with
-// mean 0, the evaluation forward and backward. y is NCHW.
+// mean 0, the evaluation forward and backward. y is NCHW. With `relu`, y = max(that (+ residual), 0), the
+// fused tail of a residual block (a NaN stays NaN, as the reference's maximum keeps it).
 template <typename T>
 __device__ void normalise(const T* x, long long sn, long long sc, const T* mean, const T* scale, const T* shift,
-                          T* y, long long n, long long c, long long m) {
+                          const T* residual, long long has_residual, long long relu, T* y, long long n,
+                          long long c, long long m) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n * c * m;
          i += (long long)blockDim.x * gridDim.x) {
         long long ch = (i / m) % c;
-        y[i] = (x[element_at(i, c, m, sn, sc)] - mean[ch]) * scale[ch] + shift[ch];
+        T v = (x[element_at(i, c, m, sn, sc)] - mean[ch]) * scale[ch] + shift[ch];
+        if (has_residual) v += residual[i];
+        y[i] = relu && v <= T(0) ? T(0) : v;
     }
 }
 
-// dbeta_c = sum(g), dgamma_c = sum(g x_hat) with x_hat = (x - mean_c) inv_std_c, summed in double.
+// The gradient that reaches the batch-norm: g itself, or behind the fused ReLU gm = 0 where y <= 0, else g
+// (y is the NCHW output; a NaN y passes g on, as the reference's where does).
 template <typename T>
-__device__ void gradient_sums(const T* g, long long gsn, long long gsc, const T* x, long long xsn, long long xsc,
-                              const T* mean, const T* inv_std, T* dgamma, T* dbeta, long long n, long long c,
-                              long long m) {
+__device__ T reaching(const T* g, long long g_at, const T* y, long long y_at, long long masked) {
+    return masked && y[y_at] <= T(0) ? T(0) : g[g_at];
+}
+
+// dbeta_c = sum(g), dgamma_c = sum(g x_hat) with x_hat = (x - mean_c) inv_std_c, summed in double (g: the
+// gradient that reaches the batch-norm).
+template <typename T>
+__device__ void gradient_sums(const T* g, long long gsn, long long gsc, const T* y, long long masked, const T* x,
+                              long long xsn, long long xsc, const T* mean, const T* inv_std, T* dgamma, T* dbeta,
+                              long long n, long long c, long long m) {
     __shared__ double shared[MAX_THREADS];
     long long count = n * m;
     for (long long ch = blockIdx.x; ch < c; ch += gridDim.x) {
         double sum_g = 0, sum_gx = 0;
         for (long long k = threadIdx.x; k < count; k += blockDim.x) {
-            T gk = g[channel_at(k, ch, m, gsn, gsc)];
+            T gk = reaching(g, channel_at(k, ch, m, gsn, gsc), y, channel_at(k, ch, m, c * m, m), masked);
             T x_hat = (x[channel_at(k, ch, m, xsn, xsc)] - mean[ch]) * inv_std[ch];
             sum_g += gk;
             sum_gx += gk * x_hat;
@@ -106,18 +119,22 @@ __device__ void gradient_sums(const T* g, long long gsn, long long gsc, const T*
 }
 
 // The three-term training backward: dx = s_c (K g - dbeta_c - x_hat dgamma_c), s_c = gamma_c inv_std_c / K,
-// written laid out as x.
+// written laid out as x; with `write_gm` the gradient that reached the batch-norm goes to gm too (NCHW: the
+// residual's gradient).
 template <typename T>
-__device__ void three_term_dx(const T* g, long long gsn, long long gsc, const T* x, long long xsn, long long xsc,
-                              const T* gamma, const T* mean, const T* inv_std, const T* dbeta, const T* dgamma,
-                              T* dx, long long n, long long c, long long m) {
+__device__ void three_term_dx(const T* g, long long gsn, long long gsc, const T* y, long long masked, const T* x,
+                              long long xsn, long long xsc, const T* gamma, const T* mean, const T* inv_std,
+                              const T* dbeta, const T* dgamma, T* dx, T* gm, long long write_gm, long long n,
+                              long long c, long long m) {
     T count = T(n * m);
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n * c * m;
          i += (long long)blockDim.x * gridDim.x) {
         long long ch = (i / m) % c, at = element_at(i, c, m, xsn, xsc);
+        T gi = reaching(g, element_at(i, c, m, gsn, gsc), y, i, masked);
+        if (write_gm) gm[i] = gi;
         T x_hat = (x[at] - mean[ch]) * inv_std[ch];
         T s = gamma[ch] * inv_std[ch] / count;
-        dx[at] = s * (count * g[element_at(i, c, m, gsn, gsc)] - dbeta[ch] - x_hat * dgamma[ch]);
+        dx[at] = s * (count * gi - dbeta[ch] - x_hat * dgamma[ch]);
     }
 }
 
@@ -131,22 +148,24 @@ extern "C" __global__ void channel_moments_##SUFFIX(const T* x, long long sn, lo
                     n, c, m, eps);                                                                           \
 }                                                                                                            \
 extern "C" __global__ void normalise_##SUFFIX(const T* x, long long sn, long long sc, const T* mean,          \
-                                             const T* scale, const T* shift, T* y, long long n, long long c, \
-                                             long long m) {                                                  \
-    normalise(x, sn, sc, mean, scale, shift, y, n, c, m);                                                    \
+                                             const T* scale, const T* shift, const T* residual,              \
+                                             long long has_residual, long long relu, T* y, long long n,      \
+                                             long long c, long long m) {                                     \
+    normalise(x, sn, sc, mean, scale, shift, residual, has_residual, relu, y, n, c, m);                      \
 }                                                                                                            \
-extern "C" __global__ void gradient_sums_##SUFFIX(const T* g, long long gsn, long long gsc, const T* x,       \
-                                                 long long xsn, long long xsc, const T* mean,                \
-                                                 const T* inv_std, T* dgamma, T* dbeta, long long n,         \
-                                                 long long c, long long m) {                                 \
-    gradient_sums(g, gsn, gsc, x, xsn, xsc, mean, inv_std, dgamma, dbeta, n, c, m);                          \
+extern "C" __global__ void gradient_sums_##SUFFIX(const T* g, long long gsn, long long gsc, const T* y,       \
+                                                 long long masked, const T* x, long long xsn, long long xsc, \
+                                                 const T* mean, const T* inv_std, T* dgamma, T* dbeta,       \
+                                                 long long n, long long c, long long m) {                    \
+    gradient_sums(g, gsn, gsc, y, masked, x, xsn, xsc, mean, inv_std, dgamma, dbeta, n, c, m);               \
 }                                                                                                            \
-extern "C" __global__ void three_term_dx_##SUFFIX(const T* g, long long gsn, long long gsc, const T* x,       \
-                                                 long long xsn, long long xsc, const T* gamma,               \
-                                                 const T* mean, const T* inv_std, const T* dbeta,            \
-                                                 const T* dgamma, T* dx, long long n, long long c,           \
-                                                 long long m) {                                              \
-    three_term_dx(g, gsn, gsc, x, xsn, xsc, gamma, mean, inv_std, dbeta, dgamma, dx, n, c, m);               \
+extern "C" __global__ void three_term_dx_##SUFFIX(const T* g, long long gsn, long long gsc, const T* y,       \
+                                                 long long masked, const T* x, long long xsn, long long xsc, \
+                                                 const T* gamma, const T* mean, const T* inv_std,            \
+                                                 const T* dbeta, const T* dgamma, T* dx, T* gm,              \
+                                                 long long write_gm, long long n, long long c, long long m) { \
+    three_term_dx(g, gsn, gsc, y, masked, x, xsn, xsc, gamma, mean, inv_std, dbeta, dgamma, dx, gm, write_gm,  \
+                  n, c, m);                                                                                  \
 }
 
 BATCHNORM_ENTRY_POINTS(float, f32)

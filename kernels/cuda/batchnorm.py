@@ -1,6 +1,7 @@
 """Launch code for batchnorm.cu, with the signatures of kernels/batchnorm.py's references (its cuda slots).
 A training forward is two launches (statistics with the running-statistics update, then normalise), a
-training backward two (the gradient sums, then dx); the per-channel vectors are computed inside them.
+training backward two (the gradient sums, then dx); the per-channel vectors are computed inside them. The
+fused batch-norm + residual + ReLU of kernels/batchnorm_relu.py is the same launches with flags.
 
 An (N, C, M) input is passed as the memory under it, with its two strides: its own memory when that is
 (N, C, M) or (C, N, M) in C order (the GPU convolution's output is the second), else a C-contiguous copy.
@@ -29,26 +30,34 @@ def _laid_out_as(x):
     return xp.empty(x.shape, dtype=x.dtype)
 
 
-def _normalise(x, mean, scale, shift):
+def _normalise(x, mean, scale, shift, residual=None, relu=False):
+    """y = (x - mean) scale + shift per channel, NCHW; + residual and max(., 0) with ``relu``."""
     xp = get_array_module(x)
     memory, sn, sc = _memory(x)
     y = xp.empty(x.shape, dtype=x.dtype)
-    launch("batchnorm", "normalise", x.dtype, y.size, (memory, sn, sc, mean, scale, shift, y, *x.shape))
+    r = y if residual is None else xp.ascontiguousarray(residual)  # (y stands in for a missing residual)
+    launch("batchnorm", "normalise", x.dtype, y.size, (memory, sn, sc, mean, scale, shift, r, int(residual is not None),
+                                                      int(relu), y, *x.shape))
     return y
 
 
-def _gradient_sums(g, x, mean, inv_std):
-    """(dgamma, dbeta): sum(g x_hat) and sum(g) per channel, summed in double, in g's dtype."""
+def _gradient_sums(g, y, x, mean, inv_std):
+    """(dgamma, dbeta): sum(g x_hat) and sum(g) per channel of the gradient that reaches the batch-norm (g
+    masked by y > 0 when y is given), summed in double, in g's dtype."""
     xp = get_array_module(g)
+    g_memory = _memory(g)
     dgamma, dbeta = xp.empty(g.shape[1], dtype=g.dtype), xp.empty(g.shape[1], dtype=g.dtype)
     launch_per_channel("batchnorm", "gradient_sums", g.dtype, g.shape[1],
-                       (*_memory(g), *_memory(x), mean, inv_std, dgamma, dbeta, *g.shape))
+                       (*g_memory, *_mask(y, g_memory[0]), *_memory(x), mean, inv_std, dgamma, dbeta, *g.shape))
     return dgamma, dbeta
 
 
-def batchnorm_forward_train(x, gamma, beta, eps, running=None):
-    """y, mean, var, inv_std; with running = (running_mean, running_var, momentum), those two arrays move in
-    place in the same launch."""
+def _mask(y, stand_in):
+    """(NCHW y, 1) for a backward behind a fused ReLU, else (a stand-in the kernel never reads, 0)."""
+    return (stand_in, 0) if y is None else (get_array_module(y).ascontiguousarray(y), 1)
+
+
+def _forward_train(x, gamma, beta, eps, running, residual=None, relu=False):
     xp = get_array_module(x)
     memory, sn, sc = _memory(x)
     mean, var, inv_std, scale = (xp.empty(x.shape[1], dtype=x.dtype) for _ in range(4))
@@ -60,9 +69,29 @@ def batchnorm_forward_train(x, gamma, beta, eps, running=None):
     if not update and running is not None:  # one statistic tracked without the other (rare): as the reference
         from ..batchnorm import update_running
         update_running(running_mean, running_var, mean, var, x.size // x.shape[1], momentum)
-    y = xp.empty(x.shape, dtype=x.dtype)
-    launch("batchnorm", "normalise", x.dtype, y.size, (memory, sn, sc, mean, scale, beta, y, *x.shape))
-    return y, mean, var, inv_std
+    return _normalise(x, mean, scale, beta, residual, relu), mean, var, inv_std
+
+
+def _backward_train(g, y, x, gamma, mean, inv_std, with_gm):
+    """dx, dgamma, dbeta and (with_gm) the gradient that reached the batch-norm; y masks g when given."""
+    xp = get_array_module(g)
+    dgamma, dbeta = _gradient_sums(g, y, x, mean, inv_std)
+    g_memory, (memory, xsn, xsc) = _memory(g), _memory(x)
+    dx = _laid_out_as(x)
+    dx_memory = _memory(dx)[0]
+    gm = xp.empty(g.shape, dtype=g.dtype) if with_gm else None
+    launch("batchnorm", "three_term_dx", g.dtype, dx.size,
+           (*g_memory, *_mask(y, g_memory[0]), memory, xsn, xsc, gamma, mean, inv_std, dbeta, dgamma, dx_memory,
+            dx_memory if gm is None else gm, int(with_gm), *g.shape))
+    return dx, dgamma, dbeta, gm
+
+
+# --- the cuda slots of kernels/batchnorm.py ---------------------------------------------------------------
+
+def batchnorm_forward_train(x, gamma, beta, eps, running=None):
+    """y, mean, var, inv_std; with running = (running_mean, running_var, momentum), those two arrays move in
+    place in the statistics launch."""
+    return _forward_train(x, gamma, beta, eps, running)
 
 
 def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
@@ -72,16 +101,33 @@ def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
 
 
 def batchnorm_backward(g, x, gamma, mean, inv_std):
-    dgamma, dbeta = _gradient_sums(g, x, mean, inv_std)
-    memory, xsn, xsc = _memory(x)
-    dx = _laid_out_as(x)
-    launch("batchnorm", "three_term_dx", g.dtype, dx.size,
-           (*_memory(g), memory, xsn, xsc, gamma, mean, inv_std, dbeta, dgamma, _memory(dx)[0], *g.shape))
-    return dx, dgamma, dbeta
+    return _backward_train(g, None, x, gamma, mean, inv_std, False)[:3]
 
 
 def batchnorm_backward_eval(g, x, gamma, mean, inv_std):
     xp = get_array_module(g)
-    dgamma, dbeta = _gradient_sums(g, x, mean, inv_std)
+    dgamma, dbeta = _gradient_sums(g, None, x, mean, inv_std)
     scale = gamma * inv_std
     return _normalise(g, xp.zeros_like(scale), scale, xp.zeros_like(scale)), dgamma, dbeta
+
+
+# --- the cuda slots of kernels/batchnorm_relu.py: the same launches with the residual and the mask ----------
+
+def batchnorm_relu_forward_train(x, gamma, beta, eps, residual, running=None):
+    return _forward_train(x, gamma, beta, eps, running, residual, relu=True)
+
+
+def batchnorm_relu_forward_eval(x, gamma, beta, mean, var, eps, residual):
+    xp = get_array_module(x)
+    scale = gamma / xp.sqrt(var + eps)
+    return _normalise(x, xp.zeros_like(scale), scale, beta - mean * scale, residual, relu=True)
+
+
+def batchnorm_relu_backward(g, y, x, gamma, mean, inv_std, with_gm):
+    return _backward_train(g, y, x, gamma, mean, inv_std, with_gm)
+
+
+def batchnorm_relu_backward_eval(g, y, x, gamma, mean, inv_std, with_gm):
+    xp = get_array_module(g)
+    gm = xp.where(y <= 0, 0, g).astype(g.dtype, copy=False)  # evaluation is not the step to fuse
+    return (*batchnorm_backward_eval(gm, x, gamma, mean, inv_std), gm if with_gm else None)

@@ -6,6 +6,8 @@ the tests use to put the CPU harness in the GPU's place. Also the launch geometr
 import contextlib
 import importlib.resources
 
+import numpy as np
+
 from minires import backend
 from minires.errors import DTypeError
 
@@ -57,6 +59,22 @@ def launch_per_channel(family, kernel, dtype, channels, args):
     """Run a kernel that gives each channel to one block (blocks stride over the channels; the block size
     is a power of two for the kernel's tree reduction)."""
     _function(family, kernel, dtype)((max(1, min(channels, _limits["max_blocks"])),), (_limits["block"],), args)
+
+
+def launch_over_table(family, kernel, dtype, longest, rows, args):
+    """Run a kernel that takes a table of many arrays: the grid's y blocks stride over the ``rows``, its x
+    blocks over a row's elements (``longest`` of them at most)."""
+    block, most = _limits["block"], _limits["max_blocks"]
+    grid = (max(1, min(-(-longest // block), most)), max(1, min(rows, most)))
+    _function(family, kernel, dtype)(grid, (block,), args)
+
+
+def table(rows, like):
+    """The int64 table of ``rows`` (tuples of ints and arrays, an array standing for its address) on the
+    device of ``like``: one small host-to-device copy, no wait for the device."""
+    host = np.array([[backend.data_pointer(v) if hasattr(v, "dtype") else int(v) for v in row] for row in rows],
+                    dtype=np.int64).reshape(len(rows), -1)
+    return backend.get_array_module(like).asarray(host)
 
 
 def _function(family, kernel, dtype):

@@ -17,6 +17,7 @@ from ..tensor import Tensor
 
 class BatchNorm(Function):
     name = "batch_norm"
+    fresh_input_grads = True  # dx, dW, db: new arrays (views of new arrays at most)
 
     def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
         xp = backend.get_array_module(x)

@@ -25,6 +25,7 @@ from .window import check_groups, check_nchw, sliding_window
 
 class Conv2d(Function):
     name = "conv2d"
+    fresh_input_grads = True  # dx, dW, db: new arrays (views of new arrays at most)
 
     def forward(self, x, weight, bias, window, groups):
         xp = backend.get_array_module(x)

@@ -27,6 +27,7 @@ def applies(x, groups):
 
 class GemmConv2d(Function):
     name = "conv2d"
+    fresh_input_grads = True  # dx, dW, db: new arrays (views of new arrays at most)
 
     def forward(self, x, weight, bias, window):
         xp = backend.get_array_module(x)

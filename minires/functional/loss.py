@@ -15,11 +15,16 @@ class CrossEntropy(Function):
     """loss_n = -log softmax(logits_n)[target_n]; reduced by mean (over N), sum, or not at all."""
     name = "cross_entropy"
 
-    def forward(self, logits, target, reduction, label_smoothing):
+    def forward(self, logits, target, reduction, label_smoothing, checked):
         xp = backend.get_array_module(logits)
         rows = xp.arange(logits.shape[0])
         log_p = stable_log_softmax(logits, axis=1)  # (N, C)
+        if not checked:  # a device target, not read back: a class outside [0, C) makes that row's loss NaN
+            valid = (target >= 0) & (target < logits.shape[1])
+            target = xp.where(valid, target, 0)
         losses = -log_p[rows, target]  # (N,)
+        if not checked:
+            losses = xp.where(valid, losses, xp.nan).astype(logits.dtype, copy=False)
         if label_smoothing:  # the target is (1 - s) onehot + s / C: loss = (1 - s) nll + s mean_c(-log p_c)
             losses = (1 - label_smoothing) * losses - label_smoothing * log_p.mean(axis=1)
         self.save_for_backward(log_p, target)
@@ -45,7 +50,10 @@ class CrossEntropy(Function):
 
 def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
     """Cross-entropy of (N, C) logits against integer class targets of shape (N,) (array or Tensor);
-    ``label_smoothing`` s mixes the one-hot target with the uniform distribution, as PyTorch does."""
+    ``label_smoothing`` s mixes the one-hot target with the uniform distribution, as PyTorch does.
+    A target outside [0, C) raises ArgumentError on the CPU; on the GPU it is not read back (that would stall
+    the step) and gives that row a NaN loss instead, which minires train reports as a diverged loss (torch
+    stops such a GPU run with a device-side assert)."""
     if reduction not in REDUCTIONS:
         raise ArgumentError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if not isinstance(label_smoothing, (int, float)) or not 0 <= label_smoothing <= 1:
@@ -63,10 +71,12 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
     if backend.device_of(target) != logits.device:
         raise DeviceError(f"cross_entropy: target is on {backend.device_of(target)}, logits on {logits.device}")
     n_classes = logits.shape[1]
-    if target.size and (int(target.min()) < 0 or int(target.max()) >= n_classes):
+    checked = backend.device_of(target) == "cpu"  # checking a GPU target would wait for the device
+    if checked and target.size and (int(target.min()) < 0 or int(target.max()) >= n_classes):
         raise ArgumentError(f"cross_entropy: target values must lie in [0, {n_classes}), got values from "
-                         f"{int(target.min())} to {int(target.max())}")
-    return CrossEntropy.apply(logits, target=target, reduction=reduction, label_smoothing=float(label_smoothing))
+                            f"{int(target.min())} to {int(target.max())}")
+    return CrossEntropy.apply(logits, target=target, reduction=reduction, label_smoothing=float(label_smoothing),
+                              checked=checked)
 
 
 def mse_loss(input, target, reduction="mean"):

@@ -184,13 +184,17 @@ class Module:
             param.grad = None
 
     def to(self, device=None, *, memory_format=None):
-        """Move every parameter, gradient and buffer to ``device`` ('cpu' or 'cuda') in place; with
+        """Move every parameter, gradient and buffer to ``device`` ('cpu' or 'cuda') in place (a one-value
+        integer buffer, num_batches_tracked, stays in host memory: on a GPU its += 1 would be a launch per
+        batch-norm per step, and reading it a wait); with
         ``memory_format`` (mr.channels_last), lay out every 4-D one in it too. As in torch, a convolution
         whose weight is channels-last gives channels-last outputs, so the whole network follows."""
         if memory_format is not None:
             memory_format_rules.check(memory_format)
         device = None if device is None else backend.normalize_device(device)
         for tensor in list(self.parameters()) + list(self.buffers()):
+            if _host_bookkeeping(tensor.data):
+                continue
             tensor.data = self._moved(tensor.data, device, memory_format)
             if tensor.grad is not None:
                 tensor.grad = self._moved(tensor.grad.data, device, memory_format)
@@ -274,6 +278,11 @@ class Module:
         lines = [f"({name}): " + repr(module).replace("\n", "\n  ") for name, module in self._modules.items()]
         body = ("\n  " + "\n  ".join(lines) + "\n") if lines else ""
         return f"{type(self).__name__}({self.extra_repr()}{body})"
+
+
+def _host_bookkeeping(array):
+    """A one-value integer buffer (BatchNorm2d.num_batches_tracked): a counter the host keeps."""
+    return array.ndim == 0 and array.dtype.kind in "iu"
 
 
 def _first_few(items, separator, shown=12):

@@ -19,7 +19,7 @@ import uuid
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from .. import functional as F
 from .. import nn
 from ..errors import ArgumentError, MiniresError
@@ -172,19 +172,20 @@ class Trainer:
                                   f"{self.directory}; continue with --resume {self.directory}")
 
     def train_step(self, images, labels, epoch, batch):
+        """One SGD step; (loss, correct predictions). The step reads the device once, at its end (step_report):
+        a non-finite loss or tensor stops the run then, before anything is saved."""
         device = self.config.device
         logits = self.model(Tensor(images, device=device))
-        loss = F.cross_entropy(logits, backend.to_device(labels, device))
-        value = loss.item()
-        if not np.isfinite(value):
-            self._diverged(f"the loss became {value}", epoch, batch)
+        targets = backend.to_device(labels, device)
+        loss = F.cross_entropy(logits, targets)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        bad = first_non_finite(self._watched)
+        value, correct, bad = step_report(loss, logits, targets, self._watched)
+        if not np.isfinite(value):
+            self._diverged(f"the loss became {value}", epoch, batch)
         if bad is not None:
             self._diverged(f"{bad} became non-finite", epoch, batch)
-        correct = int((backend.to_numpy(logits.data).argmax(axis=1) == labels).sum())
         return value, correct
 
     def _diverged(self, what, epoch, batch):
@@ -238,12 +239,18 @@ def watched_tensors(model):
                                              if name.endswith(("running_mean", "running_var"))]
 
 
-def first_non_finite(named):
-    """The name of the first tensor of ``named`` holding a NaN or an infinity, or None."""
-    for name, tensor in named:
-        if not bool(backend.get_array_module(tensor.data).isfinite(tensor.data).all()):
-            return name
-    return None
+def step_report(loss, logits, labels, watched):
+    """(loss value, correct predictions, name of the first non-finite watched tensor or None) after a step.
+    The loss, the count of correct predictions (labels: the targets on the logits' device) and each watched
+    tensor's count of NaN/inf values travel in one small array: on a GPU the step's only wait for the device."""
+    xp = backend.get_array_module(loss.data)
+    counts = kernels.pick("count_non_finite", xp)([t.data for _, t in watched]) if watched else xp.zeros(0)
+    correct = (logits.data.argmax(axis=1) == labels).sum()
+    report = xp.concatenate([loss.data.reshape(1).astype(xp.float64), correct.reshape(1).astype(xp.float64),
+                             counts.astype(xp.float64)])
+    value, correct, *bad = backend.to_numpy(report).tolist()
+    first_bad = next((name for (name, _), count in zip(watched, bad) if count), None)
+    return value, int(correct), first_bad
 
 
 def _empty_partial():

@@ -1,0 +1,99 @@
+"""minires' whole GPU path on the CPU: tests/cupy_on_cpu.py stands in for CuPy (its arrays are NumPy memory,
+its RawModules the CUDA-on-CPU harness builds of kernels/cuda), so ``device="cuda"``, the registry's cuda
+slots, the GEMM convolution, the fused batch-norm, the one-launch optimiser and the step's one read of the
+device all run here, and the stand-in counts what a GPU would be asked to do."""
+import shutil
+
+import numpy as np
+import pytest
+
+import cupy_on_cpu
+import minires as mr
+from minires import F, backend, kernels, models, nn, optim
+from minires.cli import main
+from minires.training.trainer import step_report, watched_tensors
+
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="the CUDA-on-CPU harness needs g++")
+
+
+def _steps(name, dtype, steps, device, images, labels):
+    """``steps`` SGD steps (momentum, Nesterov, weight decay) of a fused model as minires train runs it:
+    (losses, the parameters and running statistics afterwards as NumPy arrays)."""
+    model = nn.fuse(models.get(name, num_classes=10, seed=0).astype(dtype)).to(device)
+    optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3, nesterov=True)
+    watched, losses = watched_tensors(model), []
+    for _ in range(steps):
+        targets = backend.to_device(labels, device)
+        logits = model(mr.Tensor(images, device=device))
+        loss = F.cross_entropy(logits, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(step_report(loss, logits, targets, watched)[0])
+    return losses, {name: backend.to_numpy(t.data) for name, t in watched}
+
+
+def test_a_float64_resnet20_trains_on_the_gpu_path_as_on_the_cpu():
+    """Three steps: every loss, weight and running statistic equal to the CPU run's to 1e-9 of its scale."""
+    rng = np.random.default_rng(0)
+    images, labels = rng.standard_normal((4, 3, 8, 8)), np.array([0, 3, 3, 9])
+    with kernels.using("numba" if kernels.numba_available() else "reference"):
+        expected_losses, expected = _steps("resnet20", np.float64, 3, "cpu", images, labels)
+    with cupy_on_cpu.installed():
+        losses, ours = _steps("resnet20", np.float64, 3, "cuda", images, labels)
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-9)
+    for name, value in expected.items():
+        np.testing.assert_allclose(ours[name], value, rtol=1e-9, atol=1e-9 * np.abs(value).max(), err_msg=name)
+
+
+def test_a_resnet56_training_step_on_the_gpu_launches_at_most_700_kernels_and_waits_for_the_device_once(capsys):
+    """The launch budget of issue 17, counted as CuPy would launch (cuBLAS GEMMs and array operations
+    included): the second step of a float32 ResNet-56 (its first also allocates the momentum buffers). The
+    one wait is step_report's read of the loss, the correct count and the non-finite counts."""
+    rng = np.random.default_rng(0)
+    images, labels = rng.standard_normal((2, 3, 8, 8)).astype(np.float32), np.array([1, 7])
+    with cupy_on_cpu.installed() as device:
+        _steps("resnet56", np.float32, 1, "cuda", images, labels)
+        model = nn.fuse(models.get("resnet56", num_classes=10, seed=0)).to("cuda")
+        optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3, nesterov=True)
+        watched = watched_tensors(model)
+        for step in range(2):
+            device.reset()
+            targets = backend.to_device(labels, "cuda")
+            logits = model(mr.Tensor(images, device="cuda"))
+            loss = F.cross_entropy(logits, targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            step_report(loss, logits, targets, watched)
+    with capsys.disabled():
+        print(f"\nResNet-56 training step on the GPU path: {device.launch_count} launches, syncs {device.syncs}, "
+              f"{device.uploads} uploads; " + ", ".join(f"{k} {v}" for k, v in device.launches.most_common(12)))
+    assert device.launch_count <= 700
+    assert device.syncs == [".get()"]
+    assert device.launches["matmul"] == 3 * 55 - 1 + 3  # 55 convolutions (the stem has no dx), the fc layer
+
+
+def test_a_device_target_out_of_range_gives_that_row_a_nan_loss_without_a_wait():
+    with cupy_on_cpu.installed() as device:
+        logits = mr.tensor(np.zeros((3, 4), np.float32), device="cuda")
+        losses = F.cross_entropy(logits, backend.to_device(np.array([1, 4, -1]), "cuda"), reduction="none")
+        assert device.syncs == []
+        values = losses.numpy()
+    assert values[0] == pytest.approx(np.log(4)) and np.isnan(values[1:]).all()
+    with pytest.raises(mr.errors.ArgumentError, match=r"target values must lie in \[0, 4\)"):
+        F.cross_entropy(mr.tensor(np.zeros((2, 4), np.float32)), np.array([1, 4]))
+
+
+def test_minires_train_runs_with_device_cuda(tmp_path, capsys):
+    """The CLI end to end on the GPU path (NCHW by default there): trains, evaluates and writes the run."""
+    with cupy_on_cpu.installed():
+        code = main(["train", "--device", "cuda", "--epochs", "1", "--batch-size", "256", "--quiet",
+                     "--out", str(tmp_path / "run")])
+    output = capsys.readouterr()
+    assert code == 0, output.err
+    assert "done: 1 epochs" in output.out
+    saved = mr.load(tmp_path / "run" / "model.safetensors")
+    assert all(isinstance(v, np.ndarray) and np.isfinite(v).all() for v in saved.values())
+    state = mr.training.read_run(str(tmp_path / "run"))[1]
+    assert state["config"]["device"] == "cuda" and state["config"]["memory_format"] == "contiguous_format"
