@@ -22,6 +22,7 @@ import hashlib
 import pathlib
 import sys
 import tempfile
+import time
 import types
 
 import numpy as np
@@ -41,6 +42,8 @@ class Device:
     def __init__(self):
         self.launches = collections.Counter()
         self.callers = collections.Counter()  # (launch, minires file:line that asked for it)
+        self.bytes_moved = 0  # the arrays each launch read and wrote, once each (a table's arrays not seen)
+        self.bytes_by_launch = collections.Counter()
         self.syncs = []
         self.uploads = 0
 
@@ -51,6 +54,8 @@ class Device:
     def reset(self):
         self.launches.clear()
         self.callers.clear()
+        self.bytes_moved = 0
+        self.bytes_by_launch.clear()
         self.syncs.clear()
         self.uploads = 0
 
@@ -58,9 +63,13 @@ class Device:
 _device = None  # the Device of the innermost installed() block
 
 
-def _launch(name):
+def _launch(name, arrays=()):
+    """Count a launch of ``name`` that reads or writes ``arrays`` (their bytes are its memory traffic)."""
     if _device is not None:
         _device.launches[name] += 1
+        moved = sum({(a.ctypes.data, a.nbytes): a.nbytes for a in arrays if isinstance(a, np.ndarray)}.values())
+        _device.bytes_moved += moved
+        _device.bytes_by_launch[name] += moved
         _device.callers[(name, _caller())] += 1
 
 
@@ -89,8 +98,9 @@ class ndarray(np.ndarray):  # noqa: N801  (cupy.ndarray's name)
         _check_on_device(ufunc.__name__, inputs)
         if out is not None:
             kwargs["out"] = tuple(_host_view(o) for o in out)
-        _launch(ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}")
         result = getattr(ufunc, method)(*(_host_view(i) for i in inputs), **kwargs)
+        outputs = result if isinstance(result, tuple) else (result,)
+        _launch(ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}", inputs + outputs)
         if out is not None and len(out) == 1:
             return out[0]
         return _to_device_result(result)
@@ -233,7 +243,7 @@ def _call(func, args, kwargs):
     if name in _HOST_RESULTS:
         return result
     if name not in _ALLOCATIONS and (kwargs.get("out") is not None or _computes(result, arrays)):
-        _launch(name)
+        _launch(name, arrays + list(result if isinstance(result, tuple) else (result,)))
     return _to_device_result(result)
 
 
@@ -276,7 +286,9 @@ class CupyOnCpu(_Namespace):
 
     def __init__(self):
         super().__init__("cupy", np)
-        self.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: 0, getDeviceCount=lambda: 1))
+        self.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: 0, getDeviceCount=lambda: 1),
+                                          Event=_Event, Stream=_Stream,
+                                          get_elapsed_time=lambda start, end: (end.time - start.time) * 1e3)
 
     def asarray(self, value, dtype=None, order=None):
         if isinstance(value, ndarray):
@@ -300,6 +312,33 @@ class CupyOnCpu(_Namespace):
         return _CountingModule(cuda_harness.HarnessModule(_source_file(code)))
 
 
+class _Event:
+    """cupy.cuda.Event: the host clock at record() (every launch here has finished when it returns)."""
+    time = None
+
+    def record(self, stream=None):
+        self.time = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+
+class _Stream:
+    """cupy.cuda.Stream without graph capture, which the CPU cannot stand in for."""
+
+    def __init__(self, non_blocking=False):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def begin_capture(self):
+        raise RuntimeError("CUDA graph capture is not emulated by the CPU stand-in")
+
+
 class _CountingModule:
     """A harness module whose launches are counted by the Device in force."""
 
@@ -310,7 +349,7 @@ class _CountingModule:
         function = self._module.get_function(name)
 
         def launch(grid, block, args):
-            _launch(name)
+            _launch(name, args)
             function(grid, block, args)
         return launch
 

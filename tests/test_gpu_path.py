@@ -13,7 +13,8 @@ from minires import F, backend, kernels, models, nn, optim
 from minires.cli import main
 from minires.training.trainer import step_report, watched_tensors
 
-pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="the CUDA-on-CPU harness needs g++")
+pytestmark = [pytest.mark.skipif(shutil.which("g++") is None, reason="the CUDA-on-CPU harness needs g++"),
+              pytest.mark.filterwarnings("ignore::RuntimeWarning")]  # the kernel cases hold NaN and inf
 
 
 def _steps(name, dtype, steps, device, images, labels):
@@ -97,3 +98,36 @@ def test_minires_train_runs_with_device_cuda(tmp_path, capsys):
     assert all(isinstance(v, np.ndarray) and np.isfinite(v).all() for v in saved.values())
     state = mr.training.read_run(str(tmp_path / "run"))[1]
     assert state["config"]["device"] == "cuda" and state["config"]["memory_format"] == "contiguous_format"
+
+
+def test_the_gpu_benchmark_runs_on_the_stand_in(capsys):
+    """benchmarks/bench_gpu.py --dry-run: every table of the GPU benchmark, on the CPU stand-in (so the script
+    works the day it meets a GPU; its timings here mean nothing and are not looked at)."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "bench_gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    bench_gpu = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_gpu)
+    assert bench_gpu.main(["--dry-run", "--models", "resnet20"]) == 0
+    out = capsys.readouterr().out
+    assert "| GEMM W @ col (cuBLAS) |" in out and "| resnet20 | 2 |" in out
+    assert "capture failed (RuntimeError: CUDA graph capture is not emulated" in out
+    launches = int(out.split("ResNet-56 training step: ")[1].split(" launches")[0])
+    assert 0 < launches <= 700
+
+
+def test_the_gpu_tests_themselves_pass_on_the_stand_in(monkeypatch):
+    """tests/test_gpu_kernels.py runs only where a GPU is; its kernel and training-step tests are run here on
+    the stand-in (as ``import cupy``), so a GPU day does not begin by debugging them. (Its torch comparison
+    needs torch's CUDA build and cannot run here.)"""
+    import sys
+
+    import test_gpu_kernels
+
+    with cupy_on_cpu.installed():
+        monkeypatch.setitem(sys.modules, "cupy", backend.xp_for("cuda"))
+        for dtype in (np.float32, np.float64):
+            test_gpu_kernels.test_every_cuda_kernel_on_the_device_equals_its_reference(dtype)
+        test_gpu_kernels.test_float64_training_steps_on_the_device_equal_the_cpu_steps("resnet20")
