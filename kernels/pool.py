@@ -10,7 +10,9 @@ first pixel holding the maximum (so a window of -inf goes to its first real pixe
 
 Signatures (both flavours):
     max_pool_forward(x, kh, kw, sh, sw, ph, pw) -> y, argmax (int64, (N, C, OH, OW))
-    max_pool_backward(g, argmax, h, w) -> dx
+    max_pool_backward(g, argmax, h, w, kh, kw, sh, sw, ph, pw) -> dx
+        (the window is for the CUDA version, a gather over the windows that cover each pixel; the scatter of
+        the others adds g at argmax and does not need it)
     avg_pool_forward(x, kh, kw, sh, sw, ph, pw) -> y
     avg_pool_backward(g, h, w, kh, kw, sh, sw, ph, pw) -> dx
     global_avg_pool_forward(x) -> y (N, C, 1, 1);  global_avg_pool_backward(g, h, w) -> dx
@@ -52,7 +54,7 @@ def max_pool_forward_reference(x, kh, kw, sh, sw, ph, pw):
     return y, (rows * w + cols).astype(xp.int64)
 
 
-def max_pool_backward_reference(g, argmax, h, w):
+def max_pool_backward_reference(g, argmax, h, w, kh, kw, sh, sw, ph, pw):
     xp = get_array_module(g)
     n, c = g.shape[:2]
     dx = xp.zeros((n * c, h * w), dtype=g.dtype)
@@ -115,8 +117,9 @@ def max_pool_channels_last_forward_reference(x, kh, kw, sh, sw, ph, pw):
     return xp.ascontiguousarray(y.transpose(0, 2, 3, 1)), xp.ascontiguousarray(argmax.transpose(0, 2, 3, 1))
 
 
-def max_pool_channels_last_backward_reference(g, argmax, h, w):
-    dx = max_pool_backward_reference(g.transpose(0, 3, 1, 2), argmax.transpose(0, 3, 1, 2), h, w)
+def max_pool_channels_last_backward_reference(g, argmax, h, w, kh, kw, sh, sw, ph, pw):
+    dx = max_pool_backward_reference(g.transpose(0, 3, 1, 2), argmax.transpose(0, 3, 1, 2), h, w, kh, kw, sh, sw,
+                                     ph, pw)
     return get_array_module(g).ascontiguousarray(dx.transpose(0, 2, 3, 1))
 
 
@@ -149,7 +152,7 @@ def max_pool_forward_loops(x, kh, kw, sh, sw, ph, pw):
     return y, argmax
 
 
-def max_pool_backward_loops(g, argmax, h, w):
+def max_pool_backward_loops(g, argmax, h, w, kh, kw, sh, sw, ph, pw):
     g, argmax = np.ascontiguousarray(g), np.ascontiguousarray(argmax)
     n, c, oh, ow = g.shape
     dx = np.zeros((n, c, h, w), dtype=g.dtype)
@@ -257,7 +260,7 @@ def max_pool_channels_last_forward_loops(x, kh, kw, sh, sw, ph, pw):
     return y, argmax
 
 
-def max_pool_channels_last_backward_loops(g, argmax, h, w):
+def max_pool_channels_last_backward_loops(g, argmax, h, w, kh, kw, sh, sw, ph, pw):
     g, argmax = np.ascontiguousarray(g), np.ascontiguousarray(argmax)
     n, oh, ow, c = g.shape
     dx = np.zeros((n, h, w, c), dtype=g.dtype)

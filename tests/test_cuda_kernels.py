@@ -185,7 +185,7 @@ def _pool_cases(rng, n, c, h, w, dtype, kernel, stride, padding):
     oh, ow = (h + 2 * padding - kernel) // stride + 1, (w + 2 * padding - kernel) // stride + 1
     g = rng.standard_normal((n, c, oh, ow)).astype(dtype)
     argmax = kernels.implementation("max_pool_forward", "reference")(x, *window)[1]
-    return [("max_pool_forward", (x, *window)), ("max_pool_backward", (g, argmax, h, w)),
+    return [("max_pool_forward", (x, *window)), ("max_pool_backward", (g, argmax, h, w, *window)),
             ("avg_pool_forward", (x, *window)), ("avg_pool_backward", (g, h, w, *window)),
             ("global_avg_pool_forward", (x,)), ("global_avg_pool_backward", (g[:, :, :1, :1].copy(), h, w))]
 

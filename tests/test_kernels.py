@@ -102,8 +102,8 @@ def test_pooling_numba_equals_reference(config, dtype):
     y_numba, argmax_numba = pool.max_pool_forward_numba(x, *args)
     assert np.array_equal(y_ref, y_numba) and np.array_equal(argmax_ref, argmax_numba)
     g = _random(y_ref.shape, dtype, seed=2)
-    np.testing.assert_allclose(pool.max_pool_backward_numba(g, argmax_ref, h, w),
-                               pool.max_pool_backward_reference(g, argmax_ref, h, w), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(pool.max_pool_backward_numba(g, argmax_ref, h, w, *args),
+                               pool.max_pool_backward_reference(g, argmax_ref, h, w, *args), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(pool.avg_pool_forward_numba(x, *args), pool.avg_pool_forward_reference(x, *args),
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pool.avg_pool_backward_numba(g, h, w, *args),

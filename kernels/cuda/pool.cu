@@ -45,14 +45,28 @@ __device__ void max_pool_forward(const T* x, T* y, long long* argmax, long long 
     }
 }
 
+// dx as a gather: each input pixel sums, in output order, the gradients of the windows that cover it and
+// chose it (argmax holds the in-plane index row * W + column). Deterministic, no atomics; the same order as
+// the references' scatter, so the same sums.
 template <typename T>
 __device__ void max_pool_backward(const T* g, const long long* argmax, T* dx, long long planes, long long h,
-                                  long long w, long long oh, long long ow) {
-    for (long long plane = blockIdx.x * (long long)blockDim.x + threadIdx.x; plane < planes;
-         plane += (long long)blockDim.x * gridDim.x) {
-        T* image = dx + plane * h * w;
-        for (long long k = 0; k < h * w; ++k) image[k] = T(0);
-        for (long long k = 0; k < oh * ow; ++k) image[argmax[plane * oh * ow + k]] += g[plane * oh * ow + k];
+                                  long long w, long long oh, long long ow, long long kh, long long kw,
+                                  long long sh, long long sw, long long ph, long long pw) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < planes * h * w;
+         i += (long long)blockDim.x * gridDim.x) {
+        long long column = i % w, row = (i / w) % h, plane = i / (w * h), here = row * w + column;
+        // the outputs oy whose window rows oy sh - ph .. oy sh - ph + kh - 1 hold `row` (likewise ox)
+        long long first_y = row + ph - kh + 1 > 0 ? (row + ph - kh + sh) / sh : 0;
+        long long first_x = column + pw - kw + 1 > 0 ? (column + pw - kw + sw) / sw : 0;
+        long long last_y = (row + ph) / sh < oh - 1 ? (row + ph) / sh : oh - 1;
+        long long last_x = (column + pw) / sw < ow - 1 ? (column + pw) / sw : ow - 1;
+        T sum = 0;
+        for (long long oy = first_y; oy <= last_y; ++oy)
+            for (long long ox = first_x; ox <= last_x; ++ox) {
+                long long k = (plane * oh + oy) * ow + ox;
+                if (argmax[k] == here) sum += g[k];
+            }
+        dx[i] = sum;
     }
 }
 
@@ -135,8 +149,9 @@ extern "C" __global__ void max_pool_forward_##SUFFIX(const T* x, T* y, long long
 }                                                                                                            \
 extern "C" __global__ void max_pool_backward_##SUFFIX(const T* g, const long long* argmax, T* dx,             \
                                                      long long planes, long long h, long long w,             \
-                                                     long long oh, long long ow) {                           \
-    max_pool_backward(g, argmax, dx, planes, h, w, oh, ow);                                                  \
+                                                     long long oh, long long ow, long long kh, long long kw, \
+                                                     long long sh, long long sw, long long ph, long long pw) { \
+    max_pool_backward(g, argmax, dx, planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw);                          \
 }                                                                                                            \
 extern "C" __global__ void avg_pool_forward_##SUFFIX(const T* x, T* y, WINDOW_PARAMS) {                      \
     avg_pool_forward(x, y, WINDOW_ARGS);                                                                     \

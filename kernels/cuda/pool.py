@@ -20,12 +20,13 @@ def max_pool_forward(x, kh, kw, sh, sw, ph, pw):
     return y, argmax
 
 
-def max_pool_backward(g, argmax, h, w):
+def max_pool_backward(g, argmax, h, w, kh, kw, sh, sw, ph, pw):
     xp = get_array_module(g)
     g, argmax = xp.ascontiguousarray(g), xp.ascontiguousarray(argmax)
     n, c, oh, ow = g.shape
     dx = xp.empty((n, c, h, w), dtype=g.dtype)
-    launch("pool", "max_pool_backward", g.dtype, n * c, (g, argmax, dx, n * c, h, w, oh, ow))
+    launch("pool", "max_pool_backward", g.dtype, dx.size,
+           (g, argmax, dx, n * c, h, w, oh, ow, kh, kw, sh, sw, ph, pw))
     return dx
 
 

@@ -19,13 +19,14 @@ class MaxPool2d(Function):
         kernel = kernels.pick(f"{self.kernels}_forward", backend.get_array_module(x))
         y, argmax = kernel(self.layout.memory(x), *_pool_args(window))
         self.save_for_backward(argmax)
+        self.window = window
         return self.layout.tensor(y)
 
     def backward(self, g):
         (argmax,) = self.saved_tensors
         h, w = self.in_shape[2:]
         kernel = kernels.pick(f"{self.kernels}_backward", backend.get_array_module(g))
-        return self.layout.tensor(kernel(self.layout.memory(g), argmax, h, w))  # dx at the winner
+        return self.layout.tensor(kernel(self.layout.memory(g), argmax, h, w, *_pool_args(self.window)))  # at the winner
 
 
 class AvgPool2d(Function):
