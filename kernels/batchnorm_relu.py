@@ -12,29 +12,15 @@ composition of batchnorm.py's references. No numba version: on the CPU, NCHW mem
 """
 from .batchnorm import (batchnorm_backward_eval_reference, batchnorm_backward_reference,
                         batchnorm_forward_eval_reference, batchnorm_forward_train_reference, updating_running)
-from .batchnorm_relu_channels_last import add_relu, relu_gradient
+from .batchnorm_relu_channels_last import composed_references
 from .cuda import batchnorm as cuda
 from .registry import register
 
-
-def batchnorm_relu_forward_train_reference(x, gamma, beta, eps, residual):
-    y, mean, var, inv_std = batchnorm_forward_train_reference(x, gamma, beta, eps)
-    return add_relu(y, residual), mean, var, inv_std
-
-
-def batchnorm_relu_forward_eval_reference(x, gamma, beta, mean, var, eps, residual):
-    return add_relu(batchnorm_forward_eval_reference(x, gamma, beta, mean, var, eps), residual)
-
-
-def batchnorm_relu_backward_reference(g, y, x, gamma, mean, inv_std, with_gm):
-    gm = relu_gradient(g, y)
-    return (*batchnorm_backward_reference(gm, x, gamma, mean, inv_std), gm if with_gm else None)
-
-
-def batchnorm_relu_backward_eval_reference(g, y, x, gamma, mean, inv_std, with_gm):
-    gm = relu_gradient(g, y)
-    return (*batchnorm_backward_eval_reference(gm, x, gamma, mean, inv_std), gm if with_gm else None)
-
+(batchnorm_relu_forward_train_reference, batchnorm_relu_forward_eval_reference, batchnorm_relu_backward_reference,
+ batchnorm_relu_backward_eval_reference) = composed_references(batchnorm_forward_train_reference,
+                                                               batchnorm_forward_eval_reference,
+                                                               batchnorm_backward_reference,
+                                                               batchnorm_backward_eval_reference)
 
 register("batchnorm_relu_forward_train", reference=updating_running(batchnorm_relu_forward_train_reference),
          cuda=cuda.batchnorm_relu_forward_train)

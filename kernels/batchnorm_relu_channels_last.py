@@ -39,23 +39,31 @@ def relu_gradient(g, y):
     return get_array_module(g).where(y <= 0, 0, g)
 
 
-def batchnorm_relu_channels_last_forward_train_reference(x, gamma, beta, eps, residual):
-    y, mean, var, inv_std = batchnorm_channels_last_forward_train_reference(x, gamma, beta, eps)
-    return add_relu(y, residual), mean, var, inv_std
+def composed_references(forward_train, forward_eval, backward, backward_eval):
+    """The four references of a fused batch-norm (+ residual) + ReLU family, composed from the batch-norm
+    references of one memory layout (this file's pixel matrices, or batchnorm_relu.py's (N, C, M))."""
+    def forward_train_reference(x, gamma, beta, eps, residual):
+        y, mean, var, inv_std = forward_train(x, gamma, beta, eps)
+        return add_relu(y, residual), mean, var, inv_std
+
+    def forward_eval_reference(x, gamma, beta, mean, var, eps, residual):
+        return add_relu(forward_eval(x, gamma, beta, mean, var, eps), residual)
+
+    def backward_reference(g, y, x, gamma, mean, inv_std, with_gm):
+        gm = relu_gradient(g, y)
+        return (*backward(gm, x, gamma, mean, inv_std), gm if with_gm else None)
+
+    def backward_eval_reference(g, y, x, gamma, mean, inv_std, with_gm):
+        gm = relu_gradient(g, y)
+        return (*backward_eval(gm, x, gamma, mean, inv_std), gm if with_gm else None)
+
+    return forward_train_reference, forward_eval_reference, backward_reference, backward_eval_reference
 
 
-def batchnorm_relu_channels_last_forward_eval_reference(x, gamma, beta, mean, var, eps, residual):
-    return add_relu(batchnorm_channels_last_forward_eval_reference(x, gamma, beta, mean, var, eps), residual)
-
-
-def batchnorm_relu_channels_last_backward_reference(g, y, x, gamma, mean, inv_std, with_gm):
-    gm = relu_gradient(g, y)
-    return (*batchnorm_channels_last_backward_reference(gm, x, gamma, mean, inv_std), gm if with_gm else None)
-
-
-def batchnorm_relu_channels_last_backward_eval_reference(g, y, x, gamma, mean, inv_std, with_gm):
-    gm = relu_gradient(g, y)
-    return (*batchnorm_channels_last_backward_eval_reference(gm, x, gamma, mean, inv_std), gm if with_gm else None)
+(batchnorm_relu_channels_last_forward_train_reference, batchnorm_relu_channels_last_forward_eval_reference,
+ batchnorm_relu_channels_last_backward_reference, batchnorm_relu_channels_last_backward_eval_reference) = \
+    composed_references(batchnorm_channels_last_forward_train_reference, batchnorm_channels_last_forward_eval_reference,
+                        batchnorm_channels_last_backward_reference, batchnorm_channels_last_backward_eval_reference)
 
 
 # --- numba: the passes ------------------------------------------------------------------------------------
