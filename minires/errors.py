@@ -64,3 +64,7 @@ class MissingDependencyError(MiniresError, ImportError):
 
 class StorageError(MiniresError, OSError):
     """A directory minires must write to (a cache, an output folder) cannot be created or written."""
+
+
+class DistributedError(MiniresError, RuntimeError):
+    """A data-parallel run could not start or a rank of it failed (minires.distributed, bench --distributed)."""

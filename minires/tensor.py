@@ -211,6 +211,15 @@ class Tensor:
         self._node.hooks = self._node.hooks + (hook,)
         return _HookHandle(self._node, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call hook(tensor) on a leaf each time backward has added to its .grad (torch's name and timing:
+        data-parallel training starts a gradient bucket's allreduce from here)."""
+        if self._node is None or self._node.creator is not None:
+            raise AutogradError("register_post_accumulate_grad_hook: only a leaf that requires grad has a .grad "
+                                "to accumulate")
+        self._node.post_accumulate_hooks = self._node.post_accumulate_hooks + (hook,)
+        return _HookHandle(self._node, hook, "post_accumulate_hooks")
+
     def backward(self, grad=None, retain_graph=False):
         """Backpropagate from this tensor: every leaf that requires grad gets d(self)/d(leaf) added to .grad.
 
@@ -395,10 +404,11 @@ class Tensor:
 class _Node:
     """A tensor's place in the graph. It holds no array: only the Function that made the tensor, what
     backward checks (shape, dtype), hooks, and a weak reference back to the tensor for .grad."""
-    __slots__ = ("creator", "_shape", "_dtype", "hooks", "retains_grad", "_tensor", "__weakref__")
+    __slots__ = ("creator", "_shape", "_dtype", "hooks", "post_accumulate_hooks", "retains_grad", "_tensor",
+                 "__weakref__")
 
     def __init__(self, tensor, creator):
-        self.creator, self.hooks, self.retains_grad = creator, (), False
+        self.creator, self.hooks, self.post_accumulate_hooks, self.retains_grad = creator, (), (), False
         self._shape, self._dtype = tensor.data.shape, tensor.data.dtype
         self._tensor = weakref.ref(tensor)
 
@@ -409,6 +419,8 @@ class _Node:
         tensor = self._tensor()
         if tensor is not None:  # a tensor nobody holds any more cannot be asked for its .grad
             tensor._accumulate_grad(grad, owned)
+            for hook in self.post_accumulate_hooks:
+                hook(tensor)
 
     # A leaf's array may be replaced (Module.to, astype): ask the tensor; an op's output never changes.
     @property
@@ -434,11 +446,11 @@ class _Node:
 
 
 class _HookHandle:
-    def __init__(self, node, hook):
-        self._node, self._hook = node, hook
+    def __init__(self, node, hook, kind="hooks"):
+        self._node, self._hook, self._kind = node, hook, kind
 
     def remove(self):
-        self._node.hooks = tuple(h for h in self._node.hooks if h is not self._hook)
+        setattr(self._node, self._kind, tuple(h for h in getattr(self._node, self._kind) if h is not self._hook))
 
 
 def _topological_order(root):

@@ -22,11 +22,13 @@ from ..threads import one_pool
 CLASSES = 10
 
 
-def minires_step(name, batch, size, seed=0, memory_format=channels_last):
+def minires_step(name, batch, size, seed=0, memory_format=channels_last, wrap=None):
     """A closure running one minires training step; ``step(profile)`` also times the optimiser step in a
-    minires.bench.profiler profile."""
+    minires.bench.profiler profile. ``wrap(model)`` is what the step calls instead of the model itself (a
+    DistributedDataParallel replica)."""
     model = models.get(name, num_classes=CLASSES, seed=seed).to(memory_format=memory_format)
     nn.fuse(model)  # batch-norm + ReLU (+ join) as one op where a block allows it: as minires train runs
+    runner = model if wrap is None else wrap(model)
     optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     rng = np.random.default_rng(seed)
     images = Tensor(rng.standard_normal((batch, 3, size, size)).astype(np.float32)).contiguous(memory_format)
@@ -35,7 +37,7 @@ def minires_step(name, batch, size, seed=0, memory_format=channels_last):
     def step(profile=None):
         with one_pool():  # as in training: numba's thread pool alone (minires.threads)
             optimizer.zero_grad()
-            loss = F.cross_entropy(model(images), labels)
+            loss = F.cross_entropy(runner(images), labels)
             loss.backward()
             with profile.timed("SGD.step", "update") if profile else contextlib.nullcontext():
                 optimizer.step()

@@ -20,6 +20,10 @@ def add_parser(subparsers):
                         help="minires' memory format: channels_last runs the direct convolution kernels, "
                              "contiguous_format (NCHW) the im2col ones (default: channels_last; torch runs NCHW)")
     parser.add_argument("--no-memory", action="store_true", help="skip the separate-process memory runs")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel: --ranks MPI ranks (mpiexec) against one process, same cores; reports "
+                             "the allreduce time per step and the scaling efficiency")
+    parser.add_argument("--ranks", type=int, default=2, help="ranks for --distributed (default: 2)")
     parser.add_argument("--json", type=user_path, help="write every number to this JSON file")
     parser.add_argument("--results", type=user_path, help="update the models section of this markdown file (RESULTS.md)")
     parser.set_defaults(run=run)
@@ -41,6 +45,8 @@ def run(args):
             print(f"{op:24s} {phase:9s} {calls:6.0f} {ms:9.1f} {100 * share:6.1f}%")
         print(f"memory-format conversions inside the step: {conversions:.0f} per step ({mib:.1f} MiB copied)")
         return 0
+    if args.distributed:
+        return _distributed(args)
     configs = [(args.model, args.batch, args.size)] if args.model else None
     print(benchmark.HEADER)
     results = benchmark.run(configs, args.repeats, args.warmup, memory=not args.no_memory,
@@ -52,4 +58,21 @@ def run(args):
         benchmark.update_results_section(args.results, "bench_models",
                                          "Training steps: `python benchmarks/bench_models.py`",
                                          benchmark.markdown(results))
+    return 0
+
+
+def _distributed(args):
+    from ..bench.distributed import scaling
+    name = args.model or "resnet20"
+    single, spread = scaling(name, args.batch, args.size, args.ranks, args.repeats, args.warmup)
+    print(f"{name} training step, global batch {args.batch}, {args.size}x{args.size} (median of {args.repeats}):")
+    print(f"{'ranks':>5s} {'threads/rank':>12s} {'step s':>8s} {'allreduce ms':>13s} {'share':>6s}")
+    for row in (single, spread):
+        print(f"{row['ranks']:5d} {row['threads']:12d} {row['step']:8.4f} {1e3 * row['allreduce']:13.2f} "
+              f"{100 * row['allreduce'] / row['step']:5.1f}%")
+    print(f"scaling efficiency (1 rank's step / {args.ranks} ranks' step, same cores): "
+          f"{single['step'] / spread['step']:.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"single": single, "distributed": spread}, f, indent=1)
     return 0

@@ -1,14 +1,17 @@
 """``minires train``: train a model on a data set, with a progress bar, metrics, curves and checkpoints."""
+import contextlib
 import dataclasses
 import os
 import sys
+import time
+import traceback
 
-from .. import data, models
-from ..errors import ArgumentError
+from .. import data, distributed, models
+from ..errors import ArgumentError, MiniresError
 from ..training import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted
 from ..training.config import OPTIMIZERS, SCHEDULES
 from ..training.run_checkpoint import CHECKPOINT, read_run
-from .output import fail
+from .output import USAGE, describe, fail
 from .paths import user_path
 from .progress import ProgressBars
 
@@ -18,7 +21,8 @@ OPTIONS = {
     "--model": ("model", str, f"model name ({', '.join(models.names())})"),
     "--data": ("data", str, f"data set: {', '.join(data.SPECS)}"),
     "--epochs": ("epochs", int, "number of epochs"),
-    "--batch-size": ("batch_size", int, "images per step"),
+    "--batch-size": ("batch_size", int, "images per step (the global batch: under mpiexec -n N each rank takes "
+                                        "1/N of it)"),
     "--optimizer": ("optimizer", str, f"one of {', '.join(OPTIMIZERS)}"),
     "--lr": ("lr", float, "learning rate (peak, after any warm-up)"),
     "--momentum": ("momentum", float, "SGD momentum (Nesterov when > 0)"),
@@ -59,6 +63,40 @@ def add_parser(subparsers):
 
 
 def run(args):
+    """``minires train``; under ``mpiexec -n N`` every rank runs it: rank 0 alone prints and writes, and a
+    rank that fails ends them all (the others may be waiting in a collective) with one message."""
+    world = distributed.world()
+    if world.size == 1:
+        return _train(args)
+    args.quiet = args.quiet or world.rank != 0
+    silent = open(os.devnull, "w")
+    try:
+        with contextlib.redirect_stdout(sys.stdout if world.rank == 0 else silent), \
+                contextlib.redirect_stderr(sys.stderr if world.rank == 0 else silent):
+            code = _train(args, world)
+    except MiniresError as exc:  # a user's fault: every rank usually meets it, rank 0 reports it
+        _let_rank_0_speak(world)
+        sys.stderr.write(f"minires train: {describe(exc)}{f' (rank {world.rank})' if world.rank else ''}\n")
+        world.abort(USAGE)
+        raise
+    except BaseException:
+        sys.stderr.write(f"[rank {world.rank}] {traceback.format_exc()}")
+        world.abort(1)
+        raise
+    if code:
+        _let_rank_0_speak(world)
+        world.abort(code)
+    return code
+
+
+def _let_rank_0_speak(world):
+    """Before ending the job, a rank other than 0 gives rank 0 (which meets the same collective verdict or
+    user fault) time to print the one message; if rank 0 is fine, this rank's own message follows."""
+    if world.rank != 0:
+        time.sleep(2)
+
+
+def _train(args, world=None):
     given = {name: getattr(args, flag[2:].replace("-", "_")) for flag, (name, _, _) in OPTIONS.items()}
     given = {name: value for name, value in given.items() if value is not None}
     if given.get("device", "").startswith("cuda") and "memory_format" not in given:
@@ -70,6 +108,8 @@ def run(args):
         else:
             config = dataclasses.replace(DEFAULTS, **given)
             directory = args.out or _fresh_directory(config)
+            if world is not None:  # every rank uses rank 0's choice of a fresh directory
+                directory = world.comm.bcast(directory, root=0)
             if os.path.isfile(os.path.join(directory, CHECKPOINT)):
                 return fail("train", f"{directory} already holds a training checkpoint; continue it with "
                                      f"--resume {directory}, or choose another --out")

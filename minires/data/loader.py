@@ -2,7 +2,9 @@
 
 The order of epoch e is a permutation drawn from Generator([seed, e]); the augmentation of batch b in epoch
 e draws from Generator([seed, e, b]). Nothing depends on what ran before, so a run resumed at any epoch
-and batch sees exactly the batches an uninterrupted run would have seen.
+and batch sees exactly the batches an uninterrupted run would have seen. With a ``sampler``
+(minires.distributed.DistributedSampler) the loader walks this rank's shard of each epoch's order, and its
+augmentation draws from Generator([seed, e, b, rank]): reproducible for a given world size.
 """
 import numpy as np
 
@@ -11,25 +13,27 @@ from .dataset import ArrayDataset
 
 
 class DataLoader:
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=0, transform=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=0, transform=None, sampler=None):
         if batch_size < 1:
             raise ArgumentError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
         if len(dataset) == 0:
             raise ArgumentError("DataLoader: the dataset is empty")
         self.dataset, self.batch_size, self.shuffle = dataset, int(batch_size), shuffle
         self.drop_last, self.seed, self.transform = drop_last, int(seed), transform
+        self.sampler = sampler
         self.epoch = 0
 
     def set_epoch(self, epoch):
         self.epoch = int(epoch)
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else self.sampler.shard_size(len(self.dataset))
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def order(self, epoch):
         n = len(self.dataset)
-        return np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+        order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+        return order if self.sampler is None else self.sampler.shard(order)
 
     def batches(self, epoch, start=0):
         """Yield the batches of ``epoch`` from batch number ``start`` on."""
@@ -43,7 +47,8 @@ class DataLoader:
                 images = np.stack([np.asarray(x, np.float32) for x, _ in items])
                 labels = np.array([y for _, y in items], np.int64)
             if self.transform is not None:
-                images = self.transform(images, np.random.default_rng([self.seed, epoch, b]))
+                key = [self.seed, epoch, b] + ([] if self.sampler is None else [self.sampler.rank])
+                images = self.transform(images, np.random.default_rng(key))
             yield np.ascontiguousarray(images, np.float32), labels
 
     def __iter__(self):

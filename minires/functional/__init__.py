@@ -17,12 +17,13 @@ from .reduction import max, mean, sum
 from .residual import residual_add, shortcut_a
 from .shape import cat, flatten, getitem, pad, reshape, transpose
 from .softmax import log_softmax, softmax
+from .sync_batchnorm import sync_batch_norm
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "rpow", "exp", "log", "sqrt", "relu", "sigmoid", "tanh",
     "sum", "mean", "max", "reshape", "transpose", "flatten", "getitem", "cat", "pad",
     "matmul", "linear", "log_softmax", "softmax", "cross_entropy", "mse_loss", "dropout", "astype", "to_device",
     "contiguous",
-    "conv2d", "batch_norm", "batch_norm_relu", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "global_avg_pool2d",
+    "conv2d", "batch_norm", "batch_norm_relu", "sync_batch_norm", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "global_avg_pool2d",
     "residual_add", "shortcut_a",
 ]

@@ -5,10 +5,11 @@ from .blocks import (SHORTCUTS, BasicBlock, Bottleneck, OptionAShortcut, PreActB
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, CrossEntropyLoss, Dropout, Flatten, Identity,
                      Linear, MaxPool2d, MSELoss, ReLU, Sequential)
 from .module import Module, Parameter, StateDictError, functional_call
+from .sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm
 
 __all__ = [
     "Module", "Parameter", "Dropout", "CrossEntropyLoss", "MSELoss", "StateDictError", "Sequential", "Conv2d", "BatchNorm2d", "Linear", "ReLU",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Identity", "BasicBlock", "Bottleneck",
     "PreActBasicBlock", "PreActBottleneck", "OptionAShortcut", "ResidualJoin", "fuse", "make_shortcut", "SHORTCUTS",
-    "functional_call", "init",
+    "functional_call", "init", "SyncBatchNorm", "convert_sync_batchnorm",
 ]

@@ -1,6 +1,8 @@
 """Turning a TrainConfig into the objects of a run: data, model, optimiser, schedule, loaders."""
 from .. import data as data_module
 from .. import models, optim
+from ..distributed.sampler import DistributedSampler
+from ..errors import ArgumentError
 from ..optim import lr_scheduler
 
 
@@ -32,8 +34,16 @@ def build_schedule(config, optimizer):
     return lr_scheduler.warmup_then(optimizer, schedule, config.warmup_epochs)
 
 
-def build_loaders(config, bundle):
-    train = data_module.DataLoader(bundle.train, config.batch_size, shuffle=True, seed=config.seed,
-                                   transform=bundle.train_transform())
+def build_loaders(config, bundle, world=None):
+    """The training loader (with several ranks: this rank's shard, config.batch_size / ranks images a step,
+    so the global batch is config.batch_size) and the test loader (every rank evaluates the whole split)."""
+    batch_size, sampler = config.batch_size, None
+    if world is not None and world.size > 1:
+        if config.batch_size % world.size:
+            raise ArgumentError(f"--batch-size {config.batch_size} is the global batch and must divide among the "
+                                f"{world.size} ranks")
+        batch_size, sampler = config.batch_size // world.size, DistributedSampler(world.size, world.rank)
+    train = data_module.DataLoader(bundle.train, batch_size, shuffle=True, seed=config.seed,
+                                   transform=bundle.train_transform(), sampler=sampler)
     test = data_module.DataLoader(bundle.test, max(config.batch_size, 256), transform=bundle.eval_transform())
     return train, test

@@ -12,6 +12,7 @@ checkpoint is written from that state (the last one on disk was written from a f
 
 The library never prints: progress goes to the ``callbacks`` object (the CLI shows a tqdm bar with it).
 """
+import contextlib
 import logging
 import os
 import time
@@ -19,7 +20,7 @@ import uuid
 
 import numpy as np
 
-from .. import backend, kernels
+from .. import backend, distributed, kernels
 from .. import functional as F
 from .. import nn
 from ..errors import ArgumentError, MiniresError
@@ -67,14 +68,19 @@ class Trainer:
         self.callbacks = callbacks or Callbacks()
         self.bundle = bundle or build.build_data(config)
         channels = self.bundle.input_shape[0]
+        self.world = distributed.world()  # one process unless started by mpiexec
         self.model = nn.fuse(build.build_model(config, len(self.bundle.classes), channels).to(
             config.device, memory_format=config.memory_format))  # the convolutions pull each batch over
+        # the step runs the replica: gradients averaged over the ranks (checkpoints hold self.model itself)
+        self._replica = distributed.DistributedDataParallel(self.model, world=self.world) \
+            if self.world.size > 1 else self.model
         self.optimizer = build.build_optimizer(config, self.model)
         self.scheduler = build.build_schedule(config, self.optimizer)
-        self.train_loader, self.test_loader = build.build_loaders(config, self.bundle)
+        self.train_loader, self.test_loader = build.build_loaders(config, self.bundle, self.world)
         self.state = {"epoch": 0, "batch": 0, "step": 0, "history": [], "partial": _empty_partial(),
                       "config": config.to_dict(), "data": self.bundle.describe(), "run_id": uuid.uuid4().hex}
         self._stop = None  # the StopRequests of a running fit()
+        self._stop_everywhere = None  # with several ranks: a stop asked for on any of them (the step's report)
         self._watched = watched_tensors(self.model)  # checked for NaN/inf after every step
         self.data_changes = []  # set by resume(allow_data_change=True) when the data set changed
 
@@ -115,7 +121,9 @@ class Trainer:
         # NumPy's overflow/invalid warnings are silenced: the step check reports a non-finite value itself,
         # once, naming the step and the tensor. numba's thread pool alone runs the steps (minires.threads);
         # the activations freed by one step are reused by the next (minires.allocator).
-        with RunDirectory(self.directory, self.checkpoint_bytes()), StopRequests() as self._stop, \
+        directory = RunDirectory(self.directory, self.checkpoint_bytes()) if self.world.rank == 0 else \
+            contextlib.nullcontext()  # rank 0 alone writes the run
+        with directory, StopRequests() as self._stop, \
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_pool(), keep_freed_memory():
             while self.state["epoch"] < self.config.epochs:
                 if stop_after_epochs is not None and done >= stop_after_epochs:
@@ -132,11 +140,11 @@ class Trainer:
         first = self.state["batch"]
         self.callbacks.on_epoch_start(epoch, len(self.train_loader), first)
         for batch, (images, labels) in enumerate(self.train_loader.batches(epoch, start=first), start=first):
-            loss, correct = self.train_step(images, labels, epoch, batch)
+            loss, correct, seen = self.train_step(images, labels, epoch, batch)
             partial = self.state["partial"]
-            partial["loss_sum"] += loss * len(labels)
+            partial["loss_sum"] += loss * seen
             partial["correct"] += correct
-            partial["seen"] += len(labels)
+            partial["seen"] += seen
             self.state["batch"], self.state["step"] = batch + 1, self.state["step"] + 1
             self.callbacks.on_batch(partial["loss_sum"] / partial["seen"], partial["correct"] / partial["seen"])
             self._stop_if_requested()  # a safe point: the step and its bookkeeping are complete
@@ -163,30 +171,50 @@ class Trainer:
         return 2 * (3 * weights + weights) + 2**20
 
     def _stop_if_requested(self, saved=False):
-        if self._stop is None or self._stop.requested is None:
+        requested = None if self._stop is None else self._stop.requested
+        if self.world.size > 1:  # every rank stops at the same step boundary, or none does
+            requested = self._stop_everywhere
+        if requested is None:
             return
         if not saved:
             self.save()
-        raise TrainingInterrupted(f"{self._stop.requested} received: stopped after epoch {self.state['epoch']} "
+        raise TrainingInterrupted(f"{requested} received: stopped after epoch {self.state['epoch']} "
                                   f"+ {self.state['batch']} batches (step {self.state['step']}) and saved in "
                                   f"{self.directory}; continue with --resume {self.directory}")
 
     def train_step(self, images, labels, epoch, batch):
-        """One SGD step; (loss, correct predictions). The step reads the device once, at its end (step_report):
-        a non-finite loss or tensor stops the run then, before anything is saved."""
+        """One SGD step on this rank's batch; (mean loss, correct predictions, images) over every rank's
+        batch. The step reads the device once, at its end (step_report), and with several ranks shares one
+        small allreduce (the loss, the counts, a non-finite flag, a stop request): a non-finite value on any
+        rank stops every rank then, before anything is saved."""
         device = self.config.device
-        logits = self.model(Tensor(images, device=device))
+        logits = self._replica(Tensor(images, device=device))
         targets = backend.to_device(labels, device)
         loss = F.cross_entropy(logits, targets)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
         value, correct, bad = step_report(loss, logits, targets, self._watched)
+        seen = len(labels)
+        if self.world.size > 1:
+            value, correct, seen, bad = self._shared_report(value, correct, seen, bad)
         if not np.isfinite(value):
             self._diverged(f"the loss became {value}", epoch, batch)
         if bad is not None:
             self._diverged(f"{bad} became non-finite", epoch, batch)
-        return value, correct
+        return value, correct, seen
+
+    def _shared_report(self, value, correct, seen, bad):
+        """The step's numbers summed over the ranks (one allreduce of six values)."""
+        stop = self._stop is not None and self._stop.requested is not None
+        finite = np.isfinite(value)
+        shared = self.world.all_reduce(np.array([value * seen if finite else 0.0, 0.0 if finite else 1.0, correct,
+                                                 seen, bad is not None, stop], np.float64))
+        self._stop_everywhere = "a stop request (on some rank)" if shared[5] else None
+        value = np.nan if shared[1] else shared[0] / shared[3]
+        if shared[4] and bad is None:
+            bad = "a parameter or running statistic on another rank"
+        return value, int(shared[2]), int(shared[3]), bad
 
     def _diverged(self, what, epoch, batch):
         kept = (f"the last good checkpoint (after epoch {self.state['epoch']}) is kept in {self.directory}"
@@ -201,6 +229,8 @@ class Trainer:
 
     # --- persistence ------------------------------------------------------------------------------
     def save(self):
+        if self.world.rank != 0:  # the ranks hold the same weights; rank 0 writes them
+            return
         os.makedirs(self.directory, exist_ok=True)
         save_run(self.directory, self.model, self.optimizer, self.scheduler, self.state)
         if self.state["history"]:
