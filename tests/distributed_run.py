@@ -5,7 +5,8 @@ taking its contiguous share, written to OUT.rank<r>.npz: the weights and running
 MODE: sync (nn.convert_sync_batchnorm: the global batch's statistics), per_rank (plain batch-norm, each rank
 its own statistics), overlap (the sync run, also logging each backward op next to DDP's events), fault
 (rank 1 raises during its second step), no_sync (a small net without batch-norm: the gradients of two
-micro-batches per rank, the first inside no_sync(), written after the second backward)."""
+micro-batches per rank, the first inside no_sync(), written after the second backward), nccl (all_reduce and
+broadcast of CuPy arrays: a GPU per rank)."""
 import sys
 
 import numpy as np
@@ -45,6 +46,11 @@ def accumulated_gradients(world):
 
 def main(mode, out):
     world = distributed.world()
+    if mode == "nccl":  # the collectives on CuPy arrays (NCCL), one GPU per rank
+        summed = world.all_reduce(mr.backend.to_device(np.full(5, world.rank + 1.0), "cuda"))
+        shared = world.broadcast(mr.backend.to_device(np.full(3, float(world.rank)), "cuda"), root=1)
+        np.savez(f"{out}.rank{world.rank}.npz", summed=summed.get(), shared=shared.get())
+        return
     if mode == "no_sync":
         np.savez(f"{out}.rank{world.rank}.npz", **accumulated_gradients(world))
         return

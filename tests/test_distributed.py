@@ -131,6 +131,16 @@ def test_a_rank_that_fails_ends_the_job_at_once_with_one_message(tmp_path):
     assert result.stderr.count("[rank 1] Traceback") == 1 and "[rank 0]" not in result.stderr
 
 
+@needs_mpi
+@pytest.mark.gpu
+def test_the_collectives_on_cupy_arrays_go_through_nccl(tmp_path):
+    import cupy
+    if cupy.cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("NCCL needs a GPU per rank: two GPUs for two ranks")
+    for state in _ranks(tmp_path, "nccl"):
+        assert list(state["summed"]) == [3.0] * 5 and list(state["shared"]) == [1.0] * 3
+
+
 def test_sync_batchnorm_in_one_process_is_batchnorm():
     """Forward, the three gradients under a random upstream gradient, and the running statistics."""
     rng = np.random.default_rng(0)

@@ -56,12 +56,6 @@ class World:
                 self.comm.Bcast(array, root=root)
         return array
 
-    def all_true(self, flag):
-        """True on every rank when ``flag`` is true on every rank (one small allreduce)."""
-        if self.size == 1:
-            return bool(flag)
-        return self.comm.allreduce(0 if flag else 1) == 0
-
     def barrier(self):
         if self.size > 1:
             self.comm.Barrier()
@@ -91,6 +85,7 @@ class _NcclWorld:
         cupy = backend.xp_for("cuda")
         from cupy.cuda import nccl
         self.cupy, self.nccl = cupy, nccl
+        cupy.cuda.Device(world.rank % cupy.cuda.runtime.getDeviceCount()).use()  # one GPU per rank
         uid = world.comm.bcast(nccl.get_unique_id() if world.rank == 0 else None, root=0)
         self.communicator = nccl.NcclCommunicator(world.size, uid, world.rank)
 
