@@ -232,3 +232,19 @@ def test_minires_bench_distributed_reports_the_allreduce_and_the_efficiency():
                              "--repeats", "1", "--warmup", "0"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "allreduce ms" in result.stdout and "scaling efficiency" in result.stdout
+
+
+def test_post_accumulate_grad_hooks_see_each_accumulated_grad_of_a_leaf():
+    """The hook DDP starts its buckets from (torch's name): called after .grad has been added to, once per
+    backward; refused on a tensor that is not a leaf requiring grad; removable."""
+    w = mr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    seen = []
+    handle = w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.numpy().copy()))
+    for _ in range(2):
+        (w * mr.tensor(np.array([3.0, 4.0]))).sum().backward()
+    assert [list(s) for s in seen] == [[3.0, 4.0], [6.0, 8.0]]
+    handle.remove()
+    (w * 1.0).sum().backward()
+    assert len(seen) == 2
+    with pytest.raises(mr.errors.AutogradError, match="only a leaf"):
+        (w * 2.0).register_post_accumulate_grad_hook(print)

@@ -240,7 +240,7 @@ class Trainer:
         history = self.state["history"]
         best = max(history, key=lambda row: row["test_accuracy"]) if history else None
         curves = plot_curves(self.directory, history, f"{self.config.model} on {self.config.data}") \
-            if history else None
+            if history and self.world.rank == 0 else None  # rank 0 alone writes the run
         return {"epochs": self.state["epoch"], "steps": self.state["step"], "seconds": seconds,
                 "test_accuracy": history[-1]["test_accuracy"] if history else None,
                 "test_loss": history[-1]["test_loss"] if history else None,
