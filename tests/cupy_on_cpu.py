@@ -76,8 +76,8 @@ def _launch(name, arrays=()):
 def _caller():
     """file:line of the minires code that asked for the launch."""
     frame = sys._getframe(2)
-    while frame is not None and not frame.f_code.co_filename.endswith(("minires/" + "x", )) and (
-            "/minires/" not in frame.f_code.co_filename or "kernels/cuda/" in frame.f_code.co_filename):
+    while frame is not None and ("/minires/" not in frame.f_code.co_filename
+                                 or "kernels/cuda/" in frame.f_code.co_filename):
         frame = frame.f_back
     if frame is None:
         return "?"
