@@ -54,6 +54,16 @@ def cuda_module(source):
     return _load_cupy().RawModule(code=source, options=NVRTC_OPTIONS)
 
 
+def nccl():
+    """CuPy's NCCL bindings (cupy.cuda.nccl), for minires.distributed's collectives on GPU arrays."""
+    _load_cupy()
+    try:
+        from cupy.cuda import nccl as bindings
+    except ImportError as exc:
+        raise DeviceUnavailableError(f"NCCL is unavailable to CuPy ({exc}); data parallelism on GPUs needs it")
+    return bindings
+
+
 def cuda_device():
     """The current CUDA device's number."""
     return _load_cupy().cuda.runtime.getDevice()

@@ -82,8 +82,7 @@ class _NcclWorld:
     current stream (their wait() synchronises that stream)."""
 
     def __init__(self, world):
-        cupy = backend.xp_for("cuda")
-        from cupy.cuda import nccl
+        cupy, nccl = backend.xp_for("cuda"), backend.nccl()
         self.cupy, self.nccl = cupy, nccl
         cupy.cuda.Device(world.rank % cupy.cuda.runtime.getDeviceCount()).use()  # one GPU per rank
         uid = world.comm.bcast(nccl.get_unique_id() if world.rank == 0 else None, root=0)
