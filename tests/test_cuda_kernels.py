@@ -140,14 +140,7 @@ def test_batchnorm_kernels_equal_their_references_on_the_harness(n, c, m, dtype,
                 x = args[2] if fused else args[1]
                 assert [st for st, size in zip(ours[0].strides, x_shape) if size > 1] == \
                     [st for st, size in zip(x.strides, x_shape) if size > 1]
-            assert len(ours) == len(reference), op
-            for i, (mine, theirs) in enumerate(zip(ours, reference)):
-                if theirs is None:  # no gm asked for
-                    assert mine is None, (op, i)
-                    continue
-                assert mine.dtype == theirs.dtype and mine.shape == theirs.shape, (op, i)
-                scale = np.abs(theirs).max() + 1e-30
-                np.testing.assert_allclose(mine, theirs, rtol=tolerance, atol=tolerance * scale, err_msg=f"{op} {i}")
+            assert_outputs_match(op, ours, reference, tolerance)
 
 
 def _batchnorm_relu_cases(rng, n, c, m, dtype, channels_first=False):
@@ -165,6 +158,23 @@ def _batchnorm_relu_cases(rng, n, c, m, dtype, channels_first=False):
             g, rest = args[0], args[1:]
             cases += [(relu_op, (g, y) + rest + (False,)), (relu_op, (g, y) + rest + (True,))]
     return cases
+
+
+def assert_outputs_match(op, ours, reference, tolerance=None):
+    """A CUDA kernel's outputs against its reference's (tuples): the same count, dtypes and shapes, None
+    where the reference gives None (a gradient not asked for); exactly when ``tolerance`` is None, else to
+    ``tolerance`` of each output's scale (its largest finite magnitude)."""
+    assert len(ours) == len(reference), op
+    for i, (mine, theirs) in enumerate(zip(ours, reference)):
+        if theirs is None:
+            assert mine is None, (op, i)
+            continue
+        assert mine.dtype == theirs.dtype and mine.shape == theirs.shape, (op, i)
+        if tolerance is None:
+            np.testing.assert_array_equal(mine, theirs, err_msg=f"{op} {i}")
+        else:
+            scale = np.nanmax(np.abs(np.where(np.isinf(theirs), 0, theirs))) + 1e-30
+            np.testing.assert_allclose(mine, theirs, rtol=tolerance, atol=tolerance * scale, err_msg=f"{op} {i}")
 
 
 def _with_running_statistics(op, flavour, args, running):
@@ -204,17 +214,7 @@ def test_pool_kernels_equal_their_references_on_the_harness(n, c, h, w, dtype, w
             ours = kernels.implementation(op, "cuda")(*args)
             reference = kernels.implementation(op, "reference")(*args)
             ours, reference = (ours, reference) if isinstance(ours, tuple) else ((ours,), (reference,))
-            assert len(ours) == len(reference), op
-            for i, (mine, theirs) in enumerate(zip(ours, reference)):
-                if theirs is None:  # no gm asked for
-                    assert mine is None, (op, i)
-                    continue
-                assert mine.dtype == theirs.dtype and mine.shape == theirs.shape, (op, i)
-                if op.startswith("max_pool"):
-                    np.testing.assert_array_equal(mine, theirs, err_msg=f"{op} {i}")
-                else:
-                    scale = np.nanmax(np.abs(np.where(np.isinf(theirs), 0, theirs))) + 1e-30
-                    np.testing.assert_allclose(mine, theirs, rtol=tolerance, atol=tolerance * scale, err_msg=op)
+            assert_outputs_match(op, ours, reference, None if op.startswith("max_pool") else tolerance)
 
 
 def _im2col_cases(rng, n, c, h, w, dtype, kernel, stride, padding, dilation):
