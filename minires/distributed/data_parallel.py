@@ -69,10 +69,7 @@ class DistributedDataParallel(Module):
         if len({p.dtype for p in params}) > 1:
             raise ArgumentError("DistributedDataParallel: the parameters must share one dtype (one flat buffer "
                                 "per bucket)")
-        with no_grad():
-            for tensor in params + list(module.buffers()):
-                if tensor.data.ndim:  # rank 0's initial weights everywhere
-                    self._broadcast(tensor)
+        self._broadcast(params + list(module.buffers()))  # rank 0's initial weights everywhere
         self.buckets, self._bucket_of = [], {}
         for group in _groups(list(reversed(params)), bucket_cap_mb * 2**20):
             bucket = _Bucket(len(self.buckets), group)
@@ -85,15 +82,12 @@ class DistributedDataParallel(Module):
     def forward(self, *args, **kwargs):
         if self._started or any(b.ready for b in self.buckets):
             waiting = [name for name, p in self.module.named_parameters()
-                       if any(id(p) not in b.ready for b in self.buckets if b.ready)]
+                       if id(p) in self._bucket_of and id(p) not in self._bucket_of[id(p)].ready]
             raise AutogradError("DistributedDataParallel: the last backward did not reach every parameter, so its "
                                 "gradients were not averaged; parameters without a gradient: "
                                 f"{', '.join(waiting[:8]) or '?'}. Every parameter must take part in the loss.")
         if self.training and self.world.size > 1:
-            with no_grad():
-                for tensor in self.module.buffers():
-                    if tensor.data.ndim:
-                        self._broadcast(tensor)
+            self._broadcast(self.module.buffers())
         return self.module(*args, **kwargs)
 
     @contextlib.contextmanager
@@ -121,12 +115,18 @@ class DistributedDataParallel(Module):
                 self._started = 0
             self.communication_seconds += time.perf_counter() - started
 
-    def _broadcast(self, tensor):
-        data = tensor.data
-        if data.flags.c_contiguous:
-            self.world.broadcast(data)
-        else:  # a channels-last weight: MPI sends C-ordered buffers
-            data[...] = self.world.broadcast(backend.get_array_module(data).ascontiguousarray(data))
+    def _broadcast(self, tensors):
+        """Rank 0's values of ``tensors`` on every rank, in place (the one-value counters are host bookkeeping
+        each rank keeps)."""
+        with no_grad():
+            for tensor in tensors:
+                data = tensor.data
+                if not data.ndim:
+                    continue
+                if data.flags.c_contiguous:
+                    self.world.broadcast(data)
+                else:  # a channels-last weight: MPI sends C-ordered buffers
+                    data[...] = self.world.broadcast(backend.get_array_module(data).ascontiguousarray(data))
 
 
 def _groups(params, cap_bytes):

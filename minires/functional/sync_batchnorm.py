@@ -10,6 +10,7 @@ process it is batch_norm computed through the sums (float64 sums, so equal to 1e
 """
 from .. import backend
 from ..function import Function
+from ..kernels.batchnorm import update_running
 from .batchnorm import affine, checked_arguments
 
 
@@ -31,12 +32,7 @@ class SyncBatchNorm(Function):
         gamma, beta = affine(weight, bias, x)
         x_hat = (x - mean.astype(x.dtype).reshape(shape)) * inv_std.astype(x.dtype).reshape(shape)
         y = x_hat * gamma.reshape(shape) + beta.reshape(shape)
-        if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean.astype(x.dtype)
-        if running_var is not None:
-            running_var *= 1 - momentum
-            running_var += momentum * (var * (count / (count - 1))).astype(x.dtype)
+        update_running(running_mean, running_var, mean.astype(x.dtype), var.astype(x.dtype), count, momentum)
         self.save_for_backward(x_hat, gamma, inv_std.astype(x.dtype), count)
         self.world, self.shape, self.axes = world, shape, axes
         return y
