@@ -65,13 +65,14 @@ def test_every_cuda_kernel_on_the_device_equals_its_reference(dtype):
 @pytest.mark.parametrize("name", ["resnet20", "resnet56"])
 def test_float64_training_steps_on_the_device_equal_the_cpu_steps(name):
     """Three SGD steps of the fused model as minires train runs it: losses, weights and running statistics."""
-    from test_gpu_path import _steps
+    from test_gpu_path import _steps, host_arrays
 
     rng = np.random.default_rng(0)
     images, labels = rng.standard_normal((4, 3, 8, 8)), np.array([0, 3, 3, 9])
     with kernels.using("numba" if kernels.numba_available() else "reference"):
         expected_losses, expected = _steps(name, np.float64, 3, "cpu", images, labels)
     losses, ours = _steps(name, np.float64, 3, "cuda", images, labels)
+    expected, ours = host_arrays(expected), host_arrays(ours)
     np.testing.assert_allclose(losses, expected_losses, rtol=1e-9)
     for key, value in expected.items():
         np.testing.assert_allclose(ours[key], value, rtol=1e-9, atol=1e-9 * np.abs(value).max(), err_msg=key)

@@ -17,13 +17,16 @@ pytestmark = [pytest.mark.skipif(shutil.which("g++") is None, reason="the CUDA-o
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]  # the kernel cases hold NaN and inf
 
 
-def _steps(name, dtype, steps, device, images, labels):
-    """``steps`` SGD steps (momentum, Nesterov, weight decay) of a fused model as minires train runs it:
-    (losses, the parameters and running statistics afterwards as NumPy arrays)."""
+def _steps(name, dtype, steps, device, images, labels, before_each=None):
+    """``steps`` SGD steps (momentum, Nesterov, weight decay) of a fused model as minires train runs it,
+    ``before_each()`` ahead of each: (losses, the parameters and running statistics afterwards as
+    (name, tensor) pairs)."""
     model = nn.fuse(models.get(name, num_classes=10, seed=0).astype(dtype)).to(device)
     optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3, nesterov=True)
     watched, losses = watched_tensors(model), []
     for _ in range(steps):
+        if before_each is not None:
+            before_each()
         targets = backend.to_device(labels, device)
         logits = model(mr.Tensor(images, device=device))
         loss = F.cross_entropy(logits, targets)
@@ -31,7 +34,11 @@ def _steps(name, dtype, steps, device, images, labels):
         loss.backward()
         optimizer.step()
         losses.append(step_report(loss, logits, targets, watched)[0])
-    return losses, {name: backend.to_numpy(t.data) for name, t in watched}
+    return losses, watched
+
+
+def host_arrays(named):
+    return {name: backend.to_numpy(t.data) for name, t in named}
 
 
 def test_a_float64_resnet20_trains_on_the_gpu_path_as_on_the_cpu():
@@ -42,6 +49,8 @@ def test_a_float64_resnet20_trains_on_the_gpu_path_as_on_the_cpu():
         expected_losses, expected = _steps("resnet20", np.float64, 3, "cpu", images, labels)
     with cupy_on_cpu.installed():
         losses, ours = _steps("resnet20", np.float64, 3, "cuda", images, labels)
+        ours = host_arrays(ours)
+    expected = host_arrays(expected)
     np.testing.assert_allclose(losses, expected_losses, rtol=1e-9)
     for name, value in expected.items():
         np.testing.assert_allclose(ours[name], value, rtol=1e-9, atol=1e-9 * np.abs(value).max(), err_msg=name)
@@ -54,19 +63,7 @@ def test_a_resnet56_training_step_on_the_gpu_launches_at_most_700_kernels_and_wa
     rng = np.random.default_rng(0)
     images, labels = rng.standard_normal((2, 3, 8, 8)).astype(np.float32), np.array([1, 7])
     with cupy_on_cpu.installed() as device:
-        _steps("resnet56", np.float32, 1, "cuda", images, labels)
-        model = nn.fuse(models.get("resnet56", num_classes=10, seed=0)).to("cuda")
-        optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3, nesterov=True)
-        watched = watched_tensors(model)
-        for step in range(2):
-            device.reset()
-            targets = backend.to_device(labels, "cuda")
-            logits = model(mr.Tensor(images, device="cuda"))
-            loss = F.cross_entropy(logits, targets)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            step_report(loss, logits, targets, watched)
+        _steps("resnet56", np.float32, 2, "cuda", images, labels, before_each=device.reset)  # counts: the last
     with capsys.disabled():
         print(f"\nResNet-56 training step on the GPU path: {device.launch_count} launches, syncs {device.syncs}, "
               f"{device.uploads} uploads; " + ", ".join(f"{k} {v}" for k, v in device.launches.most_common(12)))
