@@ -25,14 +25,19 @@ if numba is not None and "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "default"
 
 
+# numba's on-disk cache does not key on NUMBA_BOUNDSCHECK: a bounds-checked run must compile afresh, or it
+# would load the unchecked machine code of an earlier run.
+_CACHE = numba is None or not numba.config.BOUNDSCHECK
+
+
 def parallel_jit(fn, reassociate=False):
     """Compile for all cores. ``reassociate`` lets a kernel's sums be re-ordered into SIMD lanes (a serial
     float64 add chain runs at one add per 4 cycles); results then differ from the reference in the last bits."""
     if njit is None:
         return None
-    return njit(parallel=True, cache=True, fastmath={"reassoc"} if reassociate else False)(fn)
+    return njit(parallel=True, cache=_CACHE, fastmath={"reassoc"} if reassociate else False)(fn)
 
 
 def serial_jit(fn):
     """For small helpers that compiled kernels call (they must be compiled too)."""
-    return None if njit is None else njit(cache=True)(fn)
+    return None if njit is None else njit(cache=_CACHE)(fn)

@@ -12,10 +12,17 @@ one in a register: one zmm on AVX-512, two ymm on AVX2, four q-registers on ARM 
     vaddstore(a, i, v)      a.flat[i : i + LANES] += v
     vsfma(s, v, acc)        s * v + acc for a float32 scalar s broadcast to every lane (one fused multiply-add)
 
-No bounds are checked (the loads are the point of the exercise): the callers in direct_conv.py only index
-inside arrays whose last axis is a multiple of LANES, and their tests check every edge against the im2col
-reference. Loads and stores assume 4-byte alignment only.
+Compiled as they are, no bounds are checked (the loads are the point of the exercise): the callers in
+direct_conv.py only index inside arrays whose last axis is a multiple of LANES, and their tests check every
+edge against the im2col reference. Loads and stores assume 4-byte alignment only. Two other builds of the same
+names are chosen at import, from numba's configuration:
+    NUMBA_DISABLE_JIT=1    plain Python twins on NumPy slices (a generated kernel then runs, slowly, as the
+                           Python it is: for reading, stepping through, and mutation testing)
+    NUMBA_BOUNDSCHECK=1    every vector access checked first: an index outside its array raises IndexError
+                           (tests run so in CI) instead of reading or corrupting memory
 """
+import numba
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -103,3 +110,66 @@ def vsfma(typingctx, scalar, vector, accumulator):
                                              f"llvm.fma.v{LANES}f32")
         return builder.call(fma, [_broadcast(builder, scalar32), args[1], args[2]])
     return float32_vector(scalar, vector, accumulator), codegen
+
+
+# --- the other two builds: plain Python, and compiled with every access checked ----------------------------
+
+def _lanes(array, index, op):
+    """The LANES elements from flat ``index`` of ``array``'s memory, as a writable view; IndexError outside it."""
+    if array.dtype != np.float32 or not array.flags.c_contiguous:
+        raise DTypeError(f"simd.{op}: expected a C-contiguous float32 array, got {array.dtype}")
+    flat = array.reshape(-1)
+    if index < 0 or index + LANES > flat.size:
+        raise IndexError(f"simd.{op}: lanes {index}..{index + LANES - 1} outside an array of {flat.size}")
+    return flat[index:index + LANES]
+
+
+def vzero_python():
+    return np.zeros(LANES, np.float32)
+
+
+def vload_python(array, index):
+    return _lanes(array, index, "vload").copy()
+
+
+def vstore_python(array, index, vector):
+    _lanes(array, index, "vstore")[...] = vector
+
+
+def vaddstore_python(array, index, vector):
+    _lanes(array, index, "vaddstore")[...] += vector
+
+
+def vsfma_python(scalar, vector, accumulator):
+    return np.float32(scalar) * vector + accumulator  # two roundings where the FMA has one
+
+
+def _check_lanes(array, index):
+    if index < 0 or index + LANES > array.size:
+        raise IndexError("simd: a vector access reaches outside its array (NUMBA_BOUNDSCHECK=1)")
+
+
+compiled_vload, compiled_vstore, compiled_vaddstore = vload, vstore, vaddstore  # the intrinsics themselves
+
+
+def vload_checked(array, index):
+    _check_lanes(array, index)
+    return compiled_vload(array, index)
+
+
+def vstore_checked(array, index, vector):
+    _check_lanes(array, index)
+    compiled_vstore(array, index, vector)
+
+
+def vaddstore_checked(array, index, vector):
+    _check_lanes(array, index)
+    compiled_vaddstore(array, index, vector)
+
+
+BOUNDS_CHECKED = bool(numba.config.BOUNDSCHECK) and not numba.config.DISABLE_JIT
+if numba.config.DISABLE_JIT:
+    vzero, vload, vstore, vaddstore, vsfma = vzero_python, vload_python, vstore_python, vaddstore_python, vsfma_python
+elif BOUNDS_CHECKED:
+    _check_lanes = numba.njit(_check_lanes)
+    vload, vstore, vaddstore = (numba.njit(checked) for checked in (vload_checked, vstore_checked, vaddstore_checked))

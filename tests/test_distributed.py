@@ -13,6 +13,7 @@ import pytest
 import distributed_run
 import minires as mr
 from minires import F, distributed, models, nn, optim
+from minires.cli import train as train_cli
 
 SCRIPT = pathlib.Path(distributed_run.__file__)
 ONE_THREAD_PER_RANK = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")  # two ranks on two cores
@@ -220,6 +221,8 @@ def test_a_diverging_distributed_run_stops_every_rank_with_one_message(tmp_path)
     assert result.returncode == 1
     assert result.stderr.count("minires train: ") == 1, result.stderr
     assert "non-finite" in result.stderr or "loss became" in result.stderr
+    # every rank met the same verdict, so the job ended without MPI_Abort (which can drop unforwarded output)
+    assert "MPI_Abort" not in result.stderr, result.stderr
 
 
 @needs_mpi
@@ -244,3 +247,91 @@ def test_post_accumulate_grad_hooks_see_each_accumulated_grad_of_a_leaf():
     assert len(seen) == 2
     with pytest.raises(mr.errors.AutogradError, match="only a leaf"):
         (w * 2.0).register_post_accumulate_grad_hook(print)
+
+
+@pytest.mark.parametrize("cap_mb", [0.004, 0.02, 0.25, 25.0])
+def test_buckets_hold_at_most_the_cap_unless_a_parameter_alone_is_larger(cap_mb):
+    """On ResNet-20's real parameters (1.2 KB to 147 KB): every parameter in exactly one bucket, in reverse
+    registration order; a bucket over the cap holds one parameter; a bucket is closed only when the next
+    parameter would not fit (so the buckets are no more than they must be)."""
+    model = models.get("resnet20", num_classes=10, seed=0)
+    with distributed.single_process():
+        ddp = distributed.DistributedDataParallel(model, bucket_cap_mb=cap_mb)
+    cap = cap_mb * 2**20
+    buckets = [bucket.params for bucket in ddp.buckets]
+    assert [id(p) for bucket in buckets for p in bucket] == [id(p) for p in reversed(list(model.parameters()))]
+    assert [bucket.index for bucket in ddp.buckets] == list(range(len(buckets)))
+    nbytes = [sum(p.data.nbytes for p in bucket) for bucket in buckets]
+    for size, bucket in zip(nbytes, buckets):
+        assert size <= cap or len(bucket) == 1, (size, cap, len(bucket))
+    for size, following in zip(nbytes, buckets[1:]):
+        assert size + following[0].data.nbytes > cap
+    if cap_mb == 25.0:
+        assert len(buckets) == 1
+
+
+def test_a_bucket_cap_that_is_not_positive_is_refused():
+    with distributed.single_process(), pytest.raises(mr.errors.ArgumentError, match="bucket_cap_mb must be positive"):
+        distributed.DistributedDataParallel(distributed_run.small_net(), bucket_cap_mb=0)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_convert_sync_batchnorm_keeps_each_module_s_mode_its_tensors_and_the_output(training):
+    """Converted in training or in eval mode (one block left in the other mode), every module keeps its
+    mode, every batch-norm its own parameter and buffer tensors (an optimiser built before still updates
+    them), and the output and running statistics stay those of the unconverted model."""
+    x = mr.tensor(np.random.default_rng(0).standard_normal((4, 3, 8, 8)))
+    models_ = [models.get("resnet20", num_classes=10, seed=0).double() for _ in range(2)]
+    for model in models_:
+        model(x)  # running statistics away from their initial values
+        model.train(training)
+        model.layer2[1].train(not training)
+    plain, converted = models_
+    tensors = {name: t for name, t in [*converted.named_parameters(), *converted.named_buffers()]}
+    with distributed.single_process():
+        converted = nn.convert_sync_batchnorm(converted)
+        assert type(converted.layer1[0].bn1) is nn.SyncBatchNorm and type(converted.bn1) is nn.SyncBatchNorm
+        assert [m.training for _, m in converted.named_modules()] == [m.training for _, m in plain.named_modules()]
+        assert all(t is tensors[name] for name, t in [*converted.named_parameters(), *converted.named_buffers()])
+        ours = converted(x).numpy()
+    np.testing.assert_allclose(ours, plain(x).numpy(), rtol=1e-12, atol=1e-12)
+    for (name, a), b in zip(converted.named_buffers(), plain.buffers()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_a_lone_batch_norm_converts_to_a_sync_batch_norm_in_its_mode(training):
+    layer = nn.BatchNorm2d(3, eps=1e-3, momentum=0.3).train(training)
+    converted = nn.convert_sync_batchnorm(layer)
+    assert type(converted) is nn.SyncBatchNorm and converted.training is training
+    assert (converted.num_features, converted.eps, converted.momentum) == (3, 1e-3, 0.3)
+    assert converted.weight is layer.weight and converted.running_var is layer.running_var
+
+
+class _FakeWorld:
+    def __init__(self, rank, arrive):
+        self.rank, self.arrive, self.aborted = rank, arrive, None
+
+    def all_arrive(self, seconds):
+        assert seconds == train_cli.ARRIVAL_SECONDS
+        return self.arrive
+
+    def abort(self, code):
+        self.aborted = code
+
+
+@pytest.mark.parametrize("rank, arrive, printed, aborted", [
+    (0, True, "minires train: bad flag\n", None),  # a shared verdict: rank 0 speaks, nobody aborts
+    (1, True, "", None),
+    (0, False, "minires train: bad flag\n", 2),  # some rank elsewhere: each failed rank speaks and aborts
+    (1, False, "minires train: bad flag (rank 1)\n", 2),
+])
+def test_a_failed_run_ends_every_rank_normally_when_they_all_arrive_and_aborts_otherwise(rank, arrive, printed,
+                                                                                         aborted, capsys):
+    fake = _FakeWorld(rank, arrive)
+    train_cli._end_together(fake, 2, "minires train: bad flag")
+    assert capsys.readouterr().err == printed and fake.aborted == aborted
+
+
+def test_all_arrive_is_true_for_one_process():
+    assert distributed.World(None).all_arrive(0.0)

@@ -119,3 +119,17 @@ def test_submodules_must_call_super_init():
 
     with pytest.raises(AttributeError, match="super"):
         Broken()
+
+
+def test_replacing_a_submodule_or_a_parameter_keeps_its_place_as_in_torch():
+    """A replaced child keeps its position in named_modules/named_parameters (and so in state_dict and the
+    parameter order optimisers and DistributedDataParallel see), as torch's Module.__setattr__ does."""
+    import torch
+
+    orders = []
+    for nn_ in (mr.nn, torch.nn):
+        model = nn_.Sequential(nn_.Conv2d(3, 4, 3), nn_.BatchNorm2d(4), nn_.Linear(2, 2))
+        setattr(model, "1", nn_.BatchNorm2d(4))
+        model[2].weight = nn_.Parameter(model[2].weight.detach() * 2)
+        orders.append(([name for name, _ in model.named_modules()], [name for name, _ in model.named_parameters()]))
+    assert orders[0] == orders[1]

@@ -3,7 +3,6 @@ import contextlib
 import dataclasses
 import os
 import sys
-import time
 import traceback
 
 from .. import data, distributed, models
@@ -64,36 +63,46 @@ def add_parser(subparsers):
 
 def run(args):
     """``minires train``; under ``mpiexec -n N`` every rank runs it: rank 0 alone prints and writes, and a
-    rank that fails ends them all (the others may be waiting in a collective) with one message."""
+    run that fails ends every rank with one message (see _end_together)."""
     world = distributed.world()
     if world.size == 1:
         return _train(args)
     args.quiet = args.quiet or world.rank != 0
-    silent = open(os.devnull, "w")
+    silent, message = open(os.devnull, "w"), None
     try:
         with contextlib.redirect_stdout(sys.stdout if world.rank == 0 else silent), \
                 contextlib.redirect_stderr(sys.stderr if world.rank == 0 else silent):
             code = _train(args, world)
     except MiniresError as exc:  # a user's fault: every rank usually meets it, rank 0 reports it
-        _let_rank_0_speak(world)
-        sys.stderr.write(f"minires train: {describe(exc)}{f' (rank {world.rank})' if world.rank else ''}\n")
-        world.abort(USAGE)
-        raise
+        code, message = USAGE, f"minires train: {describe(exc)}"
     except BaseException:
         sys.stderr.write(f"[rank {world.rank}] {traceback.format_exc()}")
-        world.abort(1)
-        raise
+        code = 1
     if code:
-        _let_rank_0_speak(world)
-        world.abort(code)
+        _end_together(world, code, message)
     return code
 
 
-def _let_rank_0_speak(world):
-    """Before ending the job, a rank other than 0 gives rank 0 (which meets the same collective verdict or
-    user fault) time to print the one message; if rank 0 is fine, this rank's own message follows."""
-    if world.rank != 0:
-        time.sleep(2)
+# How long a failed rank waits for the others at the end. Ranks that share a verdict arrive within
+# milliseconds of each other; only a rank that failed alone waits this long before it aborts the job.
+ARRIVAL_SECONDS = 10.0
+
+
+def _end_together(world, code, message):
+    """End a failed run on every rank. When every rank arrives here (a verdict they share: a diverged step,
+    a stop request, the same user fault), rank 0 has printed the one message and every rank returns
+    ``code`` and exits normally, so the launcher forwards all the output. Otherwise some rank is still
+    waiting in a collective: this rank prints its own message (rank 0 may be the one waiting) and aborts
+    the job. MPI_Abort ends the processes while the launcher may still hold their unforwarded output:
+    aborting after a shared verdict lost rank 0's message in about one run in three."""
+    if message and world.rank == 0:
+        sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    if world.all_arrive(ARRIVAL_SECONDS):
+        return
+    if message and world.rank != 0:
+        sys.stderr.write(f"{message} (rank {world.rank})\n")
+    world.abort(code)
 
 
 def _train(args, world=None):

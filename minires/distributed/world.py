@@ -8,6 +8,7 @@ MPI: written against CuPy's documented API; it runs only where a GPU is.
 import contextlib
 import os
 import sys
+import time
 import traceback
 
 from .. import backend
@@ -30,6 +31,8 @@ class World:
         self.rank = 0 if comm is None else comm.Get_rank()
         self.size = 1 if comm is None else comm.Get_size()
         self._nccl = None
+        # all_arrive's own communicator: its barrier cannot match a collective another rank still waits in
+        self._ending = comm.Dup() if comm is not None and self.size > 1 else None
 
     # --- collectives on arrays, in place ---------------------------------------------------------------
     def all_reduce(self, array):
@@ -59,6 +62,19 @@ class World:
     def barrier(self):
         if self.size > 1:
             self.comm.Barrier()
+
+    def all_arrive(self, seconds):
+        """Whether every rank calls this within ``seconds`` of each other: True when a run ends on a verdict
+        every rank shares (a diverged step, a stop request, the same user fault), False when some rank is
+        elsewhere (still waiting in a collective for a rank that failed alone)."""
+        if self._ending is None:
+            return True
+        request, deadline = self._ending.Ibarrier(), time.monotonic() + seconds
+        while not request.Test():
+            if time.monotonic() > deadline:
+                return False  # left pending: the caller aborts the job
+            time.sleep(0.005)
+        return True
 
     def abort(self, code=1):
         """End every rank now (a failed rank must not leave the others waiting in a collective)."""

@@ -56,14 +56,15 @@ class Module:
                 and not isinstance(value, Parameter):
             self._buffers[name] = value  # re-assigning a buffer keeps it a buffer
             return
+        target = self._parameters if isinstance(value, Parameter) else self._modules if isinstance(value, Module) \
+            else None
         for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
-        else:
+            if registry is not target:
+                registry.pop(name, None)
+        if target is None:
             object.__setattr__(self, name, value)
+        else:
+            target[name] = value  # a replaced parameter or module keeps its place in the order, as in torch
 
     def __getattr__(self, name):
         for registry in ("_parameters", "_buffers", "_modules"):

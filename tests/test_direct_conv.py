@@ -1,0 +1,202 @@
+"""The direct convolution kernels (kernels/direct_conv.py) against the float64 im2col convolution, on every
+geometry a layer can give them and every register block their generator can pick: unequal strides and
+padding, non-square kernels and images, padding wider than the kernel, partial pixel and channel blocks.
+
+The kernels index without bounds checks, so a geometry no test draws is a geometry that can corrupt memory.
+CI runs this file a second time with NUMBA_BOUNDSCHECK=1 (every index and vector access checked) on one
+thread (numba drops an exception raised on another thread), where such an index fails as an error. With
+NUMBA_DISABLE_JIT=1 the generated kernels run as plain Python with bounds-checked vectors (kernels/simd.py):
+that is how mutation testing runs them.
+"""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minires as mr
+from minires import F, kernels
+from minires.errors import StorageError
+from conv_against_im2col import (assert_close_to_reference, check_direct_conv, direct_conv, im2col_conv,
+                                  random_layer)
+
+direct = pytest.importorskip("minires.kernels.direct_conv") if kernels.numba_available() else None
+pytestmark = pytest.mark.skipif(kernels.cpu_flavour() != "numba",
+                                reason="the direct kernels run with the numba kernel flavour only")
+
+
+@pytest.fixture
+def kernel_runs(monkeypatch):
+    """The (kind, block, vectors) of every generated kernel run, in order."""
+    runs, original = [], direct._run
+    monkeypatch.setattr(direct, "_run", lambda kind, block, vectors, *args:
+                        runs.append((kind, block, vectors)) or original(kind, block, vectors, *args))
+    return runs
+
+
+@st.composite
+def layers(draw):
+    """A layer that fits: sizes, kernels, strides and padding drawn per axis (so unequal), padding up to two
+    more than the kernel's half (dx then scatters), channel counts that take 1-4 vectors or are padded."""
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, kh // 2 + 1)), draw(st.integers(0, kw // 2 + 1))
+    h, w = draw(st.integers(max(1, kh - 2 * ph), 9)), draw(st.integers(max(1, kw - 2 * pw), 9))
+    return dict(batch=draw(st.integers(1, 3)), channels=draw(st.sampled_from([1, 3, 16, 17, 32])),
+                out_channels=draw(st.sampled_from([16, 20, 32, 48, 64])), size=(h, w), kernel=(kh, kw),
+                stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding=(ph, pw))
+
+
+# Each case: a layer, the kernel runs it must include, and why it takes them. Pixel counts are never a multiple
+# of the pixel block and channel counts not of the channel block, so every block also runs its remainder loop.
+def _block_cases():
+    v = range(1, direct.MAX_VECTORS + 1)
+    per_tap = [dict(batch=3, channels=9, out_channels=16 * k, size=(5, 5), kernel=(3, 2), stride=(2, 1),
+                    padding=(1, 0)) for k in v]
+    row3 = [dict(batch=2, channels=12, out_channels=16 * k, size=(5, 11), kernel=(2, 3), stride=(2, 1),
+                 padding=(0, 1)) for k in (1, 2)]
+    scatter = [dict(batch=3, channels=16 * k, out_channels=16, size=(7, 5), kernel=(3, 3), stride=(1, 2),
+                    padding=(1, 1)) for k in v]
+    tiled = dict(batch=5, channels=128, out_channels=64, size=(3, 5), kernel=(1, 3), stride=(1, 2), padding=(0, 1))
+    small_cl = dict(batch=3, channels=64, out_channels=24, size=(3, 6), kernel=(2, 3), stride=(2, 1), padding=(1, 0))
+    cases = []
+    for k, layer in zip(v, per_tap):
+        vectors = direct._vectors(16 * k)
+        cases.append((layer, False, {("forward", direct._pixels(vectors), vectors),
+                                     ("weight_grad", direct._input_channels_block(vectors, 9), vectors)}))
+    for k, layer in zip((1, 2), row3):
+        cases.append((layer, False, {("forward_row3", direct._row3_pixels(k), k),
+                                     ("weight_grad_row3", direct._row3_input_channels(12), 1)}))
+    for k, layer in zip(v, scatter):
+        vectors = direct._vectors(16 * k)
+        cases.append((layer, False, {("input_grad_scatter", direct._pixels(vectors), vectors)}))
+    cases.append((tiled, False, {("forward_tiled", direct._pixels(direct.MAX_VECTORS), direct.MAX_VECTORS)}))
+    cases.append((small_cl, True, {("weight_grad_cl", 8, 2)}))
+    return cases
+
+
+@pytest.mark.parametrize("layer, weight_channels_last, expected", _block_cases() if direct else [])
+def test_every_register_block_the_generator_picks_equals_im2col(layer, weight_channels_last, expected,
+                                                                 kernel_runs):
+    x, weight, g = random_layer(np.random.default_rng(len(kernel_runs)), **layer)
+    check_direct_conv(x, weight, g, layer["stride"], layer["padding"], weight_channels_last)
+    assert expected <= set(kernel_runs), kernel_runs
+
+
+def test_the_cases_reach_every_kind_of_kernel():
+    """A new kind of generated kernel needs a case above."""
+    reached = {kind for _, _, expected in _block_cases() for kind, _, _ in expected}
+    assert reached == set(direct._SOURCES)
+
+
+@given(layer=layers(), weight_channels_last=st.booleans(), seed=st.integers(0, 2**16))
+def test_direct_kernels_equal_the_im2col_convolution_on_any_geometry(layer, weight_channels_last, seed):
+    """Forward, dx and dW under a random upstream gradient."""
+    x, weight, g = random_layer(np.random.default_rng(seed), **layer)
+    check_direct_conv(x, weight, g, layer["stride"], layer["padding"], weight_channels_last)
+
+
+@pytest.mark.parametrize("geometry", [((3, 3), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1)), ((1, 1), (2, 2), (0, 0)),
+                                      ((1, 1), (1, 1), (0, 0)), ((7, 7), (2, 2), (3, 3)), ((3, 3), (1, 1), (0, 0))])
+@pytest.mark.parametrize("size", [(5, 7), (2, 2), (1, 3)])
+def test_small_layers_with_channels_last_weights_take_weight_grad_cl_and_equal_im2col(geometry, size,
+                                                                                      kernel_runs):
+    """32 or more input channels, small activations and a channels-last weight: dW runs as one task per tap
+    and channel block over the whole batch, skipping the taps that fall on padding (odd sizes, strides,
+    images smaller than the kernel)."""
+    kernel, stride, padding = geometry
+    if size[0] + 2 * padding[0] < kernel[0] or size[1] + 2 * padding[1] < kernel[1]:
+        pytest.skip("the kernel does not fit")
+    x, weight, g = random_layer(np.random.default_rng(size[0]), 3, 64, 24, size, kernel, stride, padding)
+    check_direct_conv(x, weight, g, stride, padding, weight_channels_last=True)
+    assert "weight_grad_cl" in [kind for kind, _, _ in kernel_runs]
+
+
+@pytest.mark.parametrize("column", [0, 1, 5, 6])
+def test_an_infinite_input_at_a_row_end_reaches_only_the_weight_gradients_it_meets(column):
+    """The row-of-taps dW block takes only the real taps near a row's ends: an infinite input in the first
+    or last two columns gives an infinite gradient where it meets the output gradient, never a NaN from a
+    zero stand-in (0 * inf). Compared with the float64 im2col convolution, value for value."""
+    rng = np.random.default_rng(column)
+    x = rng.standard_normal((2, 16, 5, 7)).astype(np.float32)
+    x[1, 3, 2, column] = np.inf
+    weight = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((2, 16, 5, 7)).astype(np.float32)
+    ours, reference = direct_conv(x, weight, g, 1, 1)[2], im2col_conv(x, weight, g, 1, 1)[2]
+    assert not np.isnan(reference).any() and np.isinf(reference).any()
+    np.testing.assert_array_equal(np.isinf(ours), np.isinf(reference))
+    np.testing.assert_array_equal(np.sign(ours), np.sign(reference))
+    finite = np.isfinite(reference)
+    assert_close_to_reference(ours[finite], reference[finite])
+
+
+def test_direct_convolution_adds_the_bias_and_its_gradient():
+    rng = np.random.default_rng(0)
+    x = mr.tensor(rng.standard_normal((2, 16, 5, 6)).astype(np.float32)).contiguous(memory_format=mr.channels_last)
+    layer = mr.nn.Conv2d(16, 32, 3, padding=1)
+    y = layer(x)
+    assert type(y.grad_fn).__name__ == "DirectConv2d"
+    reference = F.conv2d(x.contiguous(), layer.weight.detach(), layer.bias.detach(), padding=1)
+    np.testing.assert_allclose(y.numpy(), reference.numpy(), rtol=1e-5, atol=1e-5)
+    upstream = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(upstream)
+    np.testing.assert_allclose(layer.bias.grad.numpy(), upstream.sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-5)
+
+
+def test_the_weight_reorder_and_the_thread_sum_are_their_loops():
+    """The two helper passes, compiled or not, against NumPy's transposes and sum (any memory order)."""
+    w = np.random.default_rng(0).standard_normal((5, 18, 3, 2)).astype(np.float32)
+    for flip, swap in [(False, False), (True, True), (False, True)]:
+        taps = w[:, :, ::-1, ::-1] if flip else w
+        expected = taps.transpose(2, 3, 0, 1) if swap else taps.transpose(2, 3, 1, 0)
+        out = direct.kernel_weight(w.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2), flip, swap, 32)
+        np.testing.assert_array_equal(out[..., :expected.shape[-1]], expected)
+        assert not out[..., expected.shape[-1]:].any()
+    partial = np.random.default_rng(1).standard_normal((3, 3, 2, 18, 5)).astype(np.float32)
+    grad = np.empty((5, 3, 2, 18), np.float32).transpose(0, 3, 1, 2)  # channels-last memory
+    direct.summed_weight_grad(partial, grad)
+    np.testing.assert_allclose(grad, partial.sum(axis=0).transpose(3, 2, 0, 1), rtol=1e-6)
+
+
+def test_generated_kernels_are_cached_by_source_and_report_their_first_call(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIRES_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(direct, "_kernels", {})
+    monkeypatch.setattr(direct, "_compile_seconds", {})
+    x, weight, g = random_layer(np.random.default_rng(0), 1, 16, 16, (3, 4), (1, 2), (1, 1), (0, 0))
+    check_direct_conv(x, weight, g, 1, 0)
+    files = sorted(p.name for p in (tmp_path / "kernels").glob("direct_*.py"))
+    assert files and all(p.startswith(("direct_forward_", "direct_weight_grad_")) for p in files), files
+    report = direct.compile_report()
+    assert set(report) == {f"{kind} {block}x{vectors}" for kind, block, vectors in direct._kernels}
+    assert all(seconds >= 0 for seconds in report.values())
+    source = (tmp_path / "kernels" / files[0]).read_text()
+    assert source.startswith("# Generated by minires.kernels.direct_conv") and direct._DECORATOR in source
+    monkeypatch.setattr(direct, "_kernels", {})  # a new process: the file is read again, not rewritten
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "kernels").glob("direct_*.py")}
+    check_direct_conv(x, weight, g, 1, 0)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_the_kernel_cache_falls_back_to_the_temp_folder_and_says_when_nothing_is_writable(tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("MINIRES_CACHE_DIR", str(blocked))  # kernels/ cannot be made under a file
+    monkeypatch.setattr(direct.tempfile, "gettempdir", lambda: str(tmp_path / "temp"))
+    assert direct.cache_directory() == tmp_path / "temp" / f"minires-{direct.os.getuid()}" / "kernels"
+    monkeypatch.setattr(direct.tempfile, "gettempdir", lambda: str(blocked))
+    with pytest.raises(StorageError, match="MINIRES_CACHE_DIR"):
+        direct.cache_directory()
+    monkeypatch.delenv("MINIRES_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert direct.cache_directory() == tmp_path / "xdg" / "minires" / "kernels"
+
+
+@pytest.mark.parametrize("geometry", [((3, 3), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1)), ((1, 1), (1, 1), (0, 0)),
+                                      ((1, 1), (2, 2), (0, 0))])
+@pytest.mark.parametrize("size", [(2, 2), (3, 5), (7, 5)])
+def test_small_images_with_many_channels_take_forward_tiled_and_equal_im2col(geometry, size, kernel_runs):
+    """128 input channels, at most 64 output pixels: the forward (and dx, a forward at stride 1) runs over
+    groups of images (one image of 35 pixels, up to 16 of 4) with the channel sum split into tiles; 3 images
+    make the last group a partial one."""
+    kernel, stride, padding = geometry
+    x, weight, g = random_layer(np.random.default_rng(size[1]), 3, 128, 64, size, kernel, stride, padding)
+    check_direct_conv(x, weight, g, stride, padding, weight_channels_last=True)
+    assert kernel_runs[0][0] == "forward_tiled"

@@ -1,0 +1,103 @@
+"""The learning-rate schedules as PyTorch programs use them: the same constructor calls (defaults included)
+under torch and under minires, two parameter groups with their own rates, a sequence of epochs compared
+rate by rate; their refusals of impossible arguments, at the edges of what each accepts; resuming."""
+import numpy as np
+import pytest
+import torch
+
+import minires as mr
+from minires import optim
+from minires.errors import ArgumentError
+from minires.optim import lr_scheduler as ours_sched
+
+theirs_sched = torch.optim.lr_scheduler
+
+
+def _groups(library, rates):
+    """An optimiser of ``library`` (minires or torch) with one parameter group per rate."""
+    if library is torch:
+        return torch.optim.SGD([{"params": [torch.ones(1, requires_grad=True)], "lr": r} for r in rates], lr=rates[0])
+    return optim.SGD([{"params": [mr.tensor(np.ones(1), requires_grad=True)], "lr": r} for r in rates], lr=rates[0])
+
+
+def _rates(make, library, epochs, rates=(0.1, 0.03)):
+    optimizer = _groups(library, rates)
+    schedule = make(library, optimizer)
+    seen = []
+    for _ in range(epochs):
+        seen.append(list(schedule.get_last_lr()))
+        assert seen[-1] == [group["lr"] for group in optimizer.param_groups]
+        optimizer.step()
+        schedule.step()
+    return seen
+
+
+def _module(library):
+    return theirs_sched if library is torch else ours_sched
+
+
+SCHEDULES = {  # the same call under both libraries
+    "multistep defaults": lambda lib, o: _module(lib).MultiStepLR(o, milestones=[4, 2, 7]),
+    "multistep gamma": lambda lib, o: _module(lib).MultiStepLR(o, [3, 3, 6], gamma=0.5),
+    "cosine defaults": lambda lib, o: _module(lib).CosineAnnealingLR(o, T_max=9),
+    "cosine eta_min": lambda lib, o: _module(lib).CosineAnnealingLR(o, 5, eta_min=0.01),
+    "cosine T_max 1": lambda lib, o: _module(lib).CosineAnnealingLR(o, 1),
+    "linear defaults": lambda lib, o: _module(lib).LinearLR(o),
+    "linear decay": lambda lib, o: _module(lib).LinearLR(o, start_factor=1.0, end_factor=0.0, total_iters=4),
+    "linear one step": lambda lib, o: _module(lib).LinearLR(o, 0.5, total_iters=1),
+    "sequential three": lambda lib, o: _module(lib).SequentialLR(
+        o, [_module(lib).LinearLR(o, 0.2, total_iters=3), _module(lib).MultiStepLR(o, [2], 0.3),
+            _module(lib).CosineAnnealingLR(o, 4)], milestones=[3, 6]),
+    "constant": lambda lib, o: (_module(lib).ConstantLR(o) if lib is not torch else
+                                theirs_sched.ConstantLR(o, factor=1.0, total_iters=0)),
+}
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_every_schedule_gives_torch_s_rates_epoch_by_epoch_for_each_group(name):
+    epochs = 14
+    ours, theirs = (_rates(SCHEDULES[name], library, epochs) for library in (mr, torch))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+
+
+def test_warmup_then_is_a_linear_warm_up_from_a_tenth_then_the_schedule():
+    ours = _rates(lambda lib, o: ours_sched.warmup_then(o, ours_sched.CosineAnnealingLR(o, 6), 3), mr, 10)
+    theirs = _rates(lambda lib, o: theirs_sched.SequentialLR(
+        o, [theirs_sched.LinearLR(o, 0.1, total_iters=3), theirs_sched.CosineAnnealingLR(o, 6)], [3]), torch, 10)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    optimizer = _groups(mr, (0.1,))
+    schedule = ours_sched.MultiStepLR(optimizer, [2])
+    assert ours_sched.warmup_then(optimizer, schedule, 0) is schedule
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda o: ours_sched.CosineAnnealingLR(o, 0), "T_max must be at least 1, got 0"),
+    (lambda o: ours_sched.LinearLR(o, start_factor=0.0), "0 < start_factor <= 1"),
+    (lambda o: ours_sched.LinearLR(o, start_factor=1.01), "0 < start_factor <= 1"),
+    (lambda o: ours_sched.LinearLR(o, end_factor=-0.01), "0 <= end_factor <= 1"),
+    (lambda o: ours_sched.LinearLR(o, end_factor=1.01), "0 <= end_factor <= 1"),
+    (lambda o: ours_sched.LinearLR(o, total_iters=0), "total_iters >= 1"),
+    (lambda o: ours_sched.SequentialLR(o, [ours_sched.ConstantLR(o), ours_sched.ConstantLR(o)], [1, 2]),
+     "2 schedulers need 1 milestones, got 2"),
+])
+def test_impossible_arguments_are_refused_by_name(make, words):
+    with pytest.raises(ArgumentError, match=words):
+        make(_groups(mr, (0.1,)))
+
+
+def test_a_schedule_resumed_from_its_state_dict_continues_the_sequence():
+    make = SCHEDULES["sequential three"]
+    optimizer = _groups(mr, (0.1, 0.03))
+    schedule = make(mr, optimizer)
+    for _ in range(4):
+        schedule.step()
+    state = schedule.state_dict()
+    assert state == {"last_epoch": 4, "base_lrs": [0.1, 0.03]}
+    resumed_optimizer = _groups(mr, (0.1, 0.03))
+    resumed = make(mr, resumed_optimizer)
+    resumed.load_state_dict(state)
+    assert resumed.get_last_lr() == schedule.get_last_lr()
+    for _ in range(5):
+        schedule.step(), resumed.step()
+        assert resumed.get_last_lr() == schedule.get_last_lr()
+    assert [g["initial_lr"] for g in resumed_optimizer.param_groups] == [0.1, 0.03]
