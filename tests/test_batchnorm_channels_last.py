@@ -1,7 +1,7 @@
 """The channels-last batch-norm kernels, plain and fused with the residual join and ReLU, in training and in
 evaluation: the numba flavour against the NumPy reference on pixel counts that span several row chunks
 (kernels/batchnorm_channels_last.py splits the rows into chunks of ROWS_PER_CHUNK, one parallel task each),
-with a partial last chunk, exactly one chunk, and fewer rows than a chunk; forward values, the batch
+with a partial last chunk, exactly one chunk, fewer rows than a chunk and a single row; forward values, the batch
 statistics, the running statistics, and every gradient under a random upstream gradient."""
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ from minires.kernels.batchnorm_channels_last import ROWS_PER_CHUNK
 
 pytestmark = pytest.mark.skipif(not kernels.numba_available(), reason="numba is not installed")
 
-ROWS = [ROWS_PER_CHUNK * 2 + 37, ROWS_PER_CHUNK, 5]
+ROWS = [ROWS_PER_CHUNK * 2 + 37, ROWS_PER_CHUNK, 5, 1]  # one row: a batch of one 1x1 image
 CHANNELS = 3
 FAMILIES = {"batchnorm_channels_last": False, "batchnorm_relu_channels_last": True}  # fused with ReLU?
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-11}
@@ -57,6 +57,10 @@ def test_numba_equals_the_reference_across_row_chunks(family, rows, dtype, with_
     fused = FAMILIES[family]
     if with_residual and not fused:
         pytest.skip("only the fused kernels add a residual")
+    if rows == 1 and dtype == np.float32:
+        # var = 0: the reference gives beta exactly, the kernels x * scale + offset (torch's CPU form too),
+        # which rounds at |x| gamma / sqrt(eps) / 2^24 in float32: compared in float64 only
+        pytest.skip("one row is compared in float64")
     (x, g, residual), (gamma, beta, mean, var, inv_std) = _arrays(rows, dtype, seed=rows)
     extra = [residual if with_residual else None] if fused else []
     backward_extra = [True] if fused else []  # with_gm: the residual's gradient too

@@ -117,13 +117,19 @@ def test_kernels_are_compiled_for_all_cores_cached_and_exact_unless_asked():
     called from kernels are compiled too; OpenMP is the preferred threading layer when the user chose none."""
     import numba
 
-    from minires.kernels import batchnorm, im2col, pool, residual
+    from minires.kernels import (batchnorm, batchnorm_channels_last, batchnorm_relu_channels_last, direct_conv, im2col,
+                                 pool, residual, sgd)
 
     reassociating = {batchnorm.batchnorm_forward_train_numba, batchnorm.batchnorm_backward_numba,
                      batchnorm.batchnorm_backward_eval_numba}
-    jitted = [value for module in (batchnorm, im2col, pool, residual) for name, value in vars(module).items()
+    jitted = [value for module in (batchnorm, im2col, pool, residual, sgd) for name, value in vars(module).items()
               if name.endswith("_numba")]
-    assert len(jitted) >= 10
+    jitted += [batchnorm_channels_last.column_sums, batchnorm_channels_last.scale_shift_rows,
+               batchnorm_channels_last.affine_gradient, batchnorm_relu_channels_last.normalise_add_relu_rows,
+               batchnorm_relu_channels_last.masked_gradient_sums, batchnorm_relu_channels_last.masked_gradient,
+               batchnorm_relu_channels_last.masked_gradient_eval, direct_conv.kernel_weight,
+               direct_conv.summed_weight_grad]  # the parallel passes whose drivers are plain Python
+    assert len(jitted) >= 20
     for dispatcher in jitted:
         assert dispatcher.targetoptions["parallel"] is True
         assert type(dispatcher._cache).__name__ == "FunctionCache"
@@ -131,6 +137,7 @@ def test_kernels_are_compiled_for_all_cores_cached_and_exact_unless_asked():
     assert type(im2col._valid_range).__name__ == "CPUDispatcher"
     assert type(im2col.conv_out_size).__name__ == "CPUDispatcher"
     assert type(residual.shortcut_a_channels).__name__ == "CPUDispatcher"
+    assert type(batchnorm_channels_last.chunk_bounds).__name__ == "CPUDispatcher"
     if "NUMBA_THREADING_LAYER" not in os.environ:
         assert numba.config.THREADING_LAYER == "default"
         assert numba.config.THREADING_LAYER_PRIORITY[0] == "omp"

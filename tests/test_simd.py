@@ -121,6 +121,14 @@ def store(a, i):
 def add(a, i):
     simd.vaddstore(a, i, simd.vzero())
 
+# a generated kernel of the bounds-checked build compiles and runs: a scatter dx against NumPy's loops
+gy = np.random.default_rng(0).standard_normal((2, 3, 2, 16)).astype(np.float32)
+w = np.random.default_rng(1).standard_normal((16, 16, 1, 1)).astype(np.float32)
+dx = direct_conv.input_grad(gy, w, (2, 2), (0, 0), (5, 4))
+expected = np.zeros((2, 5, 4, 16), np.float32)
+expected[:, ::2, ::2] = gy @ w[:, :, 0, 0]
+assert np.allclose(dx, expected, atol=1e-5), "the bounds-checked scatter"
+
 a = np.ones(40, np.float32)
 for f in (load, store, add):
     f(a, 40 - 16)

@@ -90,9 +90,7 @@ class SequentialLR(LRScheduler):
             raise ArgumentError(f"SequentialLR: {len(schedulers)} schedulers need {len(schedulers) - 1} milestones, "
                              f"got {len(milestones)}")
         self.schedulers, self.milestones = list(schedulers), list(milestones)
-        for group in optimizer.param_groups:  # the sub-schedulers moved the lr: start from the base again
-            group["lr"] = group["initial_lr"]
-        super().__init__(optimizer, last_epoch)
+        super().__init__(optimizer, last_epoch)  # its step() sets every group's lr over what the parts set
 
     def lr_at(self, epoch, base_lr):
         i = bisect.bisect_right(self.milestones, epoch)
