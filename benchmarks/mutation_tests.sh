@@ -31,25 +31,30 @@ case "${1:-default}" in
       tests/test_optim.py tests/test_kernels.py tests/test_ops.py -k "not gradcheck_float64" ;;
   direct_conv)  # kernels/direct_conv.py: the generated kernels as Python
     NUMBA_DISABLE_JIT=1 pytest tests/test_direct_conv.py
-    pytest tests/test_simd.py -k bounds_checked ;;  # the generator's bounds-checked build, compiled
+    pytest tests/test_simd.py -k bounds_checked  # the generator's bounds-checked build, compiled
+    pytest tests/test_kernel_registry.py -k compiled ;;  # the helper passes' JIT settings
   simd)  # kernels/simd.py: compiled (its intrinsics have no Python form), its Python and checked twins
-    pytest tests/test_simd.py ;;
+    pytest tests/test_simd.py
+    NUMBA_DISABLE_JIT=1 pytest tests/test_simd.py ;;  # the Python build is the one chosen then
   batchnorm_channels_last)  # kernels/batchnorm_channels_last.py, kernels/batchnorm_relu_channels_last.py
     NUMBA_DISABLE_JIT=1 pytest tests/test_batchnorm_channels_last.py tests/test_nonfinite.py \
-      tests/test_channels_last.py -k "(batch_norm or batchnorm or fused) and not network" ;;
+      tests/test_channels_last.py -k "(batch_norm or batchnorm or fused) and not network"
+    pytest tests/test_kernel_registry.py -k compiled ;;  # the passes' JIT settings, seen with the JIT on
   sgd)  # kernels/sgd.py
     NUMBA_DISABLE_JIT=1 pytest tests/test_optim.py tests/test_nonfinite.py -k "sgd or SGD" ;;
   memory_format)  # minires/memory_format.py
     NUMBA_DISABLE_JIT=1 pytest tests/test_memory_format.py tests/test_channels_last.py -k "not network and not every_op" ;;
   lr_scheduler)  # minires/optim/lr_scheduler.py
     NUMBA_DISABLE_JIT=1 pytest tests/test_lr_scheduler.py tests/test_optim.py ;;
-  distributed)  # minires/distributed/, minires/functional/sync_batchnorm.py, minires/nn/sync_batchnorm.py
+  distributed|distributed_fast)  # minires/distributed/, functional/sync_batchnorm.py, nn/sync_batchnorm.py
     # one process first (cheap), then the runs on two ranks (mpiexec), quickest first; kernels stay compiled
     mpi="two_ranks or allreduce_of_early or no_sync_acc or rank_that_fails or diverging"
-    pytest tests/test_distributed.py -k "not ($mpi or mpiexec_minires_train or bench)"
+    pytest tests/test_distributed_one_process.py tests/test_distributed.py -k "not ($mpi or mpiexec_minires_train or bench)"
     pytest $(printf 'tests/test_distributed.py::test_%s ' no_sync_accumulates_locally_and_the_next_backward_averages_the_sum \
       a_diverging_distributed_run_stops_every_rank_with_one_message a_rank_that_fails_ends_the_job_at_once_with_one_message \
-      the_allreduce_of_early_buckets_starts_before_backward_ends two_ranks_with_sync_batchnorm_equal_one_process_on_the_whole_batch \
-      two_ranks_with_their_own_batchnorm_equal_one_process_with_per_half_statistics) ;;
+      the_allreduce_of_early_buckets_starts_before_backward_ends)
+    # distributed_fast leaves out the two ResNet-20 runs on two ranks (25 s): for a first pass over every mutant,
+    # its survivors then re-run with them (mutation_report.py distributed --recheck)
+    [ "$1" = distributed_fast ] || pytest tests/test_distributed.py -k two_ranks ;;
   *) echo "unknown selection $1" >&2; exit 2 ;;
 esac
