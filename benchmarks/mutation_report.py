@@ -4,9 +4,9 @@
 
 run in the directory where `mutmut run --runner "bash benchmarks/mutation_tests.sh SELECTION"` ran (after it
 finished: mutmut's cache must not be written by two processes). It prints one Markdown row per mutated file
-(mutants, killed, survived, not run) and each survivor's line. With --recheck each survivor is applied again
-(`mutmut apply ID`), the selection is run on it, and the file is restored: a survivor that the current tests
-kill is reported as killed. Deciding which survivors are equivalent (the same behaviour written otherwise)
+(mutants, killed, survived, not run) and each survivor's line. With --recheck each mutant not killed (a
+survivor, or one an interrupted run left untested) is applied (`mutmut apply ID`), the selection is run on
+it, and the file is restored: one that the current tests kill is reported as killed. Deciding which survivors are equivalent (the same behaviour written otherwise)
 is a reader's judgement: docs/verification.md lists them with the reason.
 """
 import argparse
@@ -44,16 +44,16 @@ def recheck(mutant_id, filename, selection):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("selection")
-    parser.add_argument("--recheck", action="store_true", help="run every survivor again on the current tests")
+    parser.add_argument("--recheck", action="store_true",
+                        help="run every mutant not killed again (or for the first time) on the current tests")
     args = parser.parse_args()
     counts = collections.defaultdict(collections.Counter)
     survivors = []
     for mutant_id, status, filename, number, text in mutants(".mutmut-cache"):
+        if status not in KILLED and args.recheck:  # a survivor, or a mutant an interrupted run left untested
+            status = "ok_killed" if recheck(mutant_id, filename, args.selection) else "bad_survived"
         if status not in KILLED | NOT_RUN:
-            if args.recheck and recheck(mutant_id, filename, args.selection):
-                status = "ok_killed"
-            else:
-                survivors.append((filename, number, mutant_id, text.strip()))
+            survivors.append((filename, number, mutant_id, text.strip()))
         counts[filename]["killed" if status in KILLED else "not run" if status in NOT_RUN else "survived"] += 1
     print("| file | mutants | killed | survived | not run |")
     print("|---|---:|---:|---:|---:|")

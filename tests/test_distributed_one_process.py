@@ -6,6 +6,7 @@ two-rank runs are in test_distributed.py; these reach the same code in milliseco
 which needs a GPU per rank, at all."""
 import importlib
 import sys
+import traceback
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from mpi4py import MPI
 
 import minires as mr
 from minires import F, backend, distributed, nn
+from minires.distributed.data_parallel import _groups
 from minires.errors import ArgumentError, AutogradError, MissingDependencyError
 
 world_module = importlib.import_module("minires.distributed.world")  # the package exports world(), the function
@@ -90,6 +92,10 @@ def test_the_world_issues_each_collective_on_its_communicator():
     assert comm.log[-1] == "Barrier"
     world.abort(5)
     assert comm.log[-1] == ("Abort", 5)
+    two = FakeComm(size=2)
+    pair = distributed.World(two)
+    pair.barrier(), pair.abort()
+    assert two.log[-2:] == ["Barrier", ("Abort", 1)]  # two ranks are a world too; exit code 1 by default
 
 
 def test_one_process_issues_no_collective():
@@ -116,9 +122,10 @@ def test_an_uncaught_exception_on_a_rank_is_printed_once_with_its_rank_and_abort
         raise RuntimeError("boom")
     except RuntimeError:
         world_module._abort_on_exception(*sys.exc_info())
+        kind, value, trace = sys.exc_info()
     err = capsys.readouterr().err
-    assert err.startswith("[rank 1] Traceback") and err.count("RuntimeError: boom") == 1
-    assert comm.log[-1] == ("Abort", 1)
+    assert err == "[rank 1] " + "".join(traceback.format_exception(kind, value, trace))
+    assert err.count("RuntimeError: boom") == 1 and comm.log[-1] == ("Abort", 1)
 
 
 def test_a_process_started_by_a_launcher_joins_its_world_and_aborts_on_exceptions(monkeypatch):
@@ -135,9 +142,18 @@ def test_a_process_started_by_a_launcher_joins_its_world_and_aborts_on_exception
     assert list(distributed.all_reduce(a)) == [2.0, 2.0]
     distributed.broadcast(a, root=1)
     assert comm.log[-1][2] == 1
+    distributed.broadcast(a)
+    assert comm.log[-1][2] == 0
     with distributed.single_process() as alone:
         assert distributed.world() is alone and not distributed.is_distributed()
     assert distributed.world() is world
+
+
+def test_a_process_not_started_by_a_launcher_keeps_python_s_exception_hook(monkeypatch):
+    monkeypatch.setattr(world_module, "_world", None)
+    monkeypatch.setattr(world_module, "launched_by_mpi", lambda: False)
+    monkeypatch.setattr(sys, "excepthook", sys.__excepthook__)
+    assert distributed.world().size == 1 and sys.excepthook is sys.__excepthook__
 
 
 @pytest.mark.parametrize("variable", ["PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_NTASKS"])
@@ -276,7 +292,7 @@ def test_two_identical_ranks_average_to_the_single_process_gradients_bucket_by_b
     assert ddp.events[-1] == ("allreduce finished", len(ddp.buckets)) and len(ddp.events) == len(starts) + 1
     sizes = [entry[1] for entry in comm.log if entry[0] == "Iallreduce"]
     assert sizes == [sum(p.numel() for p in ddp.buckets[index].params) for _, index in starts]
-    assert comm.log.count("wait") == len(ddp.buckets) and ddp.communication_seconds > 0
+    assert comm.log.count("wait") == len(ddp.buckets) and 0 < ddp.communication_seconds < 60
     F.cross_entropy(ddp(x), y).backward()  # a second step starts again from the first bucket
     assert [e for e in ddp.events if e[0] == "allreduce finished"] == [("allreduce finished", len(ddp.buckets))] * 2
 
@@ -306,9 +322,26 @@ def test_a_parameter_left_out_of_the_loss_is_named_at_the_next_forward():
         ddp(x)
 
 
+def test_buckets_fill_up_to_exactly_the_cap():
+    """A cap equal to the bytes of the first two parameters (in reverse registration order) makes a bucket of
+    exactly those two: the cap is inclusive, as "at most cap_bytes" says."""
+    model = _net()
+    reversed_params = list(reversed(list(model.parameters())))
+    cap = sum(p.data.nbytes for p in reversed_params[:2])
+    ddp = distributed.DistributedDataParallel(model, bucket_cap_mb=cap / 2**20, world=distributed.World(None))
+    assert [len(b.params) for b in ddp.buckets][0] == 2
+    sizes = [p.data.nbytes for p in reversed_params]
+    exact = _groups(reversed_params, sizes[0] + sizes[1])
+    assert [len(g) for g in exact][0] == 2
+    after = _groups(reversed_params[2:4], sizes[2] + sizes[3])
+    assert [len(g) for g in after] == [2]
+
+
 def test_buffers_come_from_rank_0_before_each_training_forward_and_at_the_start():
     x, y = _data()
-    model = _net().to(memory_format=mr.channels_last)
+    mr.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.Conv2d(3, 3, 1),
+                          nn.BatchNorm2d(3)).double().to(memory_format=mr.channels_last)  # a counter between
     model[1].running_mean.data[...] = 3.0
     comm = FakeComm(rank=1, size=2, root_value=0.5)
     ddp = distributed.DistributedDataParallel(model, world=distributed.World(comm))
@@ -324,7 +357,7 @@ def test_buffers_come_from_rank_0_before_each_training_forward_and_at_the_start(
     ddp.train()
     ddp(x)
     broadcasts = [e for e in comm.log[before:] if isinstance(e, tuple) and e[0] == "Bcast"]
-    assert len(broadcasts) == 2 and all(e[2] == 0 for e in broadcasts)  # running mean and var; the counter stays
+    assert len(broadcasts) == 4 and all(e[2] == 0 for e in broadcasts)  # running means and vars; counters stay
     assert model[1].num_batches_tracked.numpy() > 0
 
 
@@ -341,6 +374,8 @@ def test_the_sampler_refuses_a_rank_outside_the_world():
     for replicas, rank in [(0, 0), (2, 2), (2, -1)]:
         with pytest.raises(ArgumentError, match=rf"^DistributedSampler: rank {rank} is not one of {replicas} replicas$"):
             distributed.DistributedSampler(replicas, rank)
+    assert distributed.DistributedSampler(1, 0).shard(np.arange(3)).tolist() == [0, 1, 2]
+    assert distributed.DistributedSampler(2, 0).shard(np.arange(4)).tolist() == [0, 2]
     sampler = distributed.DistributedSampler(3, 2, drop_last=True)
     assert (sampler.num_replicas, sampler.rank, sampler.drop_last) == (3, 2, True)
     assert sampler.shard_size(10) == 3 and distributed.DistributedSampler(3, 2).shard_size(10) == 4
