@@ -46,11 +46,14 @@ def main():
     parser.add_argument("selection")
     parser.add_argument("--recheck", action="store_true",
                         help="run every mutant not killed again (or for the first time) on the current tests")
+    parser.add_argument("--only", type=lambda text: {int(i) for i in text.split(",")}, default=None,
+                        help="with --recheck: these mutant ids only (the survivors of a quicker selection)")
     args = parser.parse_args()
     counts = collections.defaultdict(collections.Counter)
     survivors = []
     for mutant_id, status, filename, number, text in mutants(".mutmut-cache"):
-        if status not in KILLED and args.recheck:  # a survivor, or a mutant an interrupted run left untested
+        if status not in KILLED and args.recheck and (args.only is None or mutant_id in args.only):
+            # a survivor, or a mutant an interrupted run left untested
             status = "ok_killed" if recheck(mutant_id, filename, args.selection) else "bad_survived"
         if status not in KILLED | NOT_RUN:
             survivors.append((filename, number, mutant_id, text.strip()))

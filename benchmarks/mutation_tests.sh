@@ -46,10 +46,11 @@ case "${1:-default}" in
     NUMBA_DISABLE_JIT=1 pytest tests/test_memory_format.py tests/test_channels_last.py -k "not network and not every_op" ;;
   lr_scheduler)  # minires/optim/lr_scheduler.py
     NUMBA_DISABLE_JIT=1 pytest tests/test_lr_scheduler.py tests/test_optim.py ;;
-  distributed|distributed_fast)  # minires/distributed/, functional/sync_batchnorm.py, nn/sync_batchnorm.py
+  distributed|distributed_fast|distributed_one_process)  # minires/distributed/, the sync batch-norm files
     # one process first (cheap), then the runs on two ranks (mpiexec), quickest first; kernels stay compiled
     mpi="two_ranks or allreduce_of_early or no_sync_acc or rank_that_fails or diverging"
     pytest tests/test_distributed_one_process.py tests/test_distributed.py -k "not ($mpi or mpiexec_minires_train or bench)"
+    [ "$1" != distributed_one_process ] || exit 0  # a first sieve: what it kills is killed
     pytest $(printf 'tests/test_distributed.py::test_%s ' no_sync_accumulates_locally_and_the_next_backward_averages_the_sum \
       a_diverging_distributed_run_stops_every_rank_with_one_message a_rank_that_fails_ends_the_job_at_once_with_one_message \
       the_allreduce_of_early_buckets_starts_before_backward_ends)

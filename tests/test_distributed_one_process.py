@@ -5,7 +5,10 @@ identical ranks sees them, the abort on an uncaught exception, and which process
 two-rank runs are in test_distributed.py; these reach the same code in milliseconds, and the NCCL code path,
 which needs a GPU per rank, at all."""
 import importlib
+import inspect
+import re
 import sys
+import types
 import traceback
 
 import numpy as np
@@ -14,8 +17,9 @@ from mpi4py import MPI
 
 import minires as mr
 from minires import F, backend, distributed, nn
+from minires.functional.sync_batchnorm import sync_batch_norm
 from minires.distributed.data_parallel import _groups
-from minires.errors import ArgumentError, AutogradError, MissingDependencyError
+from minires.errors import ArgumentError, AutogradError, MissingDependencyError, ShapeError
 
 world_module = importlib.import_module("minires.distributed.world")  # the package exports world(), the function
 
@@ -297,6 +301,20 @@ def test_two_identical_ranks_average_to_the_single_process_gradients_bucket_by_b
     assert [e for e in ddp.events if e[0] == "allreduce finished"] == [("allreduce finished", len(ddp.buckets))] * 2
 
 
+def test_the_communication_time_adds_up_every_bucket(monkeypatch):
+    """With a clock that advances one second per reading, each bucket's start costs exactly one second."""
+    data_parallel = importlib.import_module("minires.distributed.data_parallel")
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(data_parallel, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    x, y = _data()
+    ddp = distributed.DistributedDataParallel(_net(), bucket_cap_mb=0.0005, world=distributed.World(FakeComm(size=2)))
+    assert ddp.communication_seconds == 0.0
+    F.cross_entropy(ddp(x), y).backward()
+    assert ddp.communication_seconds == len(ddp.buckets)
+    default = inspect.signature(distributed.DistributedDataParallel).parameters["bucket_cap_mb"].default
+    assert default == 25.0  # torch's 25 MB
+
+
 def test_no_sync_sums_locally_and_the_next_backward_averages_the_sum():
     x, y = _data()
     comm = FakeComm(size=2)
@@ -317,9 +335,23 @@ def test_a_parameter_left_out_of_the_loss_is_named_at_the_next_forward():
     ddp = distributed.DistributedDataParallel(model, world=distributed.World(FakeComm(size=2)))
     features = model[0](x)  # the BatchNorm and Linear parameters take no part
     (features * features).sum().backward()
-    with pytest.raises(AutogradError, match=r"parameters without a gradient: 4.bias, 4.weight, 1.bias, 1.weight|"
-                                            r"parameters without a gradient: 1.weight, 1.bias, 4.weight, 4.bias"):
+    with pytest.raises(AutogradError, match=r"^DistributedDataParallel: the last backward did not reach every "
+                                            r"parameter, so its gradients were not averaged; parameters without a "
+                                            r"gradient: 1.weight, 1.bias, 4.weight, 4.bias. Every parameter must "
+                                            r"take part in the loss.$"):
         ddp(x)
+
+
+def test_the_unused_parameter_error_names_eight_at_most():
+    mr.manual_seed(0)
+    model = nn.Sequential(*[nn.Linear(2, 2) for _ in range(6)]).double()
+    ddp = distributed.DistributedDataParallel(model, world=distributed.World(FakeComm(size=2)))
+    x = mr.tensor(np.ones((1, 2)))
+    model[0](x).sum().backward()  # 10 parameters take no part
+    with pytest.raises(AutogradError) as error:
+        ddp(x)
+    named = re.search("without a gradient: (.*). Every", str(error.value)).group(1).split(", ")
+    assert named == [f"{i}.{kind}" for i in range(1, 6) for kind in ("weight", "bias")][:8]
 
 
 def test_buckets_fill_up_to_exactly_the_cap():
@@ -335,6 +367,8 @@ def test_buckets_fill_up_to_exactly_the_cap():
     assert [len(g) for g in exact][0] == 2
     after = _groups(reversed_params[2:4], sizes[2] + sizes[3])
     assert [len(g) for g in after] == [2]
+    fake = [types.SimpleNamespace(data=np.zeros(1, np.float32)) for _ in range(5)]  # 4 bytes each
+    assert [len(g) for g in _groups(fake, 8)] == [2, 2, 1]  # every bucket counts its own bytes from zero
 
 
 def test_buffers_come_from_rank_0_before_each_training_forward_and_at_the_start():
@@ -366,7 +400,8 @@ def test_ddp_refuses_a_cap_that_is_not_positive_and_parameters_of_two_dtypes():
         distributed.DistributedDataParallel(_net(), bucket_cap_mb=-1, world=distributed.World(None))
     model = _net()
     model[4].float()
-    with pytest.raises(ArgumentError, match="must share one dtype"):
+    with pytest.raises(ArgumentError, match=r"^DistributedDataParallel: the parameters must share one dtype \(one flat "
+                                            r"buffer per bucket\)$"):
         distributed.DistributedDataParallel(model, world=distributed.World(None))
 
 
@@ -421,6 +456,21 @@ def test_sync_batch_norm_in_evaluation_uses_the_running_statistics_without_colle
     expected = (x - np.array([1.0, 2.0, 3.0])[:, None, None]) / np.sqrt(np.array([4.0, 1.0, 0.25]) + 1e-5)[:, None, None]
     np.testing.assert_allclose(layer(mr.tensor(x)).numpy(), expected, rtol=1e-12)
     assert not any(isinstance(entry, tuple) and entry[0] == "Iallreduce" for entry in comm.log)
-    with pytest.raises(ArgumentError, match="a residual is added only before a fused ReLU"):
+    with pytest.raises(ArgumentError, match=r"^SyncBatchNorm: a residual is added only before a fused ReLU \(relu=True\)$"):
         layer(mr.tensor(x), mr.tensor(x))
     np.testing.assert_allclose(layer(mr.tensor(x), relu=True).numpy(), np.maximum(expected, 0), rtol=1e-12)
+
+
+def test_the_sync_batch_norm_op_keeps_batch_norm_s_defaults_and_names_itself():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 3, 2, 2)) * 3 + 1
+    ours, theirs = (np.zeros(3), np.ones(3)), (np.zeros(3), np.ones(3))
+    xt = mr.tensor(x, requires_grad=True)
+    y = sync_batch_norm(xt, None, None, *ours, training=True, world=distributed.World(None))
+    assert y.grad_fn.op_name() == "sync_batch_norm"
+    expected = F.batch_norm(mr.tensor(x), None, None, *theirs, training=True)  # momentum 0.1, eps 1e-5
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    with pytest.raises(ShapeError, match=r"^sync_batch_norm: running_mean must have shape \(3,\)"):
+        sync_batch_norm(xt, None, None, np.zeros(2), np.ones(3), training=True, world=distributed.World(None))
