@@ -70,6 +70,10 @@ def _block_cases():
         cases.append((layer, False, {("input_grad_scatter", direct._pixels(vectors), vectors)}))
     cases.append((tiled, False, {("forward_tiled", direct._pixels(direct.MAX_VECTORS), direct.MAX_VECTORS)}))
     cases.append((small_cl, True, {("weight_grad_cl", 8, 2)}))
+    # stride 1 with padding wider than the kernel's reach on one axis: dx cannot be a gather, it scatters
+    for padding in [(1, 0), (0, 2)]:
+        wide = dict(batch=2, channels=16, out_channels=16, size=(3, 4), kernel=(1, 2), stride=(1, 1), padding=padding)
+        cases.append((wide, False, {("input_grad_scatter", direct._pixels(1), 1)}))
     return cases
 
 
