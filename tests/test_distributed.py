@@ -270,11 +270,6 @@ def test_buckets_hold_at_most_the_cap_unless_a_parameter_alone_is_larger(cap_mb)
         assert len(buckets) == 1
 
 
-def test_a_bucket_cap_that_is_not_positive_is_refused():
-    with distributed.single_process(), pytest.raises(mr.errors.ArgumentError, match="bucket_cap_mb must be positive"):
-        distributed.DistributedDataParallel(distributed_run.small_net(), bucket_cap_mb=0)
-
-
 @pytest.mark.parametrize("training", [True, False])
 def test_convert_sync_batchnorm_keeps_each_module_s_mode_its_tensors_and_the_output(training):
     """Converted in training or in eval mode (one block left in the other mode), every module keeps its
@@ -313,7 +308,6 @@ class _FakeWorld:
         self.rank, self.arrive, self.aborted = rank, arrive, None
 
     def all_arrive(self, seconds):
-        assert seconds == train_cli.ARRIVAL_SECONDS
         return self.arrive
 
     def abort(self, code):
@@ -331,7 +325,3 @@ def test_a_failed_run_ends_every_rank_normally_when_they_all_arrive_and_aborts_o
     fake = _FakeWorld(rank, arrive)
     train_cli._end_together(fake, 2, "minires train: bad flag")
     assert capsys.readouterr().err == printed and fake.aborted == aborted
-
-
-def test_all_arrive_is_true_for_one_process():
-    assert distributed.World(None).all_arrive(0.0)

@@ -296,7 +296,7 @@ def test_two_identical_ranks_average_to_the_single_process_gradients_bucket_by_b
     assert ddp.events[-1] == ("allreduce finished", len(ddp.buckets)) and len(ddp.events) == len(starts) + 1
     sizes = [entry[1] for entry in comm.log if entry[0] == "Iallreduce"]
     assert sizes == [sum(p.numel() for p in ddp.buckets[index].params) for _, index in starts]
-    assert comm.log.count("wait") == len(ddp.buckets) and 0 < ddp.communication_seconds < 60
+    assert comm.log.count("wait") == len(ddp.buckets)
     F.cross_entropy(ddp(x), y).backward()  # a second step starts again from the first bucket
     assert [e for e in ddp.events if e[0] == "allreduce finished"] == [("allreduce finished", len(ddp.buckets))] * 2
 
@@ -396,8 +396,9 @@ def test_buffers_come_from_rank_0_before_each_training_forward_and_at_the_start(
 
 
 def test_ddp_refuses_a_cap_that_is_not_positive_and_parameters_of_two_dtypes():
-    with pytest.raises(ArgumentError, match=r"^DistributedDataParallel: bucket_cap_mb must be positive, got -1$"):
-        distributed.DistributedDataParallel(_net(), bucket_cap_mb=-1, world=distributed.World(None))
+    for cap in (0, -1):
+        with pytest.raises(ArgumentError, match=rf"^DistributedDataParallel: bucket_cap_mb must be positive, got {cap}$"):
+            distributed.DistributedDataParallel(_net(), bucket_cap_mb=cap, world=distributed.World(None))
     model = _net()
     model[4].float()
     with pytest.raises(ArgumentError, match=r"^DistributedDataParallel: the parameters must share one dtype \(one flat "
