@@ -25,9 +25,11 @@ if numba is not None and "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "default"
 
 
-# numba's on-disk cache does not key on NUMBA_BOUNDSCHECK: a bounds-checked run must compile afresh, or it
+# The bounds-checked build (NUMBA_BOUNDSCHECK=1, compiled): every index checked, kernels/simd.py's vector
+# accesses too. numba's on-disk cache does not key on bounds checking, so that build compiles afresh, or it
 # would load the unchecked machine code of an earlier run.
-_CACHE = numba is None or not numba.config.BOUNDSCHECK
+BOUNDS_CHECKED = numba is not None and bool(numba.config.BOUNDSCHECK) and not numba.config.DISABLE_JIT
+CACHE_ON_DISK = not BOUNDS_CHECKED
 
 
 def parallel_jit(fn, reassociate=False):
@@ -35,9 +37,9 @@ def parallel_jit(fn, reassociate=False):
     float64 add chain runs at one add per 4 cycles); results then differ from the reference in the last bits."""
     if njit is None:
         return None
-    return njit(parallel=True, cache=_CACHE, fastmath={"reassoc"} if reassociate else False)(fn)
+    return njit(parallel=True, cache=CACHE_ON_DISK, fastmath={"reassoc"} if reassociate else False)(fn)
 
 
 def serial_jit(fn):
     """For small helpers that compiled kernels call (they must be compiled too)."""
-    return None if njit is None else njit(cache=_CACHE)(fn)
+    return None if njit is None else njit(cache=CACHE_ON_DISK)(fn)

@@ -30,6 +30,8 @@ from numba.core.extending import intrinsic, models, register_model
 
 from minires.errors import DTypeError
 
+from .jit import BOUNDS_CHECKED
+
 LANES = 16
 _VECTOR = ir.VectorType(ir.FloatType(), LANES)
 
@@ -167,7 +169,6 @@ def vaddstore_checked(array, index, vector):
     compiled_vaddstore(array, index, vector)
 
 
-BOUNDS_CHECKED = bool(numba.config.BOUNDSCHECK) and not numba.config.DISABLE_JIT
 if numba.config.DISABLE_JIT:
     vzero, vload, vstore, vaddstore, vsfma = vzero_python, vload_python, vstore_python, vaddstore_python, vsfma_python
 elif BOUNDS_CHECKED:

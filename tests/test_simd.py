@@ -107,7 +107,7 @@ def test_the_python_vectors_write_into_the_array_itself():
 CHECKED_RUN = """
 import numba, numpy as np
 from minires.kernels import direct_conv, jit, simd
-assert simd.BOUNDS_CHECKED and not jit._CACHE
+assert simd.BOUNDS_CHECKED and not jit.CACHE_ON_DISK
 assert "boundscheck=True" in direct_conv._DECORATOR and "cache=False" in direct_conv._DECORATOR
 
 @numba.njit

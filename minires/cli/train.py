@@ -93,8 +93,8 @@ def _end_together(world, code, message):
     a stop request, the same user fault), rank 0 has printed the one message and every rank returns
     ``code`` and exits normally, so the launcher forwards all the output. Otherwise some rank is still
     waiting in a collective: this rank prints its own message (rank 0 may be the one waiting) and aborts
-    the job. MPI_Abort ends the processes while the launcher may still hold their unforwarded output:
-    aborting after a shared verdict lost rank 0's message in about one run in three."""
+    the job. MPI_Abort ends the processes while the launcher may still hold their unforwarded output: aborting
+    after a shared verdict was seen to lose rank 0's message (issue 26: about one run in three, elsewhere)."""
     if message and world.rank == 0:
         sys.stderr.write(message + "\n")
     sys.stderr.flush()
