@@ -32,6 +32,8 @@ case "${1:-default}" in
   direct_conv)  # kernels/direct_conv.py: the generated kernels as Python
     # three threads, as on a bigger machine: the tasks split unevenly and some threads get none
     NUMBA_DISABLE_JIT=1 NUMBA_NUM_THREADS=3 pytest tests/test_direct_conv.py
+    # and forty, more threads than a small layer has tasks
+    NUMBA_DISABLE_JIT=1 NUMBA_NUM_THREADS=40 pytest tests/test_direct_conv.py -k two_chunks
     pytest tests/test_simd.py -k bounds_checked  # the generator's bounds-checked build, compiled
     pytest tests/test_kernel_registry.py -k compiled ;;  # the helper passes' JIT settings
   simd)  # kernels/simd.py: compiled (its intrinsics have no Python form), its Python and checked twins
