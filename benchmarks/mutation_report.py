@@ -6,8 +6,9 @@ run in the directory where `mutmut run --runner "bash benchmarks/mutation_tests.
 finished: mutmut's cache must not be written by two processes). It prints one Markdown row per mutated file
 (mutants, killed, survived, not run) and each survivor's line. With --recheck each mutant not killed (a
 survivor, or one an interrupted run left untested) is applied (`mutmut apply ID`), the selection is run on
-it, and the file is restored: one that the current tests kill is reported as killed. Deciding which survivors are equivalent (the same behaviour written otherwise)
-is a reader's judgement: docs/verification.md lists them with the reason.
+it, and the file is restored: one that the current tests kill is reported as killed. Deciding which
+survivors are equivalent (the same behaviour written otherwise) is a reader's judgement:
+docs/verification.md lists them with the reason.
 """
 import argparse
 import collections

@@ -1,8 +1,10 @@
-"""Shared test set-up: hypothesis profiles and the gpu marker.
+"""Shared test set-up: hypothesis profiles, the gpu marker and a stand-in clock.
 
 Profiles (HYPOTHESIS_PROFILE=ci|dev|thorough, default ci): ``ci`` keeps the suite within minutes on 2 cores.
 """
+import itertools
 import os
+import types
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -23,3 +25,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture
+def one_second_per_reading(monkeypatch):
+    """``install(module)`` replaces the module's ``time`` by a clock that advances one second per reading:
+    a test checks how measured durations are added up without measuring one (no test asserts a timing)."""
+    def install(module):
+        ticks = itertools.count(100)
+        monkeypatch.setattr(module, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    return install

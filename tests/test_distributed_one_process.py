@@ -301,18 +301,14 @@ def test_two_identical_ranks_average_to_the_single_process_gradients_bucket_by_b
     assert [e for e in ddp.events if e[0] == "allreduce finished"] == [("allreduce finished", len(ddp.buckets))] * 2
 
 
-def test_the_communication_time_adds_up_every_bucket(monkeypatch):
+def test_the_communication_time_adds_up_every_bucket(one_second_per_reading):
     """With a clock that advances one second per reading, each bucket's start costs exactly one second."""
-    data_parallel = importlib.import_module("minires.distributed.data_parallel")
-    ticks = iter(range(10**6))
-    monkeypatch.setattr(data_parallel, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    one_second_per_reading(importlib.import_module("minires.distributed.data_parallel"))
     x, y = _data()
     ddp = distributed.DistributedDataParallel(_net(), bucket_cap_mb=0.0005, world=distributed.World(FakeComm(size=2)))
     assert ddp.communication_seconds == 0.0
     F.cross_entropy(ddp(x), y).backward()
     assert ddp.communication_seconds == len(ddp.buckets)
-    default = inspect.signature(distributed.DistributedDataParallel).parameters["bucket_cap_mb"].default
-    assert default == 25.0  # torch's 25 MB
 
 
 def test_no_sync_sums_locally_and_the_next_backward_averages_the_sum():
@@ -352,6 +348,10 @@ def test_the_unused_parameter_error_names_eight_at_most():
         ddp(x)
     named = re.search("without a gradient: (.*). Every", str(error.value)).group(1).split(", ")
     assert named == [f"{i}.{kind}" for i in range(1, 6) for kind in ("weight", "bias")][:8]
+
+
+def test_the_default_bucket_cap_is_torch_s_25_mb():
+    assert inspect.signature(distributed.DistributedDataParallel).parameters["bucket_cap_mb"].default == 25.0
 
 
 def test_buckets_fill_up_to_exactly_the_cap():
