@@ -1,5 +1,5 @@
 """Every convolution shape of ResNet-20 (batch 128, 32x32) and ResNet-18 (batch 32, 64x64): the direct
-channels-last kernels (kernels/direct_conv.py) against torch's CPU convolution (its default NCHW format),
+channels-last kernels (kernels/direct/fast.py) against torch's CPU convolution (its default NCHW format),
 forward and backward, in ms and GF/s. The engines alternate repetition by repetition; medians. Each timed
 call follows an untimed call of the same pass: inside a network an op follows ops of its own engine, while
 right after the other engine's call its OpenMP workers still spin on the cores (5-7x on the first call).
@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from minires import bench as benchmark
-from minires.kernels import direct_conv
-from minires.kernels.simd import LANES, vsfma, vstore, vzero
+from minires.kernels.direct import fast as direct_conv
+from minires.kernels.direct.simd import LANES, vsfma, vstore, vzero
 
 CHAINS = 16  # independent accumulators per thread: more than the FMA latency x issue width, in 32 registers
 

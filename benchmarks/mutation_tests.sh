@@ -2,7 +2,7 @@
 # The test selection mutation testing runs against each mutant (see the [mutmut] section of setup.cfg and
 # docs/verification.md): `bash benchmarks/mutation_tests.sh [SELECTION]`. A non-zero exit kills the mutant;
 # the first failure ends the run. numba's JIT is off wherever the mutated code runs as Python (a mutated kernel
-# then needs no compile; the generated direct convolutions run on kernels/simd.py's Python vectors); simd.py's
+# then needs no compile; the generated direct convolutions run on kernels/direct/simd.py's Python vectors); simd.py's
 # intrinsics exist only compiled, so its selection keeps the JIT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,14 +29,14 @@ case "${1:-default}" in
     python -m minires gradcheck --all --draws 2 --exitfirst > /dev/null || exit 1
     pytest tests/test_kernel_registry.py tests/test_nonfinite.py tests/test_errors.py tests/test_autograd.py \
       tests/test_optim.py tests/test_kernels.py tests/test_ops.py -k "not gradcheck_float64" ;;
-  direct_conv)  # kernels/direct_conv.py: the generated kernels as Python
+  direct_conv)  # kernels/direct/fast.py: the generated kernels as Python
     # three threads, as on a bigger machine: the tasks split unevenly and some threads get none
     NUMBA_DISABLE_JIT=1 NUMBA_NUM_THREADS=3 pytest tests/test_direct_conv.py
     # and forty, more threads than a small layer has tasks
     NUMBA_DISABLE_JIT=1 NUMBA_NUM_THREADS=40 pytest tests/test_direct_conv.py -k two_chunks
     pytest tests/test_simd.py -k bounds_checked  # the generator's bounds-checked build, compiled
     pytest tests/test_kernel_registry.py -k compiled ;;  # the helper passes' JIT settings
-  simd)  # kernels/simd.py: compiled (its intrinsics have no Python form), its Python and checked twins
+  simd)  # kernels/direct/simd.py: compiled (its intrinsics have no Python form), its Python and checked twins
     pytest tests/test_simd.py
     NUMBA_DISABLE_JIT=1 pytest tests/test_simd.py ;;  # the Python build is the one chosen then
   batchnorm_channels_last)  # kernels/batchnorm_channels_last.py, kernels/batchnorm_relu_channels_last.py

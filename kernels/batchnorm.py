@@ -11,8 +11,8 @@ Evaluation: the running statistics are constants, so y is affine in x and
     dx = gamma_c * inv_std_c * g,   dgamma_c = sum(g * x_hat),   dbeta_c = sum(g).
 
 Signatures (both flavours):
-    batchnorm_forward_train(x, gamma, beta, eps) -> y, mean, var (biased), inv_std
-        registered with running=(running_mean, running_var, momentum): those move in place (updating_running)
+    batchnorm_forward_train(x, gamma, beta, eps, running=None) -> y, mean, var (biased), inv_std
+        running = (running_mean, running_var, momentum) move in place (update_running)
     batchnorm_forward_eval(x, gamma, beta, mean, var, eps) -> y
     batchnorm_backward(g, x, gamma, mean, inv_std) -> dx, dgamma, dbeta        (training)
     batchnorm_backward_eval(g, x, gamma, mean, inv_std) -> dx, dgamma, dbeta   (evaluation)
@@ -27,18 +27,19 @@ import numpy as np
 
 from minires.backend import get_array_module
 
-from .cuda import batchnorm as cuda
 from .jit import parallel_jit, prange
-from .registry import register
 
 
 def _per_channel(v):
     return v.reshape(1, -1, 1)  # (C,) -> (1, C, 1), broadcasting over N and M
 
 
-def update_running(running_mean, running_var, mean, var, count, momentum):
-    """running = (1 - momentum) running + momentum batch, in place; the variance unbiased, as PyTorch keeps it.
-    Either may be None (not tracked)."""
+def update_running(running, mean, var, count):
+    """running = (running_mean, running_var, momentum) or None: running = (1 - momentum) running + momentum
+    batch, in place; the variance unbiased, as PyTorch keeps it. Either array may be None (not tracked)."""
+    if running is None:
+        return
+    running_mean, running_var, momentum = running
     if running_mean is not None:
         running_mean *= 1 - momentum
         running_mean += momentum * mean
@@ -48,13 +49,16 @@ def update_running(running_mean, running_var, mean, var, count, momentum):
 
 
 def updating_running(forward_train):
-    """A training forward (x, gamma, beta, eps, ...) that also takes running=(running_mean, running_var,
-    momentum) and updates them after it (the registry's signature; the CUDA version does it in its own
-    launch)."""
+    """A compiled training forward (x, gamma, beta, eps, ...) that also takes running=(running_mean,
+    running_var, momentum) and updates them after it, as the references do (the CUDA version does it in its
+    own launch). None stays None (no numba)."""
+    if forward_train is None:
+        return None
+
     def forward(x, gamma, beta, eps, *rest, running=None):
         y, mean, var, inv_std = forward_train(x, gamma, beta, eps, *rest)
         if running is not None:
-            update_running(running[0], running[1], mean, var, x.size // gamma.size, running[2])
+            update_running(running, mean, var, x.size // gamma.size)
         return y, mean, var, inv_std
     forward.__wrapped__ = forward_train
     return forward
@@ -62,7 +66,7 @@ def updating_running(forward_train):
 
 # --- NumPy reference ------------------------------------------------------------------------------
 
-def batchnorm_forward_train_reference(x, gamma, beta, eps):
+def batchnorm_forward_train_reference(x, gamma, beta, eps, running=None):
     xp = get_array_module(x)
     axes = (0, 2)
     mean = x.mean(axis=axes, dtype=xp.float64)  # (C,)
@@ -70,7 +74,9 @@ def batchnorm_forward_train_reference(x, gamma, beta, eps):
     var = (centred * centred).mean(axis=axes, dtype=xp.float64)  # (C,), biased
     inv_std = 1.0 / xp.sqrt(var + eps)
     y = centred * _per_channel(inv_std * gamma).astype(x.dtype) + _per_channel(beta).astype(x.dtype)
-    return y, mean.astype(x.dtype), var.astype(x.dtype), inv_std.astype(x.dtype)
+    mean, var = mean.astype(x.dtype), var.astype(x.dtype)
+    update_running(running, mean, var, x.size // gamma.size)
+    return y, mean, var, inv_std.astype(x.dtype)
 
 
 def batchnorm_forward_eval_reference(x, gamma, beta, mean, var, eps):
@@ -186,16 +192,7 @@ def batchnorm_backward_eval_loops(g, x, gamma, mean, inv_std):
     return dx, dgamma, dbeta
 
 
-batchnorm_forward_train_numba = parallel_jit(batchnorm_forward_train_loops, reassociate=True)
+batchnorm_forward_train_numba = updating_running(parallel_jit(batchnorm_forward_train_loops, reassociate=True))
 batchnorm_forward_eval_numba = parallel_jit(batchnorm_forward_eval_loops)
 batchnorm_backward_numba = parallel_jit(batchnorm_backward_loops, reassociate=True)
 batchnorm_backward_eval_numba = parallel_jit(batchnorm_backward_eval_loops, reassociate=True)
-
-register("batchnorm_forward_train", reference=updating_running(batchnorm_forward_train_reference),
-         numba=updating_running(batchnorm_forward_train_numba), cuda=cuda.batchnorm_forward_train)
-register("batchnorm_forward_eval", reference=batchnorm_forward_eval_reference, numba=batchnorm_forward_eval_numba,
-         cuda=cuda.batchnorm_forward_eval)
-register("batchnorm_backward", reference=batchnorm_backward_reference, numba=batchnorm_backward_numba,
-         cuda=cuda.batchnorm_backward)
-register("batchnorm_backward_eval", reference=batchnorm_backward_eval_reference, numba=batchnorm_backward_eval_numba,
-         cuda=cuda.batchnorm_backward_eval)

@@ -15,10 +15,8 @@ Signatures (both flavours), x, g, y, dx of shape (P, C):
 """
 import numpy as np
 
-from .batchnorm import (batchnorm_backward_eval_reference, batchnorm_backward_reference,
-                        batchnorm_forward_eval_reference, batchnorm_forward_train_reference, updating_running)
-from .jit import parallel_jit, prange, serial_jit
-from .registry import numba_available, register
+from . import batchnorm as nchw
+from .jit import NUMBA, parallel_jit, prange, serial_jit
 
 ROWS_PER_CHUNK = 2048  # enough work per task to hide the partial sums, enough tasks to balance the cores
 
@@ -33,22 +31,22 @@ def _rows(a):
     return a[0].T  # (1, C, P) -> (P, C)
 
 
-def batchnorm_channels_last_forward_train_reference(x, gamma, beta, eps):
-    y, mean, var, inv_std = batchnorm_forward_train_reference(_columns(x), gamma, beta, eps)
+def batchnorm_channels_last_forward_train_reference(x, gamma, beta, eps, running=None):
+    y, mean, var, inv_std = nchw.batchnorm_forward_train_reference(_columns(x), gamma, beta, eps, running)
     return _rows(y), mean, var, inv_std
 
 
 def batchnorm_channels_last_forward_eval_reference(x, gamma, beta, mean, var, eps):
-    return _rows(batchnorm_forward_eval_reference(_columns(x), gamma, beta, mean, var, eps))
+    return _rows(nchw.batchnorm_forward_eval_reference(_columns(x), gamma, beta, mean, var, eps))
 
 
 def batchnorm_channels_last_backward_reference(g, x, gamma, mean, inv_std):
-    dx, dgamma, dbeta = batchnorm_backward_reference(_columns(g), _columns(x), gamma, mean, inv_std)
+    dx, dgamma, dbeta = nchw.batchnorm_backward_reference(_columns(g), _columns(x), gamma, mean, inv_std)
     return _rows(dx), dgamma, dbeta
 
 
 def batchnorm_channels_last_backward_eval_reference(g, x, gamma, mean, inv_std):
-    dx, dgamma, dbeta = batchnorm_backward_eval_reference(_columns(g), _columns(x), gamma, mean, inv_std)
+    dx, dgamma, dbeta = nchw.batchnorm_backward_eval_reference(_columns(g), _columns(x), gamma, mean, inv_std)
     return _rows(dx), dgamma, dbeta
 
 
@@ -150,13 +148,8 @@ scale_shift_rows = parallel_jit(scale_shift_rows) or scale_shift_rows
 affine_gradient = parallel_jit(affine_gradient) or affine_gradient
 # The numba flavour: the drivers above are plain Python around these parallel passes (a few per-channel
 # vector operations between them), so "_loops" is already the numba version wherever numba imports.
-_numba = numba_available()
-register("batchnorm_channels_last_forward_train",
-         reference=updating_running(batchnorm_channels_last_forward_train_reference),
-         numba=updating_running(batchnorm_channels_last_forward_train_loops) if _numba else None)
-register("batchnorm_channels_last_forward_eval", reference=batchnorm_channels_last_forward_eval_reference,
-         numba=batchnorm_channels_last_forward_eval_loops if _numba else None)
-register("batchnorm_channels_last_backward", reference=batchnorm_channels_last_backward_reference,
-         numba=batchnorm_channels_last_backward_loops if _numba else None)
-register("batchnorm_channels_last_backward_eval", reference=batchnorm_channels_last_backward_eval_reference,
-         numba=batchnorm_channels_last_backward_eval_loops if _numba else None)
+batchnorm_channels_last_forward_train_numba = nchw.updating_running(batchnorm_channels_last_forward_train_loops) \
+    if NUMBA else None
+batchnorm_channels_last_forward_eval_numba = batchnorm_channels_last_forward_eval_loops if NUMBA else None
+batchnorm_channels_last_backward_numba = batchnorm_channels_last_backward_loops if NUMBA else None
+batchnorm_channels_last_backward_eval_numba = batchnorm_channels_last_backward_eval_loops if NUMBA else None

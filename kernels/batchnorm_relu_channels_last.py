@@ -9,7 +9,7 @@ Backward, with gm = g where y > 0 and 0 elsewhere (ReLU's threshold gradient; a 
 
 x, y, g, residual are (P, C) pixel matrices as in batchnorm_channels_last.py, whose statistics pass and row
 chunks this file reuses. Signatures (both flavours):
-    batchnorm_relu_channels_last_forward_train(x, gamma, beta, eps, residual) -> y, mean, var, inv_std
+    batchnorm_relu_channels_last_forward_train(x, gamma, beta, eps, residual, running=None) -> y, mean, var, inv_std
     batchnorm_relu_channels_last_forward_eval(x, gamma, beta, mean, var, eps, residual) -> y
     batchnorm_relu_channels_last_backward(g, y, x, gamma, mean, inv_std, with_gm) -> dx, dgamma, dbeta, gm
     batchnorm_relu_channels_last_backward_eval(g, y, x, gamma, mean, inv_std, with_gm) -> dx, dgamma, dbeta, gm
@@ -19,14 +19,10 @@ import numpy as np
 
 from minires.backend import get_array_module
 
-from .batchnorm_channels_last import (ROWS_PER_CHUNK, batchnorm_channels_last_backward_eval_reference,
-                                      batchnorm_channels_last_backward_reference,
-                                      batchnorm_channels_last_forward_eval_reference,
-                                      batchnorm_channels_last_forward_train_reference, chunk_bounds,
-                                      moments)
+from . import batchnorm_channels_last as plain
 from .batchnorm import updating_running
-from .jit import parallel_jit, prange
-from .registry import numba_available, register
+from .batchnorm_channels_last import ROWS_PER_CHUNK, chunk_bounds, moments
+from .jit import NUMBA, parallel_jit, prange
 
 
 # --- NumPy reference: the unfused ops, one after the other ---------------------------------------------
@@ -42,8 +38,8 @@ def relu_gradient(g, y):
 def composed_references(forward_train, forward_eval, backward, backward_eval):
     """The four references of a fused batch-norm (+ residual) + ReLU family, composed from the batch-norm
     references of one memory layout (this file's pixel matrices, or batchnorm_relu.py's (N, C, M))."""
-    def forward_train_reference(x, gamma, beta, eps, residual):
-        y, mean, var, inv_std = forward_train(x, gamma, beta, eps)
+    def forward_train_reference(x, gamma, beta, eps, residual, running=None):
+        y, mean, var, inv_std = forward_train(x, gamma, beta, eps, running)
         return add_relu(y, residual), mean, var, inv_std
 
     def forward_eval_reference(x, gamma, beta, mean, var, eps, residual):
@@ -62,8 +58,10 @@ def composed_references(forward_train, forward_eval, backward, backward_eval):
 
 (batchnorm_relu_channels_last_forward_train_reference, batchnorm_relu_channels_last_forward_eval_reference,
  batchnorm_relu_channels_last_backward_reference, batchnorm_relu_channels_last_backward_eval_reference) = \
-    composed_references(batchnorm_channels_last_forward_train_reference, batchnorm_channels_last_forward_eval_reference,
-                        batchnorm_channels_last_backward_reference, batchnorm_channels_last_backward_eval_reference)
+    composed_references(plain.batchnorm_channels_last_forward_train_reference,
+                        plain.batchnorm_channels_last_forward_eval_reference,
+                        plain.batchnorm_channels_last_backward_reference,
+                        plain.batchnorm_channels_last_backward_eval_reference)
 
 
 # --- numba: the passes ------------------------------------------------------------------------------------
@@ -161,13 +159,9 @@ normalise_add_relu_rows = parallel_jit(normalise_add_relu_rows) or normalise_add
 masked_gradient_sums = parallel_jit(masked_gradient_sums) or masked_gradient_sums
 masked_gradient = parallel_jit(masked_gradient) or masked_gradient
 masked_gradient_eval = parallel_jit(masked_gradient_eval) or masked_gradient_eval
-_numba = numba_available()  # the drivers are plain Python around the passes, as in batchnorm_channels_last.py
-register("batchnorm_relu_channels_last_forward_train",
-         reference=updating_running(batchnorm_relu_channels_last_forward_train_reference),
-         numba=updating_running(batchnorm_relu_channels_last_forward_train_loops) if _numba else None)
-register("batchnorm_relu_channels_last_forward_eval", reference=batchnorm_relu_channels_last_forward_eval_reference,
-         numba=batchnorm_relu_channels_last_forward_eval_loops if _numba else None)
-register("batchnorm_relu_channels_last_backward", reference=batchnorm_relu_channels_last_backward_reference,
-         numba=batchnorm_relu_channels_last_backward_loops if _numba else None)
-register("batchnorm_relu_channels_last_backward_eval", reference=batchnorm_relu_channels_last_backward_eval_reference,
-         numba=batchnorm_relu_channels_last_backward_eval_loops if _numba else None)
+# The numba flavour: the drivers are plain Python around the passes, as in batchnorm_channels_last.py
+batchnorm_relu_channels_last_forward_train_numba = \
+    updating_running(batchnorm_relu_channels_last_forward_train_loops) if NUMBA else None
+batchnorm_relu_channels_last_forward_eval_numba = batchnorm_relu_channels_last_forward_eval_loops if NUMBA else None
+batchnorm_relu_channels_last_backward_numba = batchnorm_relu_channels_last_backward_loops if NUMBA else None
+batchnorm_relu_channels_last_backward_eval_numba = batchnorm_relu_channels_last_backward_eval_loops if NUMBA else None

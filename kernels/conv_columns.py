@@ -1,7 +1,8 @@
-"""The column buffers of an im2col convolution — the memory policy that functional/conv.py leaves out of its
+"""The column buffers of an im2col convolution — the memory policy that im2col.py's reference convolution leaves out of its
 maths. Notation as in im2col.py; per convolution G groups, K = (C/G) KH KW rows and P = OH OW columns.
 
-    columns = ConvColumns(x, window, groups)   # remembers x; with keep_columns(), unfolds it now and keeps it
+    columns = ConvColumns(x, window, groups, im2col, col2im)   # remembers x (and the unfold/fold kernels to
+                                               # use); with keep_columns(), unfolds it now and keeps it
     with columns.lease() as col:               # col (N, G, K, P), valid inside the block only
         y = W @ col
     dW = columns.weight_gradient(gy)           # sum_n gy[n] @ col[n]^T -> (G, OC/G, K)
@@ -29,7 +30,6 @@ import numpy as np
 from minires.backend import get_array_module
 from minires.errors import AutogradError
 
-from .registry import pick
 
 
 class _Settings(threading.local):
@@ -87,8 +87,9 @@ def clear_workspace():
 class ConvColumns:
     """The im2col columns of one convolution's input, kept or recomputed on request (see the module docstring)."""
 
-    def __init__(self, x, window, groups):
+    def __init__(self, x, window, groups, im2col, col2im):
         self.x, self.window, self.groups = x, window, groups
+        self.im2col, self.col2im = im2col, col2im  # numba's or CUDA's, as im2col.py / cuda/im2col.py ask
         self.xp = get_array_module(x)
         n, c, _, _ = x.shape
         (kh, kw), (oh, ow) = window.kernel, window.out
@@ -109,7 +110,7 @@ class ConvColumns:
 
     def _unfold(self, out):
         w = self.window
-        col = pick("im2col", self.xp)(self.x, *w.kernel, *w.stride, *w.padding, *w.dilation, out=out)
+        col = self.im2col(self.x, *w.kernel, *w.stride, *w.padding, *w.dilation, out=out)
         return col.reshape(self.shape)
 
     def weight_gradient(self, gy):
@@ -138,6 +139,5 @@ class ConvColumns:
         with workspace.lease(self.xp, int(np.prod(self.shape)), gy.dtype) as buffer:
             dcol = buffer.reshape(self.shape)
             self.xp.matmul(w_t, gy, out=dcol)  # (N, G, K, P)
-            col2im = pick("col2im", self.xp)
-            return col2im(dcol.reshape(n, c, kh, kw, oh, ow), h, w, *self.window.stride, *self.window.padding,
+            return self.col2im(dcol.reshape(n, c, kh, kw, oh, ow), h, w, *self.window.stride, *self.window.padding,
                           *self.window.dilation)

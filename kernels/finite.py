@@ -7,13 +7,8 @@ instead of waiting on it once per parameter. The arrays share one floating dtype
 """
 from minires.backend import get_array_module
 
-from .cuda import finite as cuda
-from .registry import register
 
 
 def count_non_finite_reference(arrays):
     xp = get_array_module(arrays[0])
     return xp.stack([(~xp.isfinite(a)).sum() for a in arrays]).astype(xp.int64)
-
-
-register("count_non_finite", reference=count_non_finite_reference, cuda=cuda.count_non_finite)

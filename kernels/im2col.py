@@ -1,4 +1,5 @@
-"""im2col / col2im: unfold the sliding windows of an NCHW image into columns, and fold them back.
+"""im2col / col2im: unfold the sliding windows of an NCHW image into columns, and fold them back; and the
+convolution they make (conv2d_forward / conv2d_backward, at the end of this file).
 
 Notation: N batch, C channels, H x W input, KH x KW kernel, stride (SH, SW), padding (PH, PW), dilation
 (DH, DW), OH x OW output. A column buffer has shape (N, C, KH, KW, OH, OW):
@@ -25,9 +26,8 @@ import numpy as np
 
 from minires.backend import get_array_module
 
-from .cuda import im2col as cuda
+from .conv_columns import ConvColumns
 from .jit import parallel_jit, prange, serial_jit
-from .registry import register
 
 
 def conv_out_size(size, kernel, stride, padding, dilation=1):
@@ -157,7 +157,95 @@ _valid_range = serial_jit(_valid_range) or _valid_range
 im2col_numba = parallel_jit(im2col_loops)
 col2im_numba = parallel_jit(col2im_loops)
 
-register("im2col", reference=im2col_reference, numba=im2col_numba, cuda=cuda.im2col)
-register("col2im", reference=col2im_reference, numba=col2im_numba, cuda=cuda.col2im)
-register("im2col_rows", reference=im2col_rows_reference, cuda=cuda.im2col_rows)
-register("col2im_rows", reference=col2im_rows_reference, cuda=cuda.col2im_rows)
+
+# --- conv2d by im2col + GEMM ----------------------------------------------------------------------------
+"""conv2d by im2col + one matrix product per image and group: the reference, and the numba flavour, which
+runs the same maths on a lent column workspace (conv_columns.py) with numba's im2col.
+
+Notation: input x (N, C, H, W), weight W (OC, C/G, KH, KW) for G groups, output y (N, OC, OH, OW) with
+    OH = floor((H + 2 PH - DH (KH - 1) - 1) / SH) + 1       (conv_out_size; OW likewise)
+and K = (C/G) KH KW, P = OH OW. Per image n and group g the convolution is a matrix product of the weight
+with the image's columns (im2col above unfolds them):
+    y[n, g] = W[g] @ col[n, g]                              (OC/G, K) @ (K, P)
+Backward, with gy = dL/dy:
+    dW[g] = sum_n gy[n, g] @ col[n, g]^T,    dx = col2im(W[g]^T @ gy[n, g]),    db = sum of gy over N, OH, OW.
+
+Signatures (every flavour; the CUDA one, kernels/cuda/im2col.py, makes one GEMM of the whole batch):
+    conv2d_forward(x, weight, bias, window, groups) -> y, saved
+    conv2d_backward(saved, g, needs) -> dx, dW, db      (needs: which of the three to compute; None for the rest)
+x, g NCHW memory; ``saved`` is whatever that flavour's backward reads. Channels-last float32 convolutions run
+the direct kernels instead (kernels/direct/): kernels/__init__.py's conv2d rule says when.
+"""
+
+
+def per_group(weight, groups):
+    """W (OC, C/G, KH, KW) as G matrices (G, OC/G, K)."""
+    return weight.reshape(groups, weight.shape[0] // groups, -1)
+
+
+def _columns(x, window, groups):
+    """col (N, G, K, P) of x by the reference im2col."""
+    n, _, (oh, ow) = x.shape[0], x.shape[1], window.out
+    col = im2col_reference(x, *window.kernel, *window.stride, *window.padding, *window.dilation)  # (N, C, KH, KW, OH, OW)
+    return col.reshape(n, groups, -1, oh * ow)
+
+
+def conv2d_forward_reference(x, weight, bias, window, groups):
+    xp = get_array_module(x)
+    n, oc, (oh, ow) = x.shape[0], weight.shape[0], window.out
+    y = xp.matmul(per_group(weight, groups), _columns(x, window, groups))   # y = W col: (N, G, OC/G, P)
+    y = y.reshape(n, oc, oh, ow)
+    if bias is not None:
+        y += bias.reshape(1, oc, 1, 1)                                       # y = W col + b
+    return y, (x, weight, window, groups)
+
+
+def conv2d_backward_reference(saved, g, needs):
+    x, weight, window, groups = saved
+    xp = get_array_module(g)
+    need_x, need_w, need_b = needs
+    (n, c, h, w), (kh, kw), (oh, ow) = x.shape, window.kernel, window.out
+    gy = g.reshape(n, groups, -1, oh * ow)                                   # (N, G, OC/G, P)
+    grad_b = g.sum(axis=(0, 2, 3)) if need_b else None                       # db = sum gy
+    grad_w = grad_x = None
+    if need_w:
+        col = _columns(x, window, groups)
+        grad_w = xp.matmul(gy, col.swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)  # dW = sum_n gy col^T
+    if need_x:
+        dcol = xp.matmul(per_group(weight, groups).swapaxes(1, 2), gy)      # W^T gy: (N, G, K, P)
+        grad_x = col2im_reference(dcol.reshape(n, c, kh, kw, oh, ow), h, w,  # dx = col2im(W^T gy)
+                                  *window.stride, *window.padding, *window.dilation)
+    return grad_x, grad_w, grad_b
+
+
+def conv_by_columns(im2col, col2im):
+    """The forward and backward of the same maths on conv_columns.py's workspace, unfolding with ``im2col``
+    and folding with ``col2im`` (numba's here, CUDA's in kernels/cuda/im2col.py for grouped convolutions)."""
+    def forward(x, weight, bias, window, groups):
+        xp = get_array_module(x)
+        n, oc, (oh, ow) = x.shape[0], weight.shape[0], window.out
+        columns = ConvColumns(x, window, groups, im2col, col2im)
+        with columns.lease() as col:                                  # (N, G, K, P)
+            y = xp.matmul(per_group(weight, groups), col)             # y = W col: (N, G, OC/G, P)
+        y = y.reshape(n, oc, oh, ow)
+        if bias is not None:
+            y += bias.reshape(1, oc, 1, 1)
+        return y, (columns, weight)
+
+    def backward(saved, g, needs):
+        columns, weight = saved
+        xp = get_array_module(g)
+        need_x, need_w, need_b = needs
+        groups = columns.groups
+        gy = g.reshape(g.shape[0], groups, -1, g.shape[2] * g.shape[3])        # (N, G, OC/G, P)
+        w_t = xp.ascontiguousarray(per_group(weight, groups).swapaxes(1, 2))   # (G, K, OC/G)
+        grad_b = g.sum(axis=(0, 2, 3)) if need_b else None
+        grad_w = columns.weight_gradient(gy).reshape(weight.shape) if need_w else None
+        grad_x = columns.fold(w_t, gy) if need_x else None
+        return grad_x, grad_w, grad_b
+
+    return forward, backward
+
+
+conv2d_forward_numba, conv2d_backward_numba = conv_by_columns(im2col_numba, col2im_numba) if im2col_numba \
+    else (None, None)

@@ -28,6 +28,7 @@ if numba is not None and "NUMBA_THREADING_LAYER" not in os.environ:
 # The bounds-checked build (NUMBA_BOUNDSCHECK=1, compiled): every index checked, kernels/simd.py's vector
 # accesses too. numba's on-disk cache does not key on bounds checking, so that build compiles afresh, or it
 # would load the unchecked machine code of an earlier run.
+NUMBA = numba is not None  # the numba flavour exists
 BOUNDS_CHECKED = numba is not None and bool(numba.config.BOUNDSCHECK) and not numba.config.DISABLE_JIT
 CACHE_ON_DISK = not BOUNDS_CHECKED
 

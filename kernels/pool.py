@@ -25,10 +25,9 @@ import numpy as np
 
 from minires.backend import get_array_module
 
-from .cuda import pool as cuda
-from .im2col import col2im_reference, conv_out_size, im2col_reference
+from . import im2col as columns
+from .im2col import conv_out_size
 from .jit import parallel_jit, prange
-from .registry import register
 
 
 # --- NumPy reference ------------------------------------------------------------------------------
@@ -64,7 +63,7 @@ def max_pool_backward_reference(g, argmax, h, w, kh, kw, sh, sw, ph, pw):
 
 
 def avg_pool_forward_reference(x, kh, kw, sh, sw, ph, pw):
-    col = im2col_reference(x, kh, kw, sh, sw, ph, pw, 1, 1)  # (N, C, KH, KW, OH, OW), zero padded
+    col = columns.im2col_reference(x, kh, kw, sh, sw, ph, pw, 1, 1)  # (N, C, KH, KW, OH, OW), zero padded
     return col.sum(axis=(2, 3)) / (kh * kw)  # padded zeros count: count_include_pad=True
 
 
@@ -72,7 +71,7 @@ def avg_pool_backward_reference(g, h, w, kh, kw, sh, sw, ph, pw):
     xp = get_array_module(g)
     n, c, oh, ow = g.shape
     col = xp.broadcast_to((g / (kh * kw))[:, :, None, None], (n, c, kh, kw, oh, ow))
-    return col2im_reference(col, h, w, sh, sw, ph, pw, 1, 1)
+    return columns.col2im_reference(col, h, w, sh, sw, ph, pw, 1, 1)
 
 
 def global_avg_pool_forward_reference(x):
@@ -281,24 +280,3 @@ global_avg_pool_forward_numba = parallel_jit(global_avg_pool_forward_loops)
 global_avg_pool_backward_numba = parallel_jit(global_avg_pool_backward_loops)
 max_pool_channels_last_forward_numba = parallel_jit(max_pool_channels_last_forward_loops)
 max_pool_channels_last_backward_numba = parallel_jit(max_pool_channels_last_backward_loops)
-
-register("max_pool_forward", reference=max_pool_forward_reference, numba=max_pool_forward_numba,
-         cuda=cuda.max_pool_forward)
-register("max_pool_backward", reference=max_pool_backward_reference, numba=max_pool_backward_numba,
-         cuda=cuda.max_pool_backward)
-register("avg_pool_forward", reference=avg_pool_forward_reference, numba=avg_pool_forward_numba,
-         cuda=cuda.avg_pool_forward)
-register("avg_pool_backward", reference=avg_pool_backward_reference, numba=avg_pool_backward_numba,
-         cuda=cuda.avg_pool_backward)
-register("global_avg_pool_forward", reference=global_avg_pool_forward_reference, numba=global_avg_pool_forward_numba,
-         cuda=cuda.global_avg_pool_forward)
-register("global_avg_pool_backward", reference=global_avg_pool_backward_reference,
-         numba=global_avg_pool_backward_numba, cuda=cuda.global_avg_pool_backward)
-register("max_pool_channels_last_forward", reference=max_pool_channels_last_forward_reference,
-         numba=max_pool_channels_last_forward_numba)
-register("max_pool_channels_last_backward", reference=max_pool_channels_last_backward_reference,
-         numba=max_pool_channels_last_backward_numba)
-# Adaptive windows of any size: the reference only (a handful of NumPy slices; the common case, output 1x1,
-# goes to the global-pool kernels above).
-register("adaptive_avg_pool_forward", reference=adaptive_avg_pool_forward_reference)
-register("adaptive_avg_pool_backward", reference=adaptive_avg_pool_backward_reference)

@@ -22,9 +22,7 @@ import numpy as np
 
 from minires.backend import get_array_module
 
-from .cuda import residual as cuda
 from .jit import parallel_jit, prange, serial_jit
-from .registry import register
 
 
 def shortcut_a_channels(in_channels, out_channels):
@@ -137,19 +135,15 @@ residual_add_backward_numba = parallel_jit(residual_add_backward_loops)
 shortcut_a_forward_numba = parallel_jit(shortcut_a_forward_loops)
 shortcut_a_backward_numba = parallel_jit(shortcut_a_backward_loops)
 
-register("residual_add_forward", reference=residual_add_forward_reference, numba=residual_add_forward_numba,
-         cuda=cuda.residual_add_forward)
-register("residual_add_backward", reference=residual_add_backward_reference, numba=residual_add_backward_numba,
-         cuda=cuda.residual_add_backward)
-register("shortcut_a_forward", reference=shortcut_a_forward_reference, numba=shortcut_a_forward_numba,
-         cuda=cuda.shortcut_a_forward)
-register("shortcut_a_backward", reference=shortcut_a_backward_reference, numba=shortcut_a_backward_numba,
-         cuda=cuda.shortcut_a_backward)
-register("relu_backward", reference=lambda g, y: residual_add_backward_reference(g, y, True),
-         numba=(lambda g, y: residual_add_backward_numba(g, y, True)) if residual_add_backward_numba else None,
-         cuda=cuda.relu_backward)
+
+def relu_backward_reference(g, y):
+    return residual_add_backward_reference(g, y, True)  # the join's backward with the ReLU, nothing added
+
+
+def _relu_backward_loops(g, y):
+    return residual_add_backward_numba(g, y, True)
+
+
+relu_backward_numba = _relu_backward_loops if residual_add_backward_numba else None
+
 # channels-last: two strided copies, which NumPy does at memory speed; no loops to compile
-register("shortcut_a_forward_channels_last", reference=shortcut_a_forward_channels_last_reference,
-         cuda=cuda.shortcut_a_forward_channels_last)
-register("shortcut_a_backward_channels_last", reference=shortcut_a_backward_channels_last_reference,
-         cuda=cuda.shortcut_a_backward_channels_last)

@@ -1,22 +1,17 @@
 """Tensor: an array (NumPy or CuPy) with a gradient and a link to the Function that made it.
 
-A tensor that needs a gradient owns a small graph node (``_Node``): the Function that made it, its shape and
-dtype, its hooks. Functions link nodes, never tensors, so the graph holds no array except those a Function
-saved for its backward: an intermediate result nobody saved is freed as soon as forward is done with it,
-as in PyTorch.
-
-The whole backward pass is ``Tensor.backward``: order the graph topologically (iteratively, so a graph
-thousands of nodes deep needs no recursion), then walk it once in reverse, handing each node's gradient to
-its creator's ``backward``.
+A tensor that needs a gradient owns a small graph node (autograd.Node): the Function that made it, its shape
+and dtype, its hooks. Functions link nodes, never tensors, so an intermediate result nobody saved is freed
+as soon as forward is done with it, as in PyTorch. ``Tensor.backward`` hands the walk to minires/autograd.py.
 """
 import operator
-import weakref
 
 import numpy as np
 
-from . import backend, op_hooks
+from . import autograd, backend
 from . import memory_format as memory_format_rules
-from .errors import ArgumentError, ArgumentTypeError, AutogradError, DeviceError, DTypeError, ShapeError
+from .autograd import HookHandle, Node, check_gradient
+from .errors import ArgumentError, ArgumentTypeError, AutogradError, DeviceError, DTypeError
 
 
 NUMERIC_KINDS = "biuf"  # bool, int, unsigned, float: no strings, bytes, objects, dates or complex numbers
@@ -66,7 +61,7 @@ class Tensor:
         t = cls.__new__(cls)
         t.data, t._grad, t._node = data, None, None
         if creator is not None or requires_grad:
-            t._node = _Node(t, creator)
+            t._node = Node(t, creator)
         return t
 
     # --- properties -------------------------------------------------------------------------------
@@ -80,7 +75,7 @@ class Tensor:
     def grad(self, value):
         if value is not None:
             value = value if isinstance(value, Tensor) else Tensor._make(value)
-            _check_gradient(".grad", self, value.data)
+            check_gradient(".grad", self, value.data)
         self._grad = value
 
     @property
@@ -97,7 +92,7 @@ class Tensor:
         if not value:
             self._node = None
         elif self._node is None:
-            self._node = _Node(self, None)
+            self._node = Node(self, None)
 
     def requires_grad_(self, value=True):
         self.requires_grad = value
@@ -209,7 +204,7 @@ class Tensor:
         if self._node is None:
             raise AutogradError("register_hook: cannot register a hook on a tensor that does not require grad")
         self._node.hooks = self._node.hooks + (hook,)
-        return _HookHandle(self._node, hook)
+        return HookHandle(self._node, hook)
 
     def register_post_accumulate_grad_hook(self, hook):
         """Call hook(tensor) on a leaf each time backward has added to its .grad (torch's name and timing:
@@ -218,7 +213,7 @@ class Tensor:
             raise AutogradError("register_post_accumulate_grad_hook: only a leaf that requires grad has a .grad "
                                 "to accumulate")
         self._node.post_accumulate_hooks = self._node.post_accumulate_hooks + (hook,)
-        return _HookHandle(self._node, hook, "post_accumulate_hooks")
+        return HookHandle(self._node, hook, "post_accumulate_hooks")
 
     def backward(self, grad=None, retain_graph=False):
         """Backpropagate from this tensor: every leaf that requires grad gets d(self)/d(leaf) added to .grad.
@@ -229,20 +224,7 @@ class Tensor:
         if not self.requires_grad:
             raise AutogradError("backward: this tensor does not require grad, so no graph was built for it "
                                "(did the inputs have requires_grad=True, outside no_grad()?)")
-        # node -> (dL/d(its tensor) summed so far, whether that array is the engine's alone to hand out)
-        grads = {id(self._node): (self._initial_grad(grad), False)}
-        for node in reversed(_topological_order(self._node)):
-            summed, owned = grads.pop(id(node), (None, False))
-            grad = node.run_hooks(summed)
-            if grad is None:
-                continue
-            if node.creator is None or node.retains_grad:
-                node.store_grad(grad, owned and grad is summed and node.creator is None)
-            fn = node.creator
-            if fn is not None:
-                _accumulate(grads, fn, _input_grads(fn, grad))
-                if not retain_graph:
-                    fn.release()
+        autograd.backward(self._node, self._initial_grad(grad), Tensor._make, retain_graph)
 
     def _initial_grad(self, grad):
         xp = backend.get_array_module(self.data)
@@ -257,7 +239,7 @@ class Tensor:
         if backend.device_of(grad) != self.device:
             raise DeviceError(f"backward: grad is on {backend.device_of(grad)} but the tensor is "
                                       f"on {self.device}")
-        _check_gradient("backward", self, grad)
+        check_gradient("backward", self, grad)
         return grad
 
     def _accumulate_grad(self, grad, owned=False):
@@ -266,7 +248,7 @@ class Tensor:
             # unless the engine says the array is its alone (Function.fresh_input_grads, or a sum it made).
             self._grad = Tensor._make(grad if owned else grad.copy(order="K"))
         else:
-            _check_gradient("accumulate .grad", self, self._grad.data)
+            check_gradient("accumulate .grad", self, self._grad.data)
             self._grad = Tensor._make(self._grad.data + grad)
 
     # --- operators (the math is in minires.functional) --------------------------------------------
@@ -399,108 +381,6 @@ class Tensor:
 
     def cpu(self):
         return self.to("cpu")
-
-
-class _Node:
-    """A tensor's place in the graph. It holds no array: only the Function that made the tensor, what
-    backward checks (shape, dtype), hooks, and a weak reference back to the tensor for .grad."""
-    __slots__ = ("creator", "_shape", "_dtype", "hooks", "post_accumulate_hooks", "retains_grad", "_tensor",
-                 "__weakref__")
-
-    def __init__(self, tensor, creator):
-        self.creator, self.hooks, self.post_accumulate_hooks, self.retains_grad = creator, (), (), False
-        self._shape, self._dtype = tensor.data.shape, tensor.data.dtype
-        self._tensor = weakref.ref(tensor)
-
-    def tensor(self):
-        return self._tensor()
-
-    def store_grad(self, grad, owned=False):
-        tensor = self._tensor()
-        if tensor is not None:  # a tensor nobody holds any more cannot be asked for its .grad
-            tensor._accumulate_grad(grad, owned)
-            for hook in self.post_accumulate_hooks:
-                hook(tensor)
-
-    # A leaf's array may be replaced (Module.to, astype): ask the tensor; an op's output never changes.
-    @property
-    def shape(self):
-        tensor = self._tensor() if self.creator is None else None
-        return tensor.data.shape if tensor is not None else self._shape
-
-    @property
-    def dtype(self):
-        tensor = self._tensor() if self.creator is None else None
-        return tensor.data.dtype if tensor is not None else self._dtype
-
-    def run_hooks(self, grad):
-        for hook in self.hooks:
-            if grad is None:
-                break
-            replaced = hook(Tensor._make(grad))
-            if replaced is not None:
-                replaced = replaced.data if isinstance(replaced, Tensor) else replaced
-                _check_gradient("register_hook", self, replaced)
-                grad = replaced
-        return grad
-
-
-class _HookHandle:
-    def __init__(self, node, hook, kind="hooks"):
-        self._node, self._hook, self._kind = node, hook, kind
-
-    def remove(self):
-        setattr(self._node, self._kind, tuple(h for h in getattr(self._node, self._kind) if h is not self._hook))
-
-
-def _topological_order(root):
-    """Every node that needs a gradient on the way to ``root``, each after all of its inputs."""
-    order, visited, stack = [], set(), [(root, False)]
-    while stack:
-        node, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        if node.creator is not None:
-            for parent in node.creator.inputs:
-                if parent is not None and id(parent) not in visited:
-                    stack.append((parent, False))
-    return order
-
-
-def _input_grads(fn, grad):
-    """fn's backward: one gradient (or None) per input of fn."""
-    if fn.released:
-        raise AutogradError(f"backward through {fn.op_name()} a second time: its saved arrays were "
-                            f"freed by the first backward; pass retain_graph=True to the first call")
-    input_grads = op_hooks.run(fn, "backward", (grad,), lambda: fn.backward(grad))
-    return input_grads if isinstance(input_grads, tuple) else (input_grads,)
-
-
-def _accumulate(grads, fn, input_grads):
-    """Add each input's gradient to what the input already received from its other uses."""
-    for parent, parent_grad in zip(fn.inputs, input_grads):
-        if parent_grad is None or parent is None:
-            continue
-        _check_gradient(fn.op_name(), parent, parent_grad)
-        # Gradients from every use of a tensor are summed (+=): this is what makes the residual fan-out
-        # correct — x feeds both F(x) and the shortcut, so dL/dx = dL/dy (dF/dx + I).
-        previous = grads.get(id(parent))
-        grads[id(parent)] = (parent_grad, fn.fresh_input_grads) if previous is None else \
-            (previous[0] + parent_grad, True)
-
-
-def _check_gradient(op, tensor, grad):
-    """A gradient must match its tensor exactly: never let a mis-shaped one broadcast into a parameter."""
-    if grad.shape != tensor.shape:
-        raise ShapeError(f"{op}: gradient of shape {tuple(grad.shape)} does not match the tensor's shape "
-                         f"{tuple(tensor.shape)}")
-    if grad.dtype != tensor.dtype:
-        raise DTypeError(f"{op}: gradient of dtype {grad.dtype} does not match the tensor's dtype {tensor.dtype}")
 
 
 from . import functional as F  # noqa: E402  (functional imports Tensor, so it loads after the class)

@@ -19,7 +19,8 @@ from . import backend, op_hooks
 from .errors import ArgumentError, ArgumentTypeError, AutogradError, MissingDependencyError
 from .files import atomic_write_bytes
 from .plotting import pyplot
-from .tensor import Tensor, _topological_order
+from .autograd import topological_order
+from .tensor import Tensor
 
 
 class Graph:
@@ -35,7 +36,7 @@ class Graph:
         self.output = output
         self.nodes = {}  # key -> (label, kind) with kind "op" or "leaf"
         self.edges = []  # (source key, target key, shape, (function, input index) or None)
-        for node in _topological_order(output._node):
+        for node in topological_order(output._node):
             fn = node.creator
             if fn is None:
                 tensor = node.tensor()

@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 import cuda_harness
 import minires as mr
 from minires import F, backend, kernels, models
-from minires.functional import conv_gemm
-from minires.kernels.cuda import modules
+from minires.kernels.cuda import im2col as cuda_im2col, modules
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the references compute with NaN and inf
 
@@ -365,7 +364,21 @@ def exercise_every_kernel(sanitizer="plain"):
             for op, args in cases:
                 kernels.implementation(op, "cuda")(*args)
                 exercised.add(op)
+            exercised |= _run_conv2d(rng, *geometry[:5])
     return exercised
+
+
+def _run_conv2d(rng, n, c, h, w, dtype):
+    """conv2d's CUDA version (host code around cuBLAS and im2col.cu) forward and backward: one GEMM for the
+    batch (groups 1) and the per-image products (groups 2 where the channels allow); the ops it ran."""
+    from minires.functional.window import sliding_window
+    for groups in (1, 2) if c % 2 == 0 else (1,):
+        x, weight = rng.standard_normal((n, c, h, w)).astype(dtype), rng.standard_normal((4, c // groups, 3, 2))
+        window = sliding_window("conv2d", x.shape, (3, 2), (2, 1), 1)
+        y, saved = kernels.implementation("conv2d_forward", "cuda")(x, weight.astype(dtype), None, window, groups)
+        g = rng.standard_normal(y.shape).astype(dtype)
+        kernels.implementation("conv2d_backward", "cuda")(saved, g, (True, True, True))
+    return {"conv2d_forward", "conv2d_backward"}
 
 
 @needs_gxx
@@ -437,8 +450,8 @@ def _conv_step(x, weight, bias, **window):
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("memory_format", ["contiguous_format", "channels_last"])
 def test_the_gpu_convolution_equals_the_cpu_one(stride, padding, dilation, bias, memory_format):
-    """functional/conv_gemm.py (one GEMM over the batch's (K, N P) columns, im2col_rows/col2im_rows on the
-    harness) against functional/conv.py on the reference kernels: output and the three gradients, float64,
+    """kernels/cuda/im2col.py's conv2d (one GEMM over the batch's (K, N P) columns, im2col_rows/col2im_rows on the
+    harness) against kernels/im2col.py's reference: output and the three gradients, float64,
     with a channels-last input converted and its gradient given back channels-last."""
     rng = np.random.default_rng(3)
     x, weight = rng.standard_normal((3, 4, 7, 6)), rng.standard_normal((5, 4, 3, 3))
@@ -449,7 +462,7 @@ def test_the_gpu_convolution_equals_the_cpu_one(stride, padding, dilation, bias,
     with kernels.using("reference"):
         expected = _conv_step(x, weight, b, **window)
     with kernels.using("cuda"), modules.built_by(_harness_module, block=32, max_blocks=3):
-        assert conv_gemm.applies(mr.tensor(x), groups=1)
         ours = _conv_step(x, weight, b, **window)
+        assert kernels.table.conv2d_forward.cuda is cuda_im2col.conv2d_forward
     for name, mine, theirs in zip(["y", "dx", "dW", "db"], ours, expected):
         np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12 * np.abs(theirs).max(), err_msg=name)

@@ -229,14 +229,17 @@ def test_convolutions_sharing_the_workspace_backprop_correctly():
     check_against_torch(net(F, F.relu), net(TF, torch.relu), [x, w1, w2])
 
 
+@pytest.mark.skipif(not kernels.numba_available(), reason="the column workspace is the numba flavour's")
 def test_pointwise_convolution_skips_im2col(monkeypatch):
+    """On the numba flavour's column workspace (the reference unfolds every convolution, plainly)."""
     def fail(*args, **kwargs):
         raise AssertionError("im2col must not run for a 1x1 stride-1 convolution")
 
-    monkeypatch.setattr(kernels, "pick", lambda op, xp: fail if op in ("im2col", "col2im") else
-                        kernels.registry.pick(op, xp))
+    monkeypatch.setattr(conv_columns.ConvColumns, "_unfold", fail)
+    monkeypatch.setattr(conv_columns.workspace, "lease", fail)  # nor col2im's buffer
     x, w = _random((2, 6, 4, 4), np.float32), _random((8, 3, 1, 1), np.float32, 1)
-    check_against_torch(lambda a, b: F.conv2d(a, b, groups=2), lambda a, b: TF.conv2d(a, b, groups=2), [x, w])
+    with kernels.using("numba"):
+        check_against_torch(lambda a, b: F.conv2d(a, b, groups=2), lambda a, b: TF.conv2d(a, b, groups=2), [x, w])
 
 
 def t(*shape, dtype=np.float32):

@@ -93,8 +93,27 @@ CALLS = {
 }
 
 
+CONV2D = {"conv2d_forward", "conv2d_backward"}  # one pair, checked together below
+
+
 def test_every_kernel_has_a_non_finite_case():
-    assert set(CALLS) == set(kernels.registered())
+    assert set(CALLS) | CONV2D == set(kernels.registered())
+
+
+@pytest.mark.skipif(not kernels.numba_available(), reason="needs numba")
+@pytest.mark.parametrize("groups", [1, 3])
+def test_numba_conv2d_treats_nan_and_inf_as_the_reference_does(groups):
+    """y, dx, dW and db of im2col.py's convolution in both flavours, with NaN and inf in x, W and gy."""
+    from minires.functional.window import sliding_window
+    window = sliding_window("conv2d", SHAPE, (3, 2), (2, 1), 1)
+    outputs = {}
+    for flavour in ("reference", "numba"):
+        x, weight, bias = sprinkled(SHAPE, 97), sprinkled((6, C // groups, 3, 2), 98), sprinkled((6,), 99)
+        y, saved = kernels.implementation("conv2d_forward", flavour)(x, weight, bias, window, groups)
+        grads = kernels.implementation("conv2d_backward", flavour)(saved, sprinkled(y.shape, 100), (True,) * 3)
+        outputs[flavour] = (y, *grads)
+    for i, (ours, theirs) in enumerate(zip(outputs["numba"], outputs["reference"])):
+        assert_same_non_finite(ours, theirs, f"conv2d output {i}")
 
 
 def assert_same_non_finite(ours, reference, what):

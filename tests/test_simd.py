@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from minires.errors import DTypeError
-from minires.kernels import simd
+from minires.kernels.direct import simd
 
 LANES = simd.LANES
 # One program over every operation: out[2:18] = s a[3:19] + b[0] b[1:17]; out[20:36] += a[0:16]; its sum
@@ -106,7 +106,8 @@ def test_the_python_vectors_write_into_the_array_itself():
 
 CHECKED_RUN = """
 import numba, numpy as np
-from minires.kernels import direct_conv, jit, simd
+from minires.kernels import jit
+from minires.kernels.direct import fast as direct_conv, simd
 assert simd.BOUNDS_CHECKED and not jit.CACHE_ON_DISK
 assert "boundscheck=True" in direct_conv._DECORATOR and "cache=False" in direct_conv._DECORATOR
 

@@ -8,6 +8,7 @@ An (N, C, M) input is passed as the memory under it, with its two strides: its o
 """
 from minires.backend import get_array_module
 
+from ..batchnorm import update_running
 from .modules import launch, launch_per_channel
 
 
@@ -67,8 +68,7 @@ def _forward_train(x, gamma, beta, eps, running, residual=None, relu=False):
                        (memory, sn, sc, gamma, mean, var, inv_std, scale, running_mean if update else mean,
                         running_var if update else var, float(momentum), int(update), *x.shape, float(eps)))
     if not update and running is not None:  # one statistic tracked without the other (rare): as the reference
-        from ..batchnorm import update_running
-        update_running(running_mean, running_var, mean, var, x.size // x.shape[1], momentum)
+        update_running(running, mean, var, x.size // x.shape[1])
     return _normalise(x, mean, scale, beta, residual, relu), mean, var, inv_std
 
 

@@ -1,6 +1,7 @@
 """Launch code for residual.cu, with the signatures of kernels/residual.py's references (its cuda slots)."""
 from minires.backend import get_array_module
 
+from ..residual import shortcut_a_channels
 from .modules import launch
 
 
@@ -34,7 +35,6 @@ def _shortcut(kernel, source, shape, geometry):
 
 def _option_a(n, c, h, w, out_channels, sh, sw):
     """The kernels' geometry arguments: n, c, h, w, co, oh, ow, sh, sw and the zero channels in front."""
-    from ..residual import shortcut_a_channels  # here: kernels/residual.py imports this module to register it
     return n, c, h, w, out_channels, -(-h // sh), -(-w // sw), sh, sw, shortcut_a_channels(c, out_channels)[0]
 
 

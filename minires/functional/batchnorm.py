@@ -4,12 +4,10 @@ Training: normalise with the batch mean and the *biased* batch variance; update 
 place with the *unbiased* variance: running = (1 - momentum) * running + momentum * batch (the kernel does,
 kernels/batchnorm.py's update_running or, on the GPU, inside its statistics launch).
 Evaluation: normalise with the running statistics, y = x * scale + shift per channel.
-Works on (N, C) and (N, C, *) inputs, viewed without a copy as kernels/batchnorm.py's (N, C, M) = (N, C, H W);
-a channels-last input goes to kernels/batchnorm_channels_last.py as its (P, C) = (N H W, C) pixel matrix,
-and the output keeps the input's layout.
+Works on (N, C) and (N, C, *) inputs; kernels.batch_norm_forward views them without a copy as (N, C, H W), or
+a channels-last input as its (N H W, C) pixel matrix, and the output keeps the input's layout.
 """
 from .. import backend, kernels
-from .. import memory_format as memory_format_rules
 from ..errors import ArgumentError, DTypeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
@@ -20,39 +18,17 @@ class BatchNorm(Function):
     fresh_input_grads = True  # dx, dW, db: new arrays (views of new arrays at most)
 
     def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
-        xp = backend.get_array_module(x)
-        self.training, self.shape = training, x.shape
-        self.channels_last = memory_format_rules.only_channels_last(x)
-        self.family = family = "batchnorm_channels_last_" if self.channels_last else "batchnorm_"
-        x3 = self._channel_view(x)  # (N, C, M), or (P, C) channels-last
         gamma, beta = affine(weight, bias, x)
-        if training:
-            running = (running_mean, running_var, momentum)  # updated in place by the kernel
-            y, mean, var, inv_std = kernels.pick(family + "forward_train", xp)(x3, gamma, beta, eps, running=running)
-        else:
-            mean, var, inv_std = evaluation_statistics(running_mean, running_var, eps)
-            y = kernels.pick(family + "forward_eval", xp)(x3, gamma, beta, mean, var, eps)
-        self.save_for_backward(x3, gamma, mean, inv_std)
-        return self._unview(y)
+        # running statistics: updated in place in training, read (copied) in evaluation
+        y, saved = kernels.batch_norm_forward(x, gamma, beta, eps, training, (running_mean, running_var, momentum))
+        self.save_for_backward(saved)
+        return y                                          # y = gamma (x - mean) / sqrt(var + eps) + beta
 
     def backward(self, g):
-        x3, gamma, mean, inv_std = self.saved_tensors
-        xp = backend.get_array_module(g)
-        # training: the batch statistics depend on x (the three-term form); evaluation: y is affine in x
-        backward = kernels.pick(self.family + ("backward" if self.training else "backward_eval"), xp)
-        dx, dgamma, dbeta = backward(self._channel_view(g), x3, gamma, mean, inv_std)
+        (saved,) = self.saved_tensors
+        dx, dgamma, dbeta = kernels.batch_norm_backward(saved, g)
         _, need_w, need_b = self.needs_input_grad
-        return self._unview(dx), dgamma if need_w else None, dbeta if need_b else None
-
-    def _channel_view(self, a):
-        if self.channels_last:
-            return memory_format_rules.pixel_matrix(a)
-        return a.reshape(*self.shape[:2], -1)
-
-    def _unview(self, a3):
-        if self.channels_last:
-            return memory_format_rules.from_pixel_matrix(a3, self.shape)
-        return a3.reshape(self.shape)
+        return dx, dgamma if need_w else None, dbeta if need_b else None
 
 
 def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5):
@@ -93,10 +69,3 @@ def affine(weight, bias, x):
     xp, c = backend.get_array_module(x), x.shape[1]
     return (weight if weight is not None else xp.ones(c, dtype=x.dtype),
             bias if bias is not None else xp.zeros(c, dtype=x.dtype))
-
-
-def evaluation_statistics(running_mean, running_var, eps):
-    """mean, var and 1 / sqrt(var + eps) from the running statistics, copied: later training steps must not
-    change what this op's backward uses."""
-    mean, var = running_mean.copy(), running_var.copy()
-    return mean, var, 1 / backend.get_array_module(var).sqrt(var + eps)

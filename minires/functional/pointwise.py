@@ -1,7 +1,6 @@
 """Elementwise functions of one tensor. Each backward: local derivative x upstream gradient."""
 from .. import backend, kernels
 from ..function import Function
-from ..memory_format import Layout
 
 
 class Exp(Function):
@@ -54,9 +53,7 @@ class ReLU(Function):
         (y,) = self.saved_tensors
         # d relu(x) = 1 where x > 0, else 0. Written as torch's threshold_backward: exactly 0 where y <= 0
         # (even for a NaN gradient), and a NaN output passes its gradient on, so NaN is never hidden.
-        layout = Layout.of(y)  # the kernel reads memory flat: hand it g in y's layout
-        grad = kernels.pick("relu_backward", backend.get_array_module(g))(layout.memory(g), layout.memory(y))
-        return layout.tensor(grad)
+        return kernels.relu_backward(g, y)
 
 
 class Sigmoid(Function):

@@ -3,10 +3,9 @@ default), adaptive_avg_pool2d and global_avg_pool2d. Output sizes follow conv_ou
 OH = floor((H + 2 padding - kernel) / stride) + 1. Max pooling has kernels for both memory formats; the
 average-pooling kernels want NCHW memory, so a channels-last input is copied to NCHW and the result back
 (counted conversions; the global pool runs once per network, on its smallest activation)."""
-from .. import backend, kernels
+from .. import kernels
 from ..errors import ArgumentError, ShapeError
 from ..function import Function
-from ..memory_format import Layout
 from .window import check_nchw, pair, sliding_window
 
 
@@ -14,56 +13,39 @@ class MaxPool2d(Function):
     name = "max_pool2d"
 
     def forward(self, x, window):
-        self.in_shape, self.layout = x.shape, Layout.of(x)
-        self.kernels = "max_pool_channels_last" if self.layout.channels_last else "max_pool"  # no copies
-        kernel = kernels.pick(f"{self.kernels}_forward", backend.get_array_module(x))
-        y, argmax = kernel(self.layout.memory(x), *_pool_args(window))
-        self.save_for_backward(argmax)
-        self.window = window
-        return self.layout.tensor(y)
+        y, saved = kernels.max_pool2d_forward(x, window)
+        self.save_for_backward(saved)
+        return y
 
     def backward(self, g):
-        (argmax,) = self.saved_tensors
-        h, w = self.in_shape[2:]
-        kernel = kernels.pick(f"{self.kernels}_backward", backend.get_array_module(g))
-        return self.layout.tensor(kernel(self.layout.memory(g), argmax, h, w, *_pool_args(self.window)))  # at the winner
+        (saved,) = self.saved_tensors
+        return kernels.max_pool2d_backward(saved, g)              # the gradient goes to each window's winner
 
 
 class AvgPool2d(Function):
     name = "avg_pool2d"
 
     def forward(self, x, window):
-        self.in_shape, self.window, self.layout = x.shape, window, Layout.of(x)
-        kernel = kernels.pick("avg_pool_forward", backend.get_array_module(x))
-        return self.layout.restore(kernel(self.layout.nchw(x), *_pool_args(window)))
+        y, saved = kernels.avg_pool2d_forward(x, window)
+        self.save_for_backward(saved)
+        return y
 
     def backward(self, g):
-        h, w = self.in_shape[2:]
-        # dx = each window's gradient spread evenly over its KH KW pixels
-        kernel = kernels.pick("avg_pool_backward", backend.get_array_module(g))
-        return self.layout.restore(kernel(self.layout.nchw(g), h, w, *_pool_args(self.window)))
+        (saved,) = self.saved_tensors
+        return kernels.avg_pool2d_backward(saved, g)              # spread evenly over each window
 
 
 class AdaptiveAvgPool2d(Function):
     name = "adaptive_avg_pool2d"
 
     def forward(self, x, output_size):
-        xp = backend.get_array_module(x)
-        self.in_shape, self.is_global, self.layout = x.shape, output_size == (1, 1), Layout.of(x)
-        if self.is_global:
-            return self.layout.restore(kernels.pick("global_avg_pool_forward", xp)(self.layout.nchw(x)))
-        return self.layout.restore(kernels.pick("adaptive_avg_pool_forward", xp)(self.layout.nchw(x), *output_size))
+        y, saved = kernels.adaptive_avg_pool2d_forward(x, output_size)
+        self.save_for_backward(saved)
+        return y
 
     def backward(self, g):
-        xp = backend.get_array_module(g)
-        h, w = self.in_shape[2:]
-        kernel = "global_avg_pool_backward" if self.is_global else "adaptive_avg_pool_backward"
-        return self.layout.restore(kernels.pick(kernel, xp)(self.layout.nchw(g), h, w))
-
-
-def _pool_args(window):
-    """The pooling kernels' window arguments: KH, KW, SH, SW, PH, PW."""
-    return (*window.kernel, *window.stride, *window.padding)
+        (saved,) = self.saved_tensors
+        return kernels.adaptive_avg_pool2d_backward(saved, g)
 
 
 def _pool_window(op, x, kernel_size, stride, padding):

@@ -5,32 +5,27 @@ the two branches and applies the block's final ReLU in one pass. Its backward ha
 branches (masked by the ReLU): the gradient flows to x along the shortcut unchanged, and the engine adds it
 to what comes back through F.
 """
-from .. import backend, kernels
+from .. import kernels
 from ..errors import ShapeError
 from ..function import Function
-from ..memory_format import Layout
 from .window import check_nchw, pair
 
 
 class ResidualAdd(Function):
-    """Elementwise, so the kernels run on the arrays' memory as it is: NCHW, or the NHWC array under a
-    channels-last input (the output keeps the layout of ``out``)."""
+    """Elementwise, on the arrays' memory as it is (the output keeps the layout of ``out``)."""
     name = "residual_add"
 
     def forward(self, out, shortcut, relu):
-        self.layout = Layout.of(out)
-        y = kernels.pick("residual_add_forward", backend.get_array_module(out))(
-            self.layout.memory(out), self.layout.memory(shortcut), relu)
+        y = kernels.residual_add_forward(out, shortcut, relu)     # y = out + shortcut (then ReLU)
         self.relu = relu
         self.save_for_backward(y if relu else None)
-        return self.layout.tensor(y)
+        return y
 
     def backward(self, g):
         (y,) = self.saved_tensors
         # dy/dout = dy/dshortcut = I, masked by the ReLU when there is one
         if self.relu:
-            kernel = kernels.pick("residual_add_backward", backend.get_array_module(g))
-            g = self.layout.tensor(kernel(self.layout.memory(g), y, True))
+            g = kernels.residual_add_backward(g, y)
         need_out, need_shortcut = self.needs_input_grad
         return g if need_out else None, g if need_shortcut else None
 
@@ -39,15 +34,13 @@ class ShortcutA(Function):
     name = "shortcut_a"
 
     def forward(self, x, out_channels, stride):
-        self.in_shape, self.stride, self.layout = x.shape, stride, Layout.of(x)
-        self.suffix = "_channels_last" if self.layout.channels_last else ""  # the kernels' NHWC versions
-        kernel = kernels.pick("shortcut_a_forward" + self.suffix, backend.get_array_module(x))
-        return self.layout.tensor(kernel(self.layout.memory(x), out_channels, *stride))
+        y, saved = kernels.shortcut_a_forward(x, out_channels, stride)
+        self.save_for_backward(saved)
+        return y
 
     def backward(self, g):
-        _, c, h, w = self.in_shape
-        kernel = kernels.pick("shortcut_a_backward" + self.suffix, backend.get_array_module(g))
-        return self.layout.tensor(kernel(self.layout.memory(g), c, h, w, *self.stride))
+        (saved,) = self.saved_tensors
+        return kernels.shortcut_a_backward(saved, g)
 
 
 def residual_add(out, shortcut, relu=False):

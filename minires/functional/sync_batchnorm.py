@@ -8,9 +8,8 @@ The parameter gradients it returns are this rank's own sums: DistributedDataPara
 other ranks' like any gradient. Running statistics move with the global mean and unbiased variance. With one
 process it is batch_norm computed through the sums (float64 sums, so equal to 1e-12 in float64).
 """
-from .. import backend
+from .. import backend, kernels
 from ..function import Function
-from ..kernels.batchnorm import update_running
 from .batchnorm import affine, checked_arguments
 
 
@@ -32,7 +31,8 @@ class SyncBatchNorm(Function):
         gamma, beta = affine(weight, bias, x)
         x_hat = (x - mean.astype(x.dtype).reshape(shape)) * inv_std.astype(x.dtype).reshape(shape)
         y = x_hat * gamma.reshape(shape) + beta.reshape(shape)
-        update_running(running_mean, running_var, mean.astype(x.dtype), var.astype(x.dtype), count, momentum)
+        kernels.batch_norm_update_running((running_mean, running_var, momentum), mean.astype(x.dtype),
+                                          var.astype(x.dtype), count)
         self.save_for_backward(x_hat, gamma, inv_std.astype(x.dtype), count)
         self.world, self.shape, self.axes = world, shape, axes
         return y

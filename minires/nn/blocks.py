@@ -81,12 +81,26 @@ def _conv1x1(in_channels, out_channels, rng, stride=1):
     return Conv2d(in_channels, out_channels, 1, stride=stride, bias=False, rng=rng)
 
 
+def bn_relu(bn, x):
+    """relu(bn(x)) as one op (F.batch_norm_relu with the BatchNorm2d ``bn``'s parameters and statistics)."""
+    return bn(x, relu=True)
+
+
+def bn_add_relu(bn, x, shortcut):
+    """y = relu(bn(x) + shortcut): a residual branch's last batch-norm, the join and the block's ReLU as one op
+    (F.batch_norm_relu), the same values and gradients as the three ops; the shortcut receives the gradient
+    that reaches the join, as with ResidualJoin."""
+    return bn(x, residual=shortcut, relu=True)
+
+
 class BasicBlock(Module):
     """Two 3x3 convolutions: F(x) = BN(conv(ReLU(BN(conv(x))))), y = ReLU(F(x) + W_s x).
 
     ``fused=True`` (or nn.fuse(model)) computes the same values and gradients with each batch-norm and the
-    ReLU (and join) after it as one op, F.batch_norm_relu: fewer passes over memory on channels-last
-    tensors. The ``relu`` and ``join`` children are then not called, so hooks on them do not fire."""
+    ReLU (and join) after it as one op (bn_relu, bn_add_relu): fewer passes over memory on channels-last
+    tensors, as ``minires train`` and ``minires bench`` run. The ``relu`` and ``join`` children are not
+    called then; so that their hooks always fire, a block whose ``relu`` or ``join`` has a hook runs unfused
+    (the lesion study replaces ``join`` and unfuses the model itself)."""
     expansion = 1
 
     def __init__(self, in_channels, planes, stride=1, shortcut="B", rng=None, fused=False):
@@ -102,7 +116,7 @@ class BasicBlock(Module):
         self.join = None if self.downsample is None else ResidualJoin(relu=True)
 
     def forward(self, x):                                          # x: (N, C_in, H, W)
-        if self.fused:
+        if self.fused and not _hooked(self.relu, self.join):
             return self.forward_fused(x)
         out = self.relu(self.bn1(self.conv1(x)))                   # (N, C_out, H/s, W/s)
         out = self.bn2(self.conv2(out))                            # F(x, {W_i}): (N, C_out, H/s, W/s)
@@ -111,9 +125,15 @@ class BasicBlock(Module):
         return self.join(out, self.downsample(x))                  # y = ReLU(F(x, {W_i}) + W_s x)
 
     def forward_fused(self, x):
-        out = self.bn1(self.conv1(x), relu=True)                   # ReLU(BN(conv(x))), one op
-        shortcut = None if self.downsample is None else self.downsample(x)
-        return self.bn2(self.conv2(out), residual=shortcut, relu=True)  # ReLU(F(x, {W_i}) + W_s x), one op
+        out = bn_relu(self.bn1, self.conv1(x))                     # ReLU(BN(conv(x))), one op
+        if self.downsample is None:
+            return bn_relu(self.bn2, self.conv2(out))              # plain block: y = ReLU(F(x)), one op
+        return bn_add_relu(self.bn2, self.conv2(out), self.downsample(x))  # y = ReLU(F(x, {W_i}) + W_s x), one op
+
+
+def _hooked(*modules):
+    """Whether any of the modules (None: absent) has a forward, pre-forward or backward hook."""
+    return any(m is not None and (m._forward_hooks or m._forward_pre_hooks or m._backward_hooks) for m in modules)
 
 
 class Bottleneck(Module):

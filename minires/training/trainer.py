@@ -274,7 +274,7 @@ def step_report(loss, logits, labels, watched):
     The loss, the count of correct predictions (labels: the targets on the logits' device) and each watched
     tensor's count of NaN/inf values travel in one small array: on a GPU the step's only wait for the device."""
     xp = backend.get_array_module(loss.data)
-    counts = kernels.pick("count_non_finite", xp)([t.data for _, t in watched]) if watched else xp.zeros(0)
+    counts = kernels.count_non_finite([t.data for _, t in watched]) if watched else xp.zeros(0)
     correct = (logits.data.argmax(axis=1) == labels).sum()
     report = xp.concatenate([loss.data.reshape(1).astype(xp.float64), correct.reshape(1).astype(xp.float64),
                              counts.astype(xp.float64)])

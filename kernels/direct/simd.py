@@ -30,7 +30,7 @@ from numba.core.extending import intrinsic, models, register_model
 
 from minires.errors import DTypeError
 
-from .jit import BOUNDS_CHECKED
+from ..jit import BOUNDS_CHECKED
 
 LANES = 16
 _VECTOR = ir.VectorType(ir.FloatType(), LANES)

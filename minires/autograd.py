@@ -1,0 +1,156 @@
+"""The autograd engine: backward through the graph that Functions record as they run forward.
+
+Every tensor that needs a gradient owns a Node: the Function that made it (None for a leaf), its hooks, and a
+weak reference back to the tensor for its .grad. Functions link nodes, never tensors, so the graph holds no
+array except those a Function saved for its backward.
+
+    backward(root, grad):
+        order the nodes so that each comes after all of its inputs (topological order)
+        walk that order in reverse, from the root:
+            grad = the sum of what this node received, passed through its hooks
+            a leaf (or a node that retains its grad): add grad to .grad
+            otherwise: hand grad to the creator's backward, which returns one gradient per input,
+                       and add each to what that input has received so far (+=)
+
+The sum is what makes a residual network's backward correct: x feeds both F(x) and the shortcut, so two
+gradients arrive at x's node and dL/dx = dL/dy (dF/dx + I). PyTorch's version counters are not needed here:
+a Tensor has no in-place operations, so nothing can change an array a Function saved (``.data`` is the
+escape hatch, as in torch, and is not tracked either).
+"""
+import weakref
+
+from . import op_hooks
+from .errors import AutogradError, DTypeError, ShapeError
+
+
+def backward(root, grad, wrap, retain_graph=False):
+    """Add d(root)/d(leaf) to the .grad of every leaf on the way to node ``root``; ``grad`` is dL/d(root) as
+    an array, ``wrap`` makes a Tensor of an array for the hooks. The graph's saved arrays are freed on the way
+    unless ``retain_graph``."""
+    grads = {id(root): Received(grad, owned=False)}  # node -> the gradient it has received so far
+    for node in reversed(topological_order(root)):
+        received = grads.pop(id(node), None)
+        grad = node.run_hooks(None if received is None else received.grad, wrap)
+        if grad is None:
+            continue
+        if node.creator is None or node.retains_grad:
+            node.store_grad(grad, owned=node.creator is None and received.owned and grad is received.grad)
+        fn = node.creator
+        if fn is not None:
+            for parent, parent_grad in zip(fn.inputs, input_grads(fn, grad)):
+                if parent is not None and parent_grad is not None:
+                    check_gradient(fn.op_name(), parent, parent_grad)
+                    grads[id(parent)] = received_sum(grads.get(id(parent)), parent_grad, fn)  # +=
+            if not retain_graph:
+                fn.release()
+
+
+def topological_order(root):
+    """Every node that needs a gradient on the way to ``root``, each after all of its inputs (iterative, so a
+    graph thousands of nodes deep needs no recursion)."""
+    order, visited, stack = [], set(), [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        if node.creator is not None:
+            for parent in node.creator.inputs:
+                if parent is not None and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def input_grads(fn, grad):
+    """fn's backward: one gradient (or None) per input of fn."""
+    if fn.released:
+        raise AutogradError(f"backward through {fn.op_name()} a second time: its saved arrays were "
+                            f"freed by the first backward; pass retain_graph=True to the first call")
+    result = op_hooks.run(fn, "backward", (grad,), lambda: fn.backward(grad))
+    return result if isinstance(result, tuple) else (result,)
+
+
+class Received:
+    """A node's gradient so far, and whether that array is the engine's alone (an optimisation, see below)."""
+    __slots__ = ("grad", "owned")
+
+    def __init__(self, grad, owned):
+        self.grad, self.owned = grad, owned
+
+
+def received_sum(previous, grad, fn):
+    """previous + grad. The one optimisation in the engine: a leaf keeps a copy of the gradient it receives
+    (the same array may be handed to other inputs too), unless the engine knows nobody else holds it — a sum
+    it made itself, or a Function whose backward makes a fresh array per input (``fresh_input_grads``, as
+    torch's AccumulateGrad steals a gradient no one else holds). Then .grad takes the array without a copy."""
+    if previous is None:
+        return Received(grad, owned=fn.fresh_input_grads)
+    return Received(previous.grad + grad, owned=True)
+
+
+def check_gradient(op, tensor, grad):
+    """A gradient must match its tensor exactly: never let a mis-shaped one broadcast into a parameter."""
+    if grad.shape != tensor.shape:
+        raise ShapeError(f"{op}: gradient of shape {tuple(grad.shape)} does not match the tensor's shape "
+                         f"{tuple(tensor.shape)}")
+    if grad.dtype != tensor.dtype:
+        raise DTypeError(f"{op}: gradient of dtype {grad.dtype} does not match the tensor's dtype {tensor.dtype}")
+
+
+class Node:
+    """A tensor's place in the graph. It holds no array: only the Function that made the tensor, what
+    backward checks (shape, dtype), hooks, and a weak reference back to the tensor for .grad."""
+    __slots__ = ("creator", "_shape", "_dtype", "hooks", "post_accumulate_hooks", "retains_grad", "_tensor",
+                 "__weakref__")
+
+    def __init__(self, tensor, creator):
+        self.creator, self.hooks, self.post_accumulate_hooks, self.retains_grad = creator, (), (), False
+        self._shape, self._dtype = tensor.data.shape, tensor.data.dtype
+        self._tensor = weakref.ref(tensor)
+
+    def tensor(self):
+        return self._tensor()
+
+    def store_grad(self, grad, owned=False):
+        tensor = self._tensor()
+        if tensor is not None:  # a tensor nobody holds any more cannot be asked for its .grad
+            tensor._accumulate_grad(grad, owned)
+            for hook in self.post_accumulate_hooks:
+                hook(tensor)
+
+    # A leaf's array may be replaced (Module.to, astype): ask the tensor; an op's output never changes.
+    @property
+    def shape(self):
+        tensor = self._tensor() if self.creator is None else None
+        return tensor.data.shape if tensor is not None else self._shape
+
+    @property
+    def dtype(self):
+        tensor = self._tensor() if self.creator is None else None
+        return tensor.data.dtype if tensor is not None else self._dtype
+
+    def run_hooks(self, grad, wrap):
+        """Each hook sees grad as a Tensor (``wrap(grad)``) and may return a replacement (Tensor or array)."""
+        for hook in self.hooks:
+            if grad is None:
+                break
+            replaced = hook(wrap(grad))
+            if replaced is not None:
+                replaced = getattr(replaced, "data", replaced)
+                check_gradient("register_hook", self, replaced)
+                grad = replaced
+        return grad
+
+
+class HookHandle:
+    """What register_hook returns: ``handle.remove()`` takes the hook off again."""
+
+    def __init__(self, node, hook, kind="hooks"):
+        self._node, self._hook, self._kind = node, hook, kind
+
+    def remove(self):
+        setattr(self._node, self._kind, tuple(h for h in getattr(self._node, self._kind) if h is not self._hook))
