@@ -3,14 +3,15 @@
 A Function in minires/functional calls exactly one function of this file forward and one backward, by a
 name grep finds (``kernels.conv2d_forward``). Every choice of implementation is made here and nowhere else:
 
-    flavour       NumPy reference, numba loops, or CUDA C            registry.choose: CuPy arrays (or
-                                                                     ``using("cuda")``) get CUDA; NumPy arrays
-                                                                     the CPU flavour in force, numba by default
-    memory        NCHW or channels-last (NHWC underneath)            each rule below; every op keeps its
-                                                                     input's layout
-    convolution   direct SIMD kernels, im2col + GEMM, one GEMM       conv2d_forward
-                  for the batch
-    fusion        batch-norm + residual + ReLU as one kernel pair    fuses_batch_norm_relu
+    choice        between                                  where
+    flavour       NumPy reference, numba loops, CUDA C     choose: CuPy arrays (or ``using("cuda")``) get CUDA,
+                                                           NumPy arrays the CPU flavour in force (numba if it
+                                                           imports, MINIRES_KERNELS or ``using`` say otherwise)
+    memory        NCHW or channels-last (NHWC underneath)  each op's rule below; every op keeps its input's layout
+    convolution   direct SIMD, im2col + GEMM per image,    conv2d_forward
+                  one GEMM for the batch (CUDA)
+    fusion        batch-norm + residual + ReLU as one      fuses_batch_norm_relu
+                  kernel pair, or the three ops
 
 MINIRES_KERNELS=reference (or ``with kernels.using("reference"):``) runs the NumPy references only: then every
 rule below ends in a ``*_reference`` function of the family file it names, and a learner can read an op from
