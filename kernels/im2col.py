@@ -159,23 +159,22 @@ col2im_numba = parallel_jit(col2im_loops)
 
 
 # --- conv2d by im2col + GEMM ----------------------------------------------------------------------------
-"""conv2d by im2col + one matrix product per image and group: the reference, and the numba flavour, which
-runs the same maths on a lent column workspace (conv_columns.py) with numba's im2col.
-
-Notation: input x (N, C, H, W), weight W (OC, C/G, KH, KW) for G groups, output y (N, OC, OH, OW) with
-    OH = floor((H + 2 PH - DH (KH - 1) - 1) / SH) + 1       (conv_out_size; OW likewise)
-and K = (C/G) KH KW, P = OH OW. Per image n and group g the convolution is a matrix product of the weight
-with the image's columns (im2col above unfolds them):
-    y[n, g] = W[g] @ col[n, g]                              (OC/G, K) @ (K, P)
-Backward, with gy = dL/dy:
-    dW[g] = sum_n gy[n, g] @ col[n, g]^T,    dx = col2im(W[g]^T @ gy[n, g]),    db = sum of gy over N, OH, OW.
-
-Signatures (every flavour; the CUDA one, kernels/cuda/im2col.py, makes one GEMM of the whole batch):
-    conv2d_forward(x, weight, bias, window, groups) -> y, saved
-    conv2d_backward(saved, g, needs) -> dx, dW, db      (needs: which of the three to compute; None for the rest)
-x, g NCHW memory; ``saved`` is whatever that flavour's backward reads. Channels-last float32 convolutions run
-the direct kernels instead (kernels/direct/): kernels/__init__.py's conv2d rule says when.
-"""
+# conv2d by im2col + one matrix product per image and group: the reference, and the numba flavour, which
+# runs the same maths on a lent column workspace (conv_columns.py) with numba's im2col.
+#
+# Notation: input x (N, C, H, W), weight W (OC, C/G, KH, KW) for G groups, output y (N, OC, OH, OW) with
+#     OH = floor((H + 2 PH - DH (KH - 1) - 1) / SH) + 1       (conv_out_size; OW likewise)
+# and K = (C/G) KH KW, P = OH OW. Per image n and group g the convolution is a matrix product of the weight
+# with the image's columns (im2col above unfolds them):
+#     y[n, g] = W[g] @ col[n, g]                              (OC/G, K) @ (K, P)
+# Backward, with gy = dL/dy:
+#     dW[g] = sum_n gy[n, g] @ col[n, g]^T,    dx = col2im(W[g]^T @ gy[n, g]),    db = sum of gy over N, OH, OW.
+#
+# Signatures (every flavour; the CUDA one, kernels/cuda/im2col.py, makes one GEMM of the whole batch):
+#     conv2d_forward(x, weight, bias, window, groups) -> y, saved
+#     conv2d_backward(saved, g, needs) -> dx, dW, db      (needs: which of the three to compute; None for the rest)
+# x, g NCHW memory; ``saved`` is whatever that flavour's backward reads. Channels-last float32 convolutions run
+# the direct kernels instead (kernels/direct/): kernels/__init__.py's conv2d rule says when.
 
 
 def per_group(weight, groups):

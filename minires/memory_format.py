@@ -1,7 +1,7 @@
 """Memory formats, as torch names them: shapes are always NCHW, but a 4-D array's memory may be NCHW
 ("contiguous_format") or NHWC ("channels_last": a transposed view of a C-contiguous (N, H, W, C) array).
 
-The fast CPU convolutions (kernels/direct_conv.py) want channels-last end to end, so every op keeps the
+The fast CPU convolutions (kernels/direct/) want channels-last end to end, so every op keeps the
 layout of its input; a network converted once (``model.to(memory_format=mr.channels_last)`` and
 ``x.contiguous(memory_format=mr.channels_last)``) stays channels-last through forward and backward. Changing
 layout is a copy, and an op of its own (``contiguous``), so the profiler shows every conversion.

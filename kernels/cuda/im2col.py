@@ -53,20 +53,20 @@ def _fold(kernel, col, sizes, sh, sw, ph, pw, dh, dw):
 
 
 # --- conv2d --------------------------------------------------------------------------------------------
-"""conv2d on the GPU: the whole batch's columns as one (K, N P) matrix and one GEMM per product.
+# conv2d on the GPU: the whole batch's columns as one (K, N P) matrix and one GEMM per product.
+#
+# Notation as in kernels/im2col.py's conv2d (K = C KH KW, P = OH OW). im2col.cu's rows order unfolds x (N, C, H, W) into
+# col (C, KH, KW, N, OH, OW), i.e. a (K, N P) matrix, so that
+#     y_cn  = W @ col                     (OC, K) @ (K, N P): one cuBLAS GEMM for the batch
+#     dW    = gy_cn @ col^T               (OC, N P) @ (N P, K)
+#     dcol  = W^T @ gy_cn,   dx = col2im(dcol),   db = sum of gy_cn over its columns
+# where y_cn is y with its channel axis first: (OC, N, OH, OW) memory. The output is that memory seen as
+# (N, OC, OH, OW), a strided view rather than a copy: the batch-norm kernels read it in place, and a gradient
+# that comes back in the same layout (the batch-norm writes dx laid out as its input) is gy_cn with no copy.
+# A batched matmul over N would need no transposes, but CuPy builds pointer arrays for it with extra
+# launches; one GEMM is one launch. Grouped convolutions run kernels/im2col.py's per-image products on CUDA's
+# im2col instead. Signatures: kernels/im2col.py's conv2d_forward/backward.
 
-Notation as in kernels/im2col.py's conv2d (K = C KH KW, P = OH OW). im2col.cu's rows order unfolds x (N, C, H, W) into
-col (C, KH, KW, N, OH, OW), i.e. a (K, N P) matrix, so that
-    y_cn  = W @ col                     (OC, K) @ (K, N P): one cuBLAS GEMM for the batch
-    dW    = gy_cn @ col^T               (OC, N P) @ (N P, K)
-    dcol  = W^T @ gy_cn,   dx = col2im(dcol),   db = sum of gy_cn over its columns
-where y_cn is y with its channel axis first: (OC, N, OH, OW) memory. The output is that memory seen as
-(N, OC, OH, OW), a strided view rather than a copy: the batch-norm kernels read it in place, and a gradient
-that comes back in the same layout (the batch-norm writes dx laid out as its input) is gy_cn with no copy.
-A batched matmul over N would need no transposes, but CuPy builds pointer arrays for it with extra
-launches; one GEMM is one launch. Grouped convolutions run kernels/im2col.py's per-image products on CUDA's
-im2col instead. Signatures: kernels/im2col.py's conv2d_forward/backward.
-"""
 
 _grouped_forward, _grouped_backward = conv_by_columns(im2col, col2im)
 

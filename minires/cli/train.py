@@ -109,7 +109,7 @@ def _train(args, world=None):
     given = {name: getattr(args, flag[2:].replace("-", "_")) for flag, (name, _, _) in OPTIONS.items()}
     given = {name: value for name, value in given.items() if value is not None}
     if given.get("device", "").startswith("cuda") and "memory_format" not in given:
-        given["memory_format"] = "contiguous_format"  # the GPU kernels are NCHW (functional/conv_gemm.py)
+        given["memory_format"] = "contiguous_format"  # the GPU kernels are NCHW (kernels/cuda/im2col.py)
     callbacks = None if args.quiet else ProgressBars()
     try:
         if args.resume:
