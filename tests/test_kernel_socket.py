@@ -117,11 +117,14 @@ def test_every_family_kernel_is_in_the_table_with_its_twins():
 
 def _kernel_files_called(step):
     """The files under kernels/ whose functions run during ``step()``, under the reference flavour."""
-    files = set()
+    files, kernels_folder, resolved = set(), KERNELS.resolve(), {}
 
     def profile(frame, event, arg):
-        if event == "call" and str(KERNELS) in frame.f_code.co_filename:
-            files.add(str(pathlib.Path(frame.f_code.co_filename).relative_to(KERNELS)))
+        if event == "call":
+            name = frame.f_code.co_filename  # (resolved: the package may be reached through a link)
+            path = resolved.setdefault(name, pathlib.Path(name).resolve())
+            if kernels_folder in path.parents:
+                files.add(str(path.relative_to(kernels_folder)))
 
     with kernels.using("reference"):
         sys.setprofile(profile)
