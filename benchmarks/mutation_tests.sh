@@ -54,7 +54,8 @@ case "${1:-default}" in
   autograd)  # minires/autograd.py
     NUMBA_DISABLE_JIT=1 pytest tests/test_autograd.py tests/test_hooks.py tests/test_viz.py tests/test_kernels.py ;;
   sgd)  # kernels/sgd.py
-    NUMBA_DISABLE_JIT=1 pytest tests/test_optim.py tests/test_nonfinite.py -k "sgd or SGD" ;;
+    NUMBA_DISABLE_JIT=1 pytest tests/test_optim.py tests/test_nonfinite.py -k "sgd or SGD"
+    pytest tests/test_optim.py -k "flavours_agree" && pytest tests/test_kernel_registry.py -k compiled ;;  # compiled
   memory_format)  # minires/memory_format.py
     NUMBA_DISABLE_JIT=1 pytest tests/test_memory_format.py tests/test_channels_last.py -k "not network and not every_op" ;;
   lr_scheduler)  # minires/optim/lr_scheduler.py

@@ -85,6 +85,31 @@ def test_sgd_updates_a_channels_last_parameter_in_its_own_memory_order():
         assert_close(ours.numpy(), theirs.detach().numpy(), "channels-last SGD", rtol=1e-6, atol=1e-7)
 
 
+def test_sgd_updates_a_strided_parameter_through_the_reference_and_a_dense_one_through_the_flavour(monkeypatch):
+    """kernels.sgd_update walks flat views only where the parameter, its gradient and its buffer are one
+    dense memory: a strided view (every other column, its gradient strided alike, no momentum buffer) must
+    be updated in place by the reference, not through a flat copy; a dense one runs the flavour in force."""
+    calls = []
+    versions = kernels.table.sgd_update
+    spied = versions._replace(reference=lambda *a: calls.append("reference") or versions.reference(*a),
+                              numba=lambda *a: calls.append("numba") or versions.numba(*a))
+    monkeypatch.setattr(kernels.table, "sgd_update", spied)
+    rng = np.random.default_rng(2)
+    whole, whole_grad = rng.standard_normal((3, 8)).astype(np.float32), rng.standard_normal((3, 8)).astype(np.float32)
+    ours = mr.Tensor(np.zeros((3, 4), np.float32), requires_grad=True)
+    ours.data, ours.grad = whole.copy()[:, ::2], whole_grad.copy()[:, ::2]  # views, strided alike: not dense
+    assert ours.data.strides == ours.grad.data.strides == (32, 8)
+    dense = mr.Tensor(whole.copy(), requires_grad=True)
+    dense.grad = mr.Tensor(whole_grad.copy())
+    with kernels.using("numba" if kernels.numba_available() else "reference"):
+        optim.SGD([ours], lr=0.5).step()
+        assert calls == ["reference"]
+        optim.SGD([dense], lr=0.5).step()
+        assert calls[1] == kernels.cpu_flavour()
+    np.testing.assert_array_equal(ours.numpy(), (whole - np.float32(0.5) * whole_grad)[:, ::2])
+    np.testing.assert_array_equal(dense.numpy(), whole - np.float32(0.5) * whole_grad)
+
+
 @pytest.mark.parametrize("name", ["Adam", "AdamW"])
 @pytest.mark.parametrize("options", [dict(lr=1e-2), dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6),
                                      dict(lr=3e-3, weight_decay=0.1)])
