@@ -22,7 +22,7 @@ class Table:
     """name -> Versions, read as attributes: ``table.im2col.numba``."""
 
     def __getattr__(self, name):
-        raise UnknownNameError(f"no kernel named {name!r}; kernels: {', '.join(registered()) or 'none'}")
+        raise UnknownNameError(f"no kernel named {name!r}; kernels: {', '.join(registered())}")
 
 
 table = Table()
