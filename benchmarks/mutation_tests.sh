@@ -52,7 +52,8 @@ case "${1:-default}" in
     pytest tests/test_channels_last.py tests/test_optim.py tests/test_kernels.py tests/test_cuda_kernels.py \
       -k "not network and not sanitizer and not nvrtc" ;;
   autograd)  # minires/autograd.py
-    NUMBA_DISABLE_JIT=1 pytest tests/test_autograd.py tests/test_hooks.py tests/test_viz.py tests/test_kernels.py ;;
+    NUMBA_DISABLE_JIT=1 pytest tests/test_autograd.py tests/test_hooks.py tests/test_errors.py tests/test_viz.py \
+      tests/test_kernels.py tests/test_distributed_one_process.py ;;
   sgd)  # kernels/sgd.py
     NUMBA_DISABLE_JIT=1 pytest tests/test_optim.py tests/test_nonfinite.py -k "sgd or SGD"
     pytest tests/test_optim.py -k "flavours_agree" && pytest tests/test_kernel_registry.py -k compiled ;;  # compiled

@@ -23,7 +23,7 @@ from . import op_hooks
 from .errors import AutogradError, DTypeError, ShapeError
 
 
-def backward(root, grad, wrap, retain_graph=False):
+def backward(root, grad, wrap, retain_graph):
     """Add d(root)/d(leaf) to the .grad of every leaf on the way to node ``root``; ``grad`` is dL/d(root) as
     an array, ``wrap`` makes a Tensor of an array for the hooks. The graph's saved arrays are freed on the way
     unless ``retain_graph``."""
@@ -104,8 +104,7 @@ def check_gradient(op, tensor, grad):
 class Node:
     """A tensor's place in the graph. It holds no array: only the Function that made the tensor, what
     backward checks (shape, dtype), hooks, and a weak reference back to the tensor for .grad."""
-    __slots__ = ("creator", "_shape", "_dtype", "hooks", "post_accumulate_hooks", "retains_grad", "_tensor",
-                 "__weakref__")
+    __slots__ = ("creator", "_shape", "_dtype", "hooks", "post_accumulate_hooks", "retains_grad", "_tensor")
 
     def __init__(self, tensor, creator):
         self.creator, self.hooks, self.post_accumulate_hooks, self.retains_grad = creator, (), (), False
@@ -115,7 +114,7 @@ class Node:
     def tensor(self):
         return self._tensor()
 
-    def store_grad(self, grad, owned=False):
+    def store_grad(self, grad, owned):
         tensor = self._tensor()
         if tensor is not None:  # a tensor nobody holds any more cannot be asked for its .grad
             tensor._accumulate_grad(grad, owned)
@@ -135,12 +134,13 @@ class Node:
 
     def run_hooks(self, grad, wrap):
         """Each hook sees grad as a Tensor (``wrap(grad)``) and may return a replacement (Tensor or array)."""
+        if grad is None:  # no gradient reached this node: nothing to show a hook
+            return None
         for hook in self.hooks:
-            if grad is None:
-                break
-            replaced = hook(wrap(grad))
+            shown = wrap(grad)
+            replaced = hook(shown)
             if replaced is not None:
-                replaced = getattr(replaced, "data", replaced)
+                replaced = replaced.data if isinstance(replaced, type(shown)) else replaced  # a Tensor or an array
                 check_gradient("register_hook", self, replaced)
                 grad = replaced
         return grad

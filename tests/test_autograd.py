@@ -7,6 +7,7 @@ import torch
 
 import minires as mr
 from minires import F
+from minires.errors import AutogradError, DTypeError, ShapeError
 from against_torch import assert_close, check_against_torch
 
 
@@ -255,3 +256,57 @@ def test_gradients_match_torch_through_a_small_network():
         lambda x, w1, b1, w2: net(torch.nn.functional, x, w1, b1, w2,
                                   lambda z: torch.nn.functional.cross_entropy(z, torch.from_numpy(target))),
         [x, w1, b1, w2])
+
+
+def test_backward_twice_names_the_op_and_the_remedy():
+    x = mr.tensor(np.ones(2), requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(AutogradError, match=r"^backward through sum a second time: its saved arrays were freed by "
+                                            r"the first backward; pass retain_graph=True to the first call$"):
+        y.backward()
+
+
+@pytest.mark.parametrize("replacement, message", [
+    (np.ones(3), r"^register_hook: gradient of shape \(3,\) does not match the tensor's shape \(2,\)$"),
+    (np.ones(2, np.float32), r"^register_hook: gradient of dtype float32 does not match the tensor's dtype float64$"),
+])
+def test_a_hook_returning_a_gradient_of_another_shape_or_dtype_is_refused_in_these_words(replacement, message):
+    x = mr.tensor(np.ones(2), requires_grad=True)
+    x.register_hook(lambda g: replacement)
+    with pytest.raises((ShapeError, DTypeError), match=message):
+        (x * 2).sum().backward()
+
+
+def test_a_leaf_s_grad_never_shares_memory_with_an_array_the_user_holds():
+    """The upstream gradient given to backward, and a hook's replacement, are copied into .grad: changing
+    them afterwards changes nothing (the engine hands over without a copy only arrays it made itself)."""
+    x = mr.tensor(np.ones(2), requires_grad=True)
+    upstream = np.full(2, 3.0)
+    x.backward(upstream)
+    upstream[:] = -1
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+    z = mr.tensor(np.ones(2), requires_grad=True)
+    kept = np.full(2, 7.0)
+    z.register_hook(lambda g: kept)  # z receives a sum (two uses): the engine's own array, replaced here
+    (z * 2 + z * 3).sum().backward()
+    kept[:] = -1
+    np.testing.assert_array_equal(z.grad.numpy(), [7.0, 7.0])
+
+
+def test_a_post_accumulate_hook_gets_the_leaf_with_its_new_grad():
+    x = mr.tensor(np.ones(2), requires_grad=True)
+    seen = []
+    x.register_post_accumulate_grad_hook(lambda t: seen.append((t is x, t.grad.numpy().tolist())))
+    (x * 4).sum().backward()
+    assert seen == [(True, [4.0, 4.0])]
+
+
+def test_a_leaf_whose_array_was_replaced_is_checked_against_its_new_shape_and_dtype():
+    """Module.to / astype replace a parameter's array: its graph node must follow (never a stale shape)."""
+    x = mr.tensor(np.ones(2, np.float32), requires_grad=True)
+    (x * 2).sum().backward()
+    x.data, x.grad = np.ones(3, np.float64), None
+    (x * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0, 2.0])
+    assert x.grad.dtype == np.float64
