@@ -50,7 +50,8 @@ case "${1:-default}" in
     export MINIRES_CACHE_DIR="${TMPDIR:-/tmp}/minires-mutation-cache-socket"
     NUMBA_DISABLE_JIT=1 pytest tests/test_kernel_socket.py tests/test_kernel_registry.py tests/test_nonfinite.py
     pytest tests/test_channels_last.py tests/test_optim.py tests/test_kernels.py tests/test_cuda_kernels.py \
-      -k "not network and not sanitizer and not nvrtc" ;;
+      -k "not network and not sanitizer and not nvrtc"
+    pytest tests/test_ops.py -k pool ;;  # the pooling rules (8 survivors of the first run died here)
   autograd)  # minires/autograd.py
     NUMBA_DISABLE_JIT=1 pytest tests/test_autograd.py tests/test_hooks.py tests/test_errors.py tests/test_viz.py \
       tests/test_kernels.py tests/test_distributed_one_process.py ;;
