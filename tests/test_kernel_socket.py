@@ -186,3 +186,19 @@ def test_a_hook_on_the_join_sees_it_in_the_fused_block_too():
     y = fused(x)
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5)
     assert type(y.grad_fn).__name__ == "BatchNormReLU"  # unhooked: the fused form again
+
+
+def test_an_nchw_input_is_pulled_to_channels_last_only_where_the_direct_kernels_run():
+    """conv2d_input_format: a float64 NCHW convolution (im2col) keeps its NCHW input and output, no conversion
+    op (the float32 channels-last pull: tests/test_channels_last.py)."""
+    rng = np.random.default_rng(3)
+    x = mr.tensor(rng.standard_normal((2, 3, 5, 5)), requires_grad=True)
+    w = mr.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    assert y.is_contiguous() and not y.is_contiguous(memory_format=mr.channels_last)
+    assert [type(f).__name__ for f, _ in y.grad_fn.next_functions if f is not None] == ["AccumulateGrad"] * 2
+
+
+def test_count_non_finite_takes_one_array_as_well():
+    counts = kernels.count_non_finite([np.array([np.nan, 1.0, np.inf])])
+    assert counts.tolist() == [2]
