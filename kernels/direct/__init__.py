@@ -20,28 +20,28 @@ def applies(x, weight, window, groups):
             and (memory_format_rules.only_channels_last(x) or memory_format_rules.only_channels_last(weight)))
 
 
-def conv2d_forward(x, weight, bias, window, kernels=None):
-    """y (NCHW view of NHWC memory) and what backward needs; ``kernels`` is fast.py (default) or reference.py."""
-    if kernels is None:
-        from . import fast as kernels  # numba and llvmlite at import: only where the rule chose this path
+def conv2d_forward(x, weight, bias, window):
+    """y (NCHW view of NHWC memory) and what backward needs."""
+    from . import fast  # numba and llvmlite at import: only where the rule chose this path
     x_nhwc = memory_format_rules.nhwc(x)                                          # (N, H, W, C)
-    y = kernels.forward(x_nhwc, weight, window.stride, window.padding)           # (N, OH, OW, OC)
+    y = fast.forward(x_nhwc, weight, window.stride, window.padding)              # (N, OH, OW, OC)
     if bias is not None:
         y += bias
-    return memory_format_rules.nchw_view(y), (x_nhwc, weight, window, kernels)
+    return memory_format_rules.nchw_view(y), (x_nhwc, weight, window)
 
 
 def conv2d_backward(saved, g, needs):
     """dx channels-last (as x), dW laid out as the weight."""
-    x, weight, window, kernels = saved
+    from . import fast
+    x, weight, window = saved
     need_x, need_w, need_b = needs
     gy = memory_format_rules.nhwc(g)                                              # (N, OH, OW, OC)
     grad_b = gy.sum(axis=(0, 1, 2)) if need_b else None
     grad_w = grad_x = None
     if need_w:
-        grad_w = kernels.weight_grad(x, gy, window.kernel, window.stride, window.padding,
-                                     memory_format_rules.only_channels_last(weight))
+        grad_w = fast.weight_grad(x, gy, window.kernel, window.stride, window.padding,
+                                   memory_format_rules.only_channels_last(weight))
     if need_x:
-        dx = kernels.input_grad(gy, weight, window.stride, window.padding, x.shape[1:3])
+        dx = fast.input_grad(gy, weight, window.stride, window.padding, x.shape[1:3])
         grad_x = memory_format_rules.nchw_view(dx)
     return grad_x, grad_w, grad_b
