@@ -21,38 +21,57 @@ import numpy as np
 import torch
 
 from minires import bench as benchmark
-from minires.kernels.direct import fast as direct_conv
-from minires.kernels.direct.simd import LANES, vsfma, vstore, vzero
-
-CHAINS = 16  # independent accumulators per thread: more than the FMA latency x issue width, in 32 registers
+from minires.kernels.direct import fast as direct_conv, isa
+from minires.kernels.direct.simd import vector_ops
 
 
-@numba.njit(parallel=True, cache=True)
-def _fma_loop(steps, out):
-    """Each thread runs CHAINS independent <16 x float> multiply-add chains for ``steps`` rounds."""
-    for t in numba.prange(out.shape[0]):
-        a0, a1, a2, a3, a4, a5, a6, a7 = vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero()
-        b0, b1, b2, b3, b4, b5, b6, b7 = vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero(), vzero()
-        s = np.float32(1.0) + np.float32(t) * np.float32(1e-9)
-        for _ in range(steps):
-            a0, a1, a2, a3 = vsfma(s, a0, a0), vsfma(s, a1, a1), vsfma(s, a2, a2), vsfma(s, a3, a3)
-            a4, a5, a6, a7 = vsfma(s, a4, a4), vsfma(s, a5, a5), vsfma(s, a6, a6), vsfma(s, a7, a7)
-            b0, b1, b2, b3 = vsfma(s, b0, b0), vsfma(s, b1, b1), vsfma(s, b2, b2), vsfma(s, b3, b3)
-            b4, b5, b6, b7 = vsfma(s, b4, b4), vsfma(s, b5, b5), vsfma(s, b6, b6), vsfma(s, b7, b7)
-        for k, v in enumerate((a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7)):
-            vstore(out[t], k * LANES, v)  # kept, so the chains are not optimised away
+def _fma_loop(chains, lanes):
+    """A numba kernel in which each thread runs ``chains`` independent multiply-add chains on vectors of
+    ``lanes`` float32 for ``steps`` rounds (generated: the number of chains is the point of the measurement)."""
+    names = [f"a{k}" for k in range(chains)]
+    source = "\n".join([
+        "def loop(steps, out):",
+        "    for t in prange(out.shape[0]):",
+        f"        {', '.join(names)} = {', '.join(['vzero()'] * chains)}",
+        "        s = np.float32(1.0) + np.float32(t) * np.float32(1e-9)",
+        "        for _ in range(steps):"] +
+        [f"            {name} = vsfma(s, {name}, {name})" for name in names] +
+        [f"        vstore(out[t], {k * lanes}, {name})" for k, name in enumerate(names)])  # kept: not optimised away
+    ops = vector_ops(lanes)
+    scope = {"prange": numba.prange, "np": np, "vzero": ops.vzero, "vsfma": ops.vsfma, "vstore": ops.vstore}
+    exec(source, scope)
+    return numba.njit(parallel=True)(scope["loop"])
 
 
-def fma_peak_gflops(steps=20_000_000):
-    """The machine's float32 multiply-add peak on numba's threads, measured: GF/s (2 flops per lane)."""
-    out = np.zeros((numba.get_num_threads(), CHAINS * LANES), np.float32)
-    _fma_loop(1000, out)
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        _fma_loop(steps, out)
-        best = min(best, time.perf_counter() - start)
-    return out.shape[0] * steps * CHAINS * LANES * 2 / best / 1e9
+def fma_peak_gflops(profile, steps=5_000_000):
+    """The float32 multiply-add peak on numba's threads with the ISA's vectors, measured: GF/s (2 flops per
+    lane), the best of a block of half the registers and of all but two (latency x issue width must be
+    covered by independent chains; more than the registers spill)."""
+    best_rate = 0.0
+    for chains in (profile.registers // 2, profile.registers - 2):
+        loop = _fma_loop(chains, profile.lanes)
+        out = np.zeros((numba.get_num_threads(), chains * profile.lanes), np.float32)
+        loop(1000, out)
+        best = min(_seconds(lambda: loop(steps, out)) for _ in range(3))
+        best_rate = max(best_rate, out.shape[0] * steps * chains * profile.lanes * 2 / best / 1e9)
+    return best_rate
+
+
+def sgemm_gflops(size=1536):
+    """NumPy's BLAS sgemm on as many threads as numba's: the machine's attainable float32 rate."""
+    from threadpoolctl import threadpool_limits
+    a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
+    with threadpool_limits(limits=numba.get_num_threads(), user_api="blas"):
+        a @ a
+        best = min(_seconds(lambda: a @ a) for _ in range(5))
+    return 2 * size ** 3 / best / 1e9
+
+
+def _seconds(run):
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
 
 # (label, N, C, H, OC, kernel, stride, padding, how many times the network has it)
 LAYERS = [
@@ -101,7 +120,7 @@ def median_ms(samples):
     return 1e3 * statistics.median(samples)
 
 
-def measure(repeats):
+def measure(repeats, peak):
     rng = np.random.default_rng(0)
     rows = []
     for label, n, c, h, oc, k, stride, padding, count in LAYERS:
@@ -120,19 +139,21 @@ def measure(repeats):
         t_b = max(median_ms(samples["t_fb"]) - t_f, 1e-3)
         rows.append({"layer": label, "shape": f"{n}x{c}x{h}x{h} -> {oc}, {k}x{k}/{stride}", "count": count,
                      "mr_f": mr_f, "mr_b": mr_b, "t_f": t_f, "t_b": t_b, "gflop": gflop})
-        print(format_row(rows[-1]), flush=True)
+        print(format_row(rows[-1], peak), flush=True)
     return rows
 
 
 HEADER = ("| layer | shape | x | fwd ms (GF/s) minires / torch | bwd ms (GF/s) minires / torch | "
-          "fwd ratio | bwd ratio |\n|---|---|---:|---|---|---:|---:|")
+          "fwd ratio | bwd ratio | minires fwd / bwd % of peak |\n|---|---|---:|---|---|---:|---:|---:|")
 
 
-def format_row(r):
+def format_row(r, peak):
     f, b = r["gflop"], 2 * r["gflop"]  # backward: dW and dx, each the forward's work
-    return (f"| {r['layer']} | {r['shape']} | {r['count']} | {r['mr_f']:.2f} ({f / r['mr_f'] * 1e3:.0f}) / "
-            f"{r['t_f']:.2f} ({f / r['t_f'] * 1e3:.0f}) | {r['mr_b']:.2f} ({b / r['mr_b'] * 1e3:.0f}) / "
-            f"{r['t_b']:.2f} ({b / r['t_b'] * 1e3:.0f}) | {r['mr_f'] / r['t_f']:.2f} | {r['mr_b'] / r['t_b']:.2f} |")
+    rate_f, rate_b = f / r["mr_f"] * 1e3, b / r["mr_b"] * 1e3
+    return (f"| {r['layer']} | {r['shape']} | {r['count']} | {r['mr_f']:.2f} ({rate_f:.0f}) / "
+            f"{r['t_f']:.2f} ({f / r['t_f'] * 1e3:.0f}) | {r['mr_b']:.2f} ({rate_b:.0f}) / "
+            f"{r['t_b']:.2f} ({b / r['t_b'] * 1e3:.0f}) | {r['mr_f'] / r['t_f']:.2f} | {r['mr_b'] / r['t_b']:.2f} | "
+            f"{100 * rate_f / peak:.0f} / {100 * rate_b / peak:.0f} |")
 
 
 def main():
@@ -140,24 +161,30 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--results", help="update this markdown file's direct-convolution section")
     args = parser.parse_args()
+    profile = isa.current()
+    print(f"CPU and ISA: {isa.describe()}; {numba.get_num_threads()} threads")
+    fma, sgemm = fma_peak_gflops(profile), sgemm_gflops()
+    peak = max(fma, sgemm)
+    ceiling = (f"Peak: float32 multiply-adds in {profile.name} registers {fma:.0f} GF/s, NumPy's sgemm "
+               f"{sgemm:.0f} GF/s, on {numba.get_num_threads()} threads; % of peak is of {peak:.0f} GF/s.")
+    print(ceiling)
     print(HEADER)
-    rows = measure(args.repeats)
-    peak = fma_peak_gflops()  # after the layers: its spinning threads must not disturb torch's first calls
+    rows = measure(args.repeats, peak)
     r20 = [r for r in rows if r["layer"].startswith("r20")]
     total = {key: sum(r[key] * r["count"] for r in r20) for key in ("mr_f", "mr_b", "t_f", "t_b")}
     summary = (f"All 19 convolutions of a ResNet-20 step (forward + backward): minires "
                f"{total['mr_f'] + total['mr_b']:.1f} ms, torch {total['t_f'] + total['t_b']:.1f} ms, ratio "
-               f"{(total['mr_f'] + total['mr_b']) / (total['t_f'] + total['t_b']):.2f}. The float32 FMA peak "
-               f"measured on the same {numba.get_num_threads()} threads: {peak:.0f} GF/s.")
+               f"{(total['mr_f'] + total['mr_b']) / (total['t_f'] + total['t_b']):.2f}.")
     print(summary)
     if args.results:
         m = benchmark.machine()
         text = (f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, NumPy {m['numpy']}, numba {m['numba']}, "
-                f"torch {m['torch']}; {torch.get_num_threads()} torch threads; medians of {args.repeats}.\n\n"
-                + HEADER + "\n" + "\n".join(format_row(r) for r in rows) + "\n\n" + summary)
-        benchmark.update_results_section(args.results, "bench_direct_conv",
-                                         "Direct convolutions per layer: `python benchmarks/bench_direct_conv.py`",
-                                         text)
+                f"torch {m['torch']}; {torch.get_num_threads()} torch threads; medians of {args.repeats}. "
+                f"{isa.describe()}.\n\n{ceiling}\n\n"
+                + HEADER + "\n" + "\n".join(format_row(r, peak) for r in rows) + "\n\n" + summary)
+        benchmark.update_results_section(args.results, f"bench_direct_conv {profile.name}",
+                                         f"Direct convolutions per layer, {profile.name} kernels: "
+                                         "`python benchmarks/bench_direct_conv.py`", text)
 
 
 if __name__ == "__main__":

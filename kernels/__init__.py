@@ -7,7 +7,8 @@ name grep finds (``kernels.conv2d_forward``). Every choice of implementation is 
     flavour       NumPy reference, numba loops, CUDA C     choose: CuPy arrays (or ``using("cuda")``) get CUDA,
                                                            NumPy arrays the CPU flavour in force (numba if it
                                                            imports, MINIRES_KERNELS or ``using`` say otherwise)
-    memory        NCHW or channels-last (NHWC underneath)  each op's rule below; every op keeps its input's layout
+    memory        NCHW or channels-last (NHWC underneath)  each op's rule below; every op keeps its input's layout;
+                                                           conv2d_weight_format: how nn.Conv2d stores its weight
     convolution   direct SIMD, im2col + GEMM per image,    conv2d_forward
                   one GEMM for the batch (CUDA)
     fusion        batch-norm + residual + ReLU as one      fuses_batch_norm_relu
@@ -138,22 +139,37 @@ def _runs_direct(x, weight, window, groups):
     return cpu_flavour() == "numba" and direct.applies(x, weight, window, groups)
 
 
+def conv2d_weight_format(dtype, device: str = "cpu") -> str:
+    """The memory format nn.Conv2d gives a new weight: "channels_last" where the direct kernels run float32
+    convolutions (the numba flavour, a CPU with a vector profile: kernels/direct/isa.py), so that a network
+    written as in PyTorch — NCHW tensors, no memory format named — runs them: the first convolution pulls its
+    input over and every later op keeps channels-last (issue 28 measured a ResNet-20 training step on a 2-core
+    AVX2 Zen 3 at 4.0x torch's time with NCHW weights, 1.35x with channels-last ones). Shapes stay NCHW; elsewhere, and on a CUDA ``device``
+    (whose GEMM convolution runs NCHW), "contiguous_format"."""
+    import numpy as np
+    if device == "cpu" and np.dtype(dtype) == np.float32 and cpu_flavour() == "numba" and direct.isa.current().lanes:
+        return "channels_last"
+    return "contiguous_format"
+
+
 def conv2d_forward(x: Array, weight: Array, bias: Optional[Array], window, groups: int) -> Tuple[Array, Saved]:
     """y = conv(x, W) + b (functional/conv.py states the notation). Rules, first match wins:
     1. direct SIMD kernels (kernels/direct/) for float32 NumPy arrays under the numba flavour, groups 1, no
        dilation, channels-last input or weight: a ResNet-20 training step took 0.15 s this way against 0.50 s
        on the NCHW im2col path (2-core AVX-512 VM, benchmarks/RESULTS.md, issue 16); y is channels-last;
     2. otherwise NCHW: im2col.py's im2col + GEMM per image (reference, or numba's im2col on a lent workspace),
-       or on CUDA one GEMM for the whole batch (kernels/cuda/im2col.py). A channels-last input runs NCHW and
-       gets a channels-last y."""
+       or on CUDA one GEMM for the whole batch (kernels/cuda/im2col.py). A channels-last input or weight runs
+       NCHW and gets a channels-last y (as in torch, either makes the output channels-last)."""
     layout = Layout.of(x)
     if _runs_direct(x, weight, window, groups):
         y, state = direct.conv2d_forward(x, weight, bias, window)
         return y, Saved(direct.conv2d_backward, state, layout)
+    out_layout = Layout(layout.channels_last or only_channels_last(weight))
     xp = get_array_module(x)
     y, state = choose(table.conv2d_forward, xp)(layout.nchw(x), weight, bias, window, groups)
-    backward = partial(_conv2d_backward_nchw, choose(table.conv2d_backward, xp), layout, Layout.of(weight))
-    return layout.restore(y), Saved(backward, state, layout)
+    backward = partial(_conv2d_backward_nchw, choose(table.conv2d_backward, xp), layout, Layout.of(weight),
+                       out_layout)
+    return out_layout.restore(y), Saved(backward, state, layout)
 
 
 def conv2d_backward(saved: Saved, g: Array, needs: Sequence[bool]):
@@ -161,8 +177,8 @@ def conv2d_backward(saved: Saved, g: Array, needs: Sequence[bool]):
     return saved.backward(saved.state, g, needs)
 
 
-def _conv2d_backward_nchw(kernel, layout, weight_layout, state, g, needs):
-    grad_x, grad_w, grad_b = kernel(state, layout.nchw(g), needs)
+def _conv2d_backward_nchw(kernel, layout, weight_layout, out_layout, state, g, needs):
+    grad_x, grad_w, grad_b = kernel(state, out_layout.nchw(g), needs)
     return (None if grad_x is None else layout.restore(grad_x),
             None if grad_w is None else weight_layout.restore(grad_w), grad_b)
 

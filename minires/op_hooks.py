@@ -11,10 +11,14 @@ outermost. With no hook registered the engine calls forward and backward directl
 
     with op_hooks.registered(hook):      # or handle = register(hook) ... handle.remove()
         model(x).sum().backward()
+
+A hook registered with ``every_op=True`` (parity's ReLU recorder) must see each op of the textbook form:
+while one is registered, fused blocks run unfused (nn.BasicBlock). The profiler's hooks see what runs.
 """
 import contextlib
 
 _hooks = []
+_every_op = []  # the hooks that asked to see every unfused op
 
 
 class HookHandle:
@@ -24,17 +28,26 @@ class HookHandle:
     def remove(self):
         if self.hook in _hooks:
             _hooks.remove(self.hook)
+        if self.hook in _every_op:
+            _every_op.remove(self.hook)
 
 
-def register(hook):
+def register(hook, every_op=False):
     """Call ``hook`` around every op's forward and backward until the returned handle's ``remove()``."""
     _hooks.append(hook)
+    if every_op:
+        _every_op.append(hook)
     return HookHandle(hook)
 
 
+def every_op_watched():
+    """Whether a registered hook asked to see every op unfused."""
+    return bool(_every_op)
+
+
 @contextlib.contextmanager
-def registered(hook):
-    handle = register(hook)
+def registered(hook, every_op=False):
+    handle = register(hook, every_op)
     try:
         yield hook
     finally:

@@ -5,7 +5,7 @@ import pytest
 
 import minires as mr
 from minires import functional as F
-from minires import kernels, models, op_hooks
+from minires import kernels, models, nn, op_hooks
 from minires.errors import ArgumentError
 from minires.memory_format import conversions, only_channels_last
 
@@ -52,7 +52,7 @@ def test_a_float64_network_in_channels_last_falls_back_to_im2col_and_agrees_to_r
         np.testing.assert_allclose(grads[key], reference, rtol=1e-9, atol=1e-12, err_msg=key)
 
 
-def _layouts_of_a_step(name, size=16):
+def _layouts_of_a_step(name, size=16, fused=True):
     """(op, phase, [is channels-last per 4-D output]) for every op of one training step, and the ops that
     copied between layouts."""
     seen, converting = [], set()
@@ -68,7 +68,7 @@ def _layouts_of_a_step(name, size=16):
             seen.append((node.op_name(), phase, [only_channels_last(a) for a in planes]))
         return outputs
 
-    model = models.get(name, num_classes=10, seed=0).to(memory_format=mr.channels_last)
+    model = nn.fuse(models.get(name, num_classes=10, seed=0).to(memory_format=mr.channels_last), fused)
     x = mr.randn(2, 3, size, size).contiguous(memory_format=mr.channels_last)
     handle = op_hooks.register(record)
     try:
@@ -78,11 +78,12 @@ def _layouts_of_a_step(name, size=16):
     return seen, converting
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("name", ["resnet20", "resnet18"])
-def test_every_op_of_a_training_step_keeps_the_channels_last_layout(name):
-    seen, converting = _layouts_of_a_step(name, size=64 if name == "resnet18" else 16)
+def test_every_op_of_a_training_step_keeps_the_channels_last_layout(name, fused):
+    seen, converting = _layouts_of_a_step(name, size=64 if name == "resnet18" else 16, fused=fused)
     ops = {op for op, _, _ in seen}
-    assert {"conv2d", "batch_norm", "relu"} <= ops and ("residual_add" in ops)
+    assert {"conv2d", "batch_norm_relu"} <= ops if fused else {"conv2d", "batch_norm", "relu", "residual_add"} <= ops
     not_kept = [(op, phase) for op, phase, layouts in seen if not all(layouts)]
     assert not_kept == []
     assert "contiguous" not in ops

@@ -27,17 +27,35 @@ from conv_against_im2col import (assert_close_to_reference, check_direct_conv, d
                                   random_layer)
 
 direct = pytest.importorskip("minires.kernels.direct.fast") if kernels.numba_available() else None
+from minires.kernels.direct import blocks, isa  # noqa: E402
 pytestmark = pytest.mark.skipif(kernels.cpu_flavour() != "numba",
                                 reason="the direct kernels run with the numba kernel flavour only")
 
 
+class Runs(list):
+    """(kind, size, vectors) of kernel runs, and the set of their vector widths."""
+    lanes: set
+
+
 @pytest.fixture
 def kernel_runs(monkeypatch):
-    """The (kind, block, vectors) of every generated kernel run, in order."""
-    runs, original = [], direct._run
-    monkeypatch.setattr(direct, "_run", lambda kind, block, vectors, *args:
-                        runs.append((kind, block, vectors)) or original(kind, block, vectors, *args))
+    """The (kind, size, vectors) of every generated kernel run, in order (their lanes in ``kernel_runs.lanes``)."""
+    runs, original = Runs(), direct._execute
+    runs.lanes = set()
+
+    def recorded(kind, block, args, lanes):
+        runs.append((kind, block.size, block.vectors))
+        runs.lanes.add(lanes)
+        return original(kind, block, args, lanes)
+    monkeypatch.setattr(direct, "_execute", recorded)
     return runs
+
+
+@pytest.fixture
+def untuned(monkeypatch):
+    """The default blocks, no timing (MINIRES_TUNE=0) and no tuning file of an earlier test."""
+    monkeypatch.setenv("MINIRES_TUNE", "0")
+    monkeypatch.setattr(direct, "_tuner", None)
 
 
 @st.composite
@@ -52,49 +70,78 @@ def layers(draw):
                 stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding=(ph, pw))
 
 
-# Each case: a layer, the kernel runs it must include, and why it takes them. Pixel counts are never a multiple
-# of the pixel block and channel counts not of the channel block, so every block also runs its remainder loop.
+# Each case: a layer, whether its weight is channels-last, and the kinds of kernel it must run. Pixel counts are
+# never a multiple of the pixel block and channel counts not of the channel block, so every block also runs its
+# remainder loop; the channel counts give every profile (4, 8 and 16 lanes) one to four vectors per block.
 def _block_cases():
-    v = range(1, direct.MAX_VECTORS + 1)
-    per_tap = [dict(batch=3, channels=9, out_channels=16 * k, size=(5, 5), kernel=(3, 2), stride=(2, 1),
-                    padding=(1, 0)) for k in v]
-    row3 = [dict(batch=2, channels=12, out_channels=16 * k, size=(5, 11), kernel=(2, 3), stride=(2, 1),
-                 padding=(0, 1)) for k in (1, 2)]
-    scatter = [dict(batch=3, channels=16 * k, out_channels=16, size=(7, 5), kernel=(3, 3), stride=(1, 2),
-                    padding=(1, 1)) for k in v]
+    per_tap = [dict(batch=3, channels=9, out_channels=oc, size=(5, 5), kernel=(3, 2), stride=(2, 1),
+                    padding=(1, 0)) for oc in (16, 32, 64)]
+    row3 = [dict(batch=2, channels=12, out_channels=oc, size=(5, 11), kernel=(2, 3), stride=(2, 1),
+                 padding=(0, 1)) for oc in (8, 32)]
+    scatter = [dict(batch=3, channels=c, out_channels=16, size=(7, 5), kernel=(3, 3), stride=(1, 2),
+                    padding=(1, 1)) for c in (16, 32, 64)]
     tiled = dict(batch=5, channels=128, out_channels=64, size=(3, 5), kernel=(1, 3), stride=(1, 2), padding=(0, 1))
     small_cl = dict(batch=3, channels=64, out_channels=24, size=(3, 6), kernel=(2, 3), stride=(2, 1), padding=(1, 0))
-    cases = []
-    for k, layer in zip(v, per_tap):
-        vectors = direct._vectors(16 * k)
-        cases.append((layer, False, {("forward", direct._pixels(vectors), vectors),
-                                     ("weight_grad", direct._input_channels_block(vectors, 9), vectors)}))
-    for k, layer in zip((1, 2), row3):
-        cases.append((layer, False, {("forward_row3", direct._row3_pixels(k), k),
-                                     ("weight_grad_row3", direct._row3_input_channels(12), 1)}))
-    for k, layer in zip(v, scatter):
-        vectors = direct._vectors(16 * k)
-        cases.append((layer, False, {("input_grad_scatter", direct._pixels(vectors), vectors)}))
-    cases.append((tiled, False, {("forward_tiled", direct._pixels(direct.MAX_VECTORS), direct.MAX_VECTORS)}))
-    cases.append((small_cl, True, {("weight_grad_cl", 8, 2)}))
+    cases = [(layer, False, {"forward", "weight_grad"}) for layer in per_tap]
+    cases += [(layer, False, {"forward_row3", "weight_grad_row3"}) for layer in row3]
+    cases += [(layer, False, {"input_grad_scatter"}) for layer in scatter]
+    cases += [(tiled, False, {"forward_tiled"}), (small_cl, True, {"weight_grad_cl"})]
     # stride 1 with padding wider than the kernel's reach on one axis: dx cannot be a gather, it scatters
     for padding in [(1, 0), (0, 2)]:
         wide = dict(batch=2, channels=16, out_channels=16, size=(3, 4), kernel=(1, 2), stride=(1, 1), padding=padding)
-        cases.append((wide, False, {("input_grad_scatter", direct._pixels(1), 1)}))
+        cases.append((wide, False, {"input_grad_scatter"}))
     return cases
 
 
+PROFILES = ["avx512", "avx2", "neon"]  # every ISA's generator, whatever this machine is (LLVM lowers any width)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("layer, weight_channels_last, expected", _block_cases() if direct else [])
-def test_every_register_block_the_generator_picks_equals_im2col(layer, weight_channels_last, expected,
-                                                                 kernel_runs):
-    x, weight, g = random_layer(np.random.default_rng(len(kernel_runs)), **layer)
+def test_every_profiles_default_blocks_equal_im2col(profile, layer, weight_channels_last, expected, kernel_runs,
+                                                    untuned, monkeypatch):
+    monkeypatch.setenv("MINIRES_ISA", profile)
+    x, weight, g = random_layer(np.random.default_rng(len(layer)), **layer)
     check_direct_conv(x, weight, g, layer["stride"], layer["padding"], weight_channels_last)
-    assert expected <= set(kernel_runs), kernel_runs
+    assert expected <= {kind for kind, _, _ in kernel_runs}, kernel_runs
+    assert kernel_runs.lanes == {isa.PROFILES[profile].lanes}
+    assert all(blocks.fits(kind, (size, vectors), isa.PROFILES[profile]) for kind, size, vectors in kernel_runs)
+
+
+def _candidate_cases():
+    """(profile, kind, block, layer): every block the tuner may pick for these layers on every profile."""
+    cases = []
+    for profile in PROFILES:
+        p = isa.PROFILES[profile]
+        for layer, weight_channels_last, kinds in _block_cases()[:-2]:
+            for kind in sorted(kinds):
+                lanes_of = layer["channels"] if kind in ("input_grad_scatter", "weight_grad_cl") else layer["out_channels"]
+                count = -(-lanes_of // p.lanes)
+                limit = layer["channels"] if kind.startswith("weight_grad") and kind != "weight_grad_cl" else None
+                divides = layer["out_channels"] if kind == "weight_grad_cl" else None
+                for block in blocks.candidates(kind, p, count, limit, divides)[1:]:
+                    cases.append((profile, kind, block, layer, weight_channels_last))
+    return sorted(set((pr, k, b, tuple(sorted(layer.items())), cl) for pr, k, b, layer, cl in cases))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile, kind, block, layer, weight_channels_last", _candidate_cases() if direct else [])
+def test_every_candidate_block_of_every_profile_equals_im2col(profile, kind, block, layer, weight_channels_last,
+                                                              kernel_runs, untuned, monkeypatch):
+    """The tuner may choose any candidate: each one, forced, computes the layer exactly as the default does."""
+    layer = dict(layer)
+    monkeypatch.setenv("MINIRES_ISA", profile)
+    original = blocks.candidates
+    monkeypatch.setattr(blocks, "candidates", lambda k, *a: [block] if k == kind and block in original(k, *a)
+                        else original(k, *a))
+    x, weight, g = random_layer(np.random.default_rng(block.size), **layer)
+    check_direct_conv(x, weight, g, layer["stride"], layer["padding"], weight_channels_last)
+    assert (kind, block.size, block.vectors) in kernel_runs
 
 
 def test_the_cases_reach_every_kind_of_kernel():
     """A new kind of generated kernel needs a case above."""
-    reached = {kind for _, _, expected in _block_cases() for kind, _, _ in expected}
+    reached = set().union(*(expected for _, _, expected in _block_cases()))
     assert reached == set(direct._SOURCES)
 
 
@@ -144,7 +191,7 @@ def test_output_channels_in_two_chunks_share_the_threads(batch, kernel_runs):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_weight_grad_sums_every_image_into_the_layout_asked_for(threads):
     """dW without padding (a one-element halo) from three images shared among the threads, in (OC, C, KH, KW)
-    memory unless channels-last is asked for; the same values either way."""
+    memory unless channels-last is asked for (then it may run as weight_grad_cl, summing in another order)."""
     x, weight, g = random_layer(np.random.default_rng(threads), 3, 16, 16, (5, 6), (2, 2), (2, 1), (0, 0))
     reference = im2col_conv(x, weight, g, (2, 1), (0, 0))[2]
     nhwc = x.transpose(0, 2, 3, 1).copy(), g.transpose(0, 2, 3, 1).copy()
@@ -157,7 +204,7 @@ def test_weight_grad_sums_every_image_into_the_layout_asked_for(threads):
         numba.set_num_threads(previous)
     assert plain.flags.c_contiguous and channels_last.transpose(0, 2, 3, 1).flags.c_contiguous
     assert_close_to_reference(plain, reference)
-    np.testing.assert_array_equal(plain, channels_last)
+    assert_close_to_reference(channels_last, reference)
 
 
 @pytest.mark.parametrize("column", [0, 1, 5, 6])
@@ -217,7 +264,7 @@ def test_generated_kernels_are_cached_by_source_and_report_their_first_call(tmp_
     files = sorted(p.name for p in (tmp_path / "kernels").glob("direct_*.py"))
     assert files and all(p.startswith(("direct_forward_", "direct_weight_grad_")) for p in files), files
     report = direct.compile_report()
-    assert set(report) == {f"{kind} {block}x{vectors}" for kind, block, vectors in direct._kernels}
+    assert set(report) == {f"{kind} {block}x{vectors} ({lanes} lanes)" for kind, block, vectors, lanes in direct._kernels}
     assert all(seconds == 1.0 for seconds in report.values()), report  # two readings around each first call
     source = (tmp_path / "kernels" / files[0]).read_text()
     assert source.startswith("# Generated by minires.kernels.direct.fast") and direct._DECORATOR in source
@@ -227,7 +274,8 @@ def test_generated_kernels_are_cached_by_source_and_report_their_first_call(tmp_
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     # a changed generator (a newer minires) writes its kernels to new files and runs them, never the old ones
     monkeypatch.setattr(direct, "_kernels", {})
-    monkeypatch.setattr(direct, "_HEADER", direct._HEADER + ["# a newer generator"])
+    header = direct._header
+    monkeypatch.setattr(direct, "_header", lambda lanes: header(lanes) + ["# a newer generator"])
     check_direct_conv(x, weight, g, 1, 0)
     assert len(list((tmp_path / "kernels").glob("direct_*.py"))) == 2 * len(stamps)
     for kernel in direct._kernels.values():
@@ -241,7 +289,7 @@ from minires.kernels.direct import fast as direct_conv
 x = np.arange(2 * 3 * 5 * 16, dtype=np.float32).reshape(2, 3, 5, 16) % 7
 w = np.arange(16 * 16, dtype=np.float32).reshape(16, 16, 1, 1) % 5
 y = direct_conv.forward(x, w, (1, 1), (0, 0))
-hits = {kind: len(kernel.stats.cache_hits) for (kind, _, _), kernel in direct_conv._kernels.items()}
+hits = {kind: len(kernel.stats.cache_hits) for (kind, _, _, _), kernel in direct_conv._kernels.items()}
 print(json.dumps({"y": y.tolist(), "hits": hits}))
 """
 
@@ -311,3 +359,39 @@ def test_the_fast_kernels_equal_the_plain_direct_convolution(layer, weight_chann
         (lambda a: a.flags.c_contiguous)  # like the weight
     assert laid_out(fast[2])
     assert laid_out(reference.weight_grad(nhwc(x), nhwc(g), kernel, stride, padding, weight_channels_last))
+
+
+def _same_non_finite_pattern(ours, reference):
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(ours), test(reference))
+    finite = np.isfinite(reference)
+    assert_close_to_reference(ours[finite], reference[finite])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the reference's inf - inf
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_a_non_finite_weight_gives_dx_as_the_reference_at_the_borders(value, untuned):
+    """At stride 1 dx is a gather over gy padded with zeros; a zero times an infinite weight is NaN, where the
+    reference (col2im) and torch sum only the products of real output pixels: such a weight makes dx scatter."""
+    rng = np.random.default_rng(5)
+    x, weight, g = random_layer(rng, 2, 16, 16, (5, 6), (3, 3), (1, 1), (1, 1))
+    weight[3, 5, 0, 0] = value
+    ours, reference = direct_conv(x, weight, g, 1, 1)[1], im2col_conv(x, weight, g, 1, 1)[1]
+    if value != value:
+        assert np.isnan(reference).any() and not np.isnan(reference).all()
+    else:
+        assert np.isinf(reference).any() and not np.isnan(reference).any()
+    _same_non_finite_pattern(ours, reference)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_a_non_finite_output_gradient_gives_dw_as_the_reference_through_the_padding(untuned):
+    """weight_grad_cl reads only the taps inside the image, but the reference multiplies the zero padding too:
+    an infinite gy at a border pixel gives NaN there (0 * inf), as in torch. Such a gy takes the per-image dW."""
+    rng = np.random.default_rng(6)
+    x, weight, g = random_layer(rng, 3, 64, 24, (3, 6), (2, 3), (2, 1), (1, 0))
+    g[0, 5, 0, 0] = np.inf
+    ours, reference = direct_conv(x, weight, g, (2, 1), (1, 0), weight_channels_last=True)[2], \
+        im2col_conv(x, weight, g, (2, 1), (1, 0))[2]
+    assert np.isnan(reference).any()
+    _same_non_finite_pattern(ours, reference)

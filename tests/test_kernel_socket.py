@@ -202,3 +202,36 @@ def test_an_nchw_input_is_pulled_to_channels_last_only_where_the_direct_kernels_
 def test_count_non_finite_takes_one_array_as_well():
     counts = kernels.count_non_finite([np.array([np.nan, 1.0, np.inf])])
     assert counts.tolist() == [2]
+
+
+@pytest.mark.parametrize("dtype, flavour", [(np.float32, "numba"), (np.float64, "numba"), (np.float32, "reference")])
+def test_a_channels_last_weight_makes_the_output_channels_last_on_every_path(dtype, flavour):
+    """As in torch: y is channels-last when x or the weight is, whichever implementation runs (direct for
+    float32 under numba, im2col otherwise); dx is laid out as x... or as y's gradient when x is pulled over,
+    and dW as the weight."""
+    if flavour == "numba" and not kernels.numba_available():
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(4)
+    x = mr.tensor(rng.standard_normal((2, 16, 5, 5)).astype(dtype), requires_grad=True)
+    w = mr.tensor(rng.standard_normal((8, 16, 3, 3)).astype(dtype)).contiguous(memory_format=mr.channels_last)
+    w.requires_grad_()
+    with kernels.using(flavour):
+        y = F.conv2d(x, w, padding=1)
+        assert y.is_contiguous(memory_format=mr.channels_last) and not y.is_contiguous()
+        y.backward(mr.tensor(rng.standard_normal(y.shape).astype(dtype)))
+    assert w.grad.is_contiguous(memory_format=mr.channels_last) and x.grad.shape == x.shape
+    expected = F.conv2d(x.detach(), w.detach().contiguous(), padding=1)
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_new_convolution_weights_are_channels_last_where_the_direct_kernels_run():
+    """nn.Conv2d stores its weight as the socket says: channels-last memory (NCHW shape) where float32 runs
+    the direct kernels, so a PyTorch-style loop on NCHW tensors runs them; NCHW memory elsewhere."""
+    layer = mr.nn.Conv2d(3, 16, 3)
+    assert layer.weight.shape == (16, 3, 3, 3)
+    expected = kernels.conv2d_weight_format(np.float32)
+    assert layer.weight.is_contiguous(memory_format=mr.channels_last if expected == "channels_last" else
+                                      mr.contiguous_format)
+    with kernels.using("reference"):
+        assert kernels.conv2d_weight_format(np.float32) == "contiguous_format"
+    assert kernels.conv2d_weight_format(np.float64) == "contiguous_format"

@@ -11,8 +11,10 @@ from minires.errors import ArgumentError, AutogradError
 
 
 def _block_graph():
-    block = nn.BasicBlock(4, 4, shortcut="B").eval()
-    x = mr.tensor(np.random.default_rng(0).standard_normal((2, 4, 5, 5)).astype(np.float32), requires_grad=True)
+    block = nn.BasicBlock(4, 4, shortcut="B", fused=False).eval()  # each op of the equations, the join included
+    x = mr.tensor(np.random.default_rng(0).standard_normal((2, 4, 5, 5)).astype(np.float32))
+    x = x.contiguous(memory_format=mr.channels_last if block.conv1.weight.is_contiguous(memory_format=mr.channels_last)
+                     else mr.contiguous_format).requires_grad_()  # as inside a network: no conversion to draw
     y = block(x)
     loss = (y * mr.tensor(np.random.default_rng(1).standard_normal(y.shape).astype(np.float32))).sum()
     return mr.viz.graph(loss, names={"x": x, **dict(block.named_parameters())}), x

@@ -12,12 +12,15 @@ import numpy as np
 
 from minires import memory_format as memory_format_rules
 
+from . import isa
+
 
 def applies(x, weight, window, groups):
     """True where the direct channels-last kernels can compute this convolution (numba aside)."""
     return (groups == 1 and window.dilation == (1, 1) and x.dtype == np.float32 and weight.dtype == np.float32
             and type(x) is np.ndarray and type(weight) is np.ndarray
-            and (memory_format_rules.only_channels_last(x) or memory_format_rules.only_channels_last(weight)))
+            and (memory_format_rules.only_channels_last(x) or memory_format_rules.only_channels_last(weight))
+            and isa.current().lanes > 0)
 
 
 def conv2d_forward(x, weight, bias, window):

@@ -11,14 +11,16 @@ With stride 1, dx is itself a forward convolution: of gy padded by K - 1 - P wit
 channel axes swapped (a gather, no read-modify-write); other strides scatter, one image per thread.
 
 How it is fast: the innermost loop keeps a register block of accumulators — PB output pixels x OV vectors of
-16 output channels — in vector registers (kernels/simd.py) for the whole reduction over taps and channels,
-and each loaded weight vector is used PB times. The register block's shape is fixed when a kernel is
-compiled, so each (kind, PB, OV) is generated as Python source (the unrolled block is the only generated
-part; the loops around it are ordinary numba), written to the cache directory and compiled by numba with
-``cache=True``: the first run on a machine compiles (seconds, reported by ``compile_report()``), later runs
-load the machine code from disk. Pixel rows whose width is not a multiple of PB finish with a one-pixel
-block; channel counts that are not a multiple of 16 are zero-padded (a copy; no zoo network needs one).
-With one or two vectors the per-tap block is bound by loads (one input value per multiply-add), so 3-wide
+L output channels — in vector registers (simd.py) for the whole reduction over taps and channels, and each
+loaded weight vector is used PB times. L, the float32 lanes of one register, and the register budget come from
+the instruction set the code is generated for (isa.py: 16 on AVX-512, 8 on AVX2, 4 on NEON; the generated
+source names it ``L``); blocks.py lists the blocks that fit the registers, tune.py picks one per layer. The
+register block's shape is fixed when a kernel is compiled, so each (kind, PB, OV, L) is generated as Python
+source (the unrolled block is the only generated part; the loops around it are ordinary numba), written to
+the cache directory and compiled by numba with ``cache=True``: the first run on a machine compiles (seconds,
+reported by ``compile_report()``), later runs load the machine code from disk. Pixel rows whose width is
+not a multiple of PB finish with a one-pixel block; channel counts that are not a multiple of L are
+zero-padded (a copy; no zoo network needs one). With few vectors the per-tap block is bound by loads (one input value per multiply-add), so 3-wide
 kernels at stride 1 use blocks that serve a row's three taps from each load (``forward_row3``,
 ``weight_grad_row3``).
 """
@@ -34,12 +36,10 @@ import time
 import numba
 import numpy as np
 
-from minires.errors import StorageError
+from minires.errors import DeviceError, StorageError
 
 from ..jit import BOUNDS_CHECKED, CACHE_ON_DISK, parallel_jit, prange
-from .simd import LANES
-
-MAX_VECTORS = 4  # vectors of 16 channels per register block: PB x OV accumulators + OV weights fit 32 registers
+from . import blocks, isa, tune
 
 
 def _indent(lines, depth):
@@ -61,9 +61,9 @@ def _accumulators(rows, vectors):
 
 
 def _rank_one_update(acc, array, offset, scalar):
-    """One step of the reduction: load the vectors array[offset + 16 v], then for each row r of the block
+    """One step of the reduction: load the vectors array[offset + L v], then for each row r of the block
     acc[r][v] += scalar(r) * vector v (each loaded vector used by every row)."""
-    lines = [f"u{v} = vload({array}, {offset} + {LANES * v})" for v in range(len(acc[0]))]
+    lines = [f"u{v} = vload({array}, {offset} + {v} * L)" for v in range(len(acc[0]))]
     for r, row in enumerate(acc):
         lines.append(f"s = {scalar(r)}")
         lines += [f"{name} = vsfma(s, u{v}, {name})" for v, name in enumerate(row)]
@@ -71,7 +71,7 @@ def _rank_one_update(acc, array, offset, scalar):
 
 def _tap_reduction(acc, first, end):
     """The forward's reduction for the pixels whose input offsets are x0, x1, ...: over taps (i, j) and the
-    input channels first..end, acc[p][v] += xpad[pixel p + tap, ch] w[i, j, ch, ob + 16 v]."""
+    input channels first..end, acc[p][v] += xpad[pixel p + tap, ch] w[i, j, ch, ob + L v]."""
     lines = ["for i in range(kh):",
              "    for j in range(kw):",
              f"        xo = (i * wp + j) * c + {first}",
@@ -83,27 +83,27 @@ def _tap_reduction(acc, first, end):
 
 def _forward_block(pixels, vectors):
     """y at the output pixels q + p (counted along the image's rows, so a block may wrap onto the next row:
-    small images still fill it), p < pixels, channels ob + 16 v, v < vectors: the sum over taps (i, j) and
+    small images still fill it), p < pixels, channels ob + L v, v < vectors: the sum over taps (i, j) and
     input channels."""
     acc, lines = _accumulators(pixels, vectors)
     for p in range(pixels):
         lines += [f"oy, ox = divmod(q + {p}, ow)", f"x{p} = xb + (oy * sh * wp + ox * sw) * c"]
     lines += _tap_reduction(acc, "0", "c")
     lines.append("yo = (b * oh * ow + q) * oc + ob")
-    lines += [f"vstore(out, yo + {p} * oc + {LANES * v}, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
+    lines += [f"vstore(out, yo + {p} * oc + {v} * L, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
     return lines
 
 
 def _copy_into_halo(image, slot):
     """Lines that copy image ``image`` of x into slot ``slot`` of this thread's halo buffer (flat: xflat),
-    inside its zero border, 16 floats at a time."""
+    inside its zero border, L floats at a time."""
     return ["row = wd * c",
             "for y in range(h):",
             f"    src = (({image}) * h + y) * row",
             f"    dst = (({slot} * hp + ph + y) * wp + pw) * c",
-            f"    for e in range(0, row - row % {LANES}, {LANES}):",
+            f"    for e in range(0, row - row % L, L):",
             "        vstore(xflat, dst + e, vload(xall, src + e))",
-            f"    for e in range(row - row % {LANES}, row):",
+            f"    for e in range(row - row % L, row):",
             "        xflat[dst + e] = xall[src + e]"]
 
 
@@ -133,14 +133,14 @@ def _forward_header(pixels, vectors, name):
     lines = [f"def {name}(x, w, out, kh, kw, sh, sw, ph, pw, halo):"] + _INPUT + [
              "    oh, ow, oc = out.shape[1], out.shape[2], out.shape[3]",
              "    step, tap = sw * c, c * oc",
-             f"    tasks = oc // {LANES * vectors} * n",
+             f"    tasks = oc // (L * {vectors}) * n",
              "    per = (tasks + threads - 1) // threads",
              "    for t in prange(threads):",
              "        xflat = halo[t].reshape(-1) if padding else xall",
              "        for task in range(t * per, min(tasks, (t + 1) * per)):",
              "            chunk = task // n",
              "            b = task - chunk * n",
-             f"            ob = chunk * {LANES * vectors}"]
+             f"            ob = chunk * L * {vectors}"]
     return lines + _padded_image(3)
 
 
@@ -160,9 +160,9 @@ def _forward_tiled_block(pixels, vectors):
                   f"x{p} = ((k * hp + oy * sh) * wp + ox * sw) * c", f"y{p} = ((first + k) * img + r) * oc + ob"]
     lines += _tap_reduction(acc, "cs", "ce")
     lines.append("if cs == 0:")
-    lines += [f"    vstore(out, y{p} + {LANES * v}, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
+    lines += [f"    vstore(out, y{p} + {v} * L, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
     lines.append("else:")
-    lines += [f"    vaddstore(out, y{p} + {LANES * v}, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
+    lines += [f"    vaddstore(out, y{p} + {v} * L, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
     return lines
 
 
@@ -175,7 +175,7 @@ def _forward_tiled_source(pixels, vectors):
              "    oh, ow, oc = out.shape[1], out.shape[2], out.shape[3]",
              "    img, group = oh * ow, halo.shape[1]",
              "    groups = (n + group - 1) // group",
-             f"    tasks = oc // {LANES * vectors} * groups",
+             f"    tasks = oc // (L * {vectors}) * groups",
              "    per = (tasks + threads - 1) // threads",
              "    for t in prange(threads):",
              "        xflat = halo[t].reshape(-1)",
@@ -183,7 +183,7 @@ def _forward_tiled_source(pixels, vectors):
              "            chunk = task // groups",
              "            first = (task - chunk * groups) * group",
              "            count = min(group, n - first)",
-             f"            ob = chunk * {LANES * vectors}",
+             f"            ob = chunk * L * {vectors}",
              "            for k in range(count):"]
     lines += _indent(_copy_into_halo("first + k", "k"), 4)
     lines += ["            full = count * img - count * img % " + str(pixels),
@@ -203,14 +203,14 @@ def _forward_row3_block(pixels, vectors):
               "    xo = xb + ((oy * sh + i) * wp + ox) * c",
               "    wo = i * 3 * tap + ob",
               "    for ch in range(c):"]
-    body = [f"u{j}_{v} = vload(w, wo + {j} * tap + {LANES * v})" for j in range(3) for v in range(vectors)]
+    body = [f"u{j}_{v} = vload(w, wo + {j} * tap + {v} * L)" for j in range(3) for v in range(vectors)]
     body += [f"s{q} = xflat[xo + {q} * c]" for q in range(pixels + 2)]
     body += [f"{acc[p][v]} = vsfma(s{p + j}, u{j}_{v}, {acc[p][v]})"
              for j in range(3) for p in range(pixels) for v in range(vectors)]
     body += ["xo += 1", "wo += oc"]
     lines += _indent(body, 2)
     lines.append("yo = ((b * oh + oy) * ow + ox) * oc + ob")
-    lines += [f"vstore(out, yo + {p} * oc + {LANES * v}, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
+    lines += [f"vstore(out, yo + {p} * oc + {v} * L, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
     return lines
 
 
@@ -224,7 +224,7 @@ def _forward_row3_source(pixels, vectors):
 
 
 def _weight_grad_block(channels, vectors):
-    """dw[i, j, cb + q, ob + 16 v] for q < channels: the sum over one image's output pixels."""
+    """dw[i, j, cb + q, ob + L v] for q < channels: the sum over one image's output pixels."""
     acc, lines = _accumulators(channels, vectors)
     lines += ["for y in range(oh):",
               "    xo = xb + ((y * sh + i) * wp + j) * c + cb",
@@ -234,7 +234,7 @@ def _weight_grad_block(channels, vectors):
     body += ["xo += step", "go += oc"]
     lines += _indent(body, 2)
     lines.append("po = (((t * kh + i) * kw + j) * c + cb) * oc + ob")
-    lines += [f"vaddstore(partial, po + {q} * oc + {LANES * v}, {acc[q][v]})"
+    lines += [f"vaddstore(partial, po + {q} * oc + {v} * L, {acc[q][v]})"
               for q in range(channels) for v in range(vectors)]
     return lines
 
@@ -253,14 +253,14 @@ def _weight_grad_source(channels, vectors, block=_weight_grad_block, name="weigh
     lines += _padded_image(3) + [
              "            for i in range(kh):",
              f"                for j in {taps}:",
-             f"                    for ob in range(0, oc, {LANES * vectors}):"]
+             f"                    for ob in range(0, oc, L * {vectors}):"]
     return lines + _blocks_then_rest(f"                        for cb in range(0, full, {channels}):",
                                      "                        for cb in range(full, c):",
                                      block, channels, vectors, 7)
 
 
 def _weight_grad_row3_block(channels, vectors):
-    """dw[i, j, cb + q, ob + 16 v] for all three taps j of row i at once. The input pixel xp meets gy at the
+    """dw[i, j, cb + q, ob + L v] for all three taps j of row i at once. The input pixel xp meets gy at the
     output pixels xp - j, so a window of three gy vectors slides along the row: per input pixel, one gy
     vector load and ``channels`` input values feed 3 x channels multiply-adds per vector (the per-tap block
     loads one gy vector per ``channels`` of them). Pixels near the row's ends, where a tap has no output
@@ -278,9 +278,9 @@ def _weight_grad_row3_block(channels, vectors):
     edge = inputs("xrow + xp * c")
     for j in range(3):
         edge += [f"if xp - {j} >= 0 and xp - {j} < ow:"]
-        edge += _indent([f"e{v} = vload(gy, grow + (xp - {j}) * oc + {LANES * v})" for v in range(vectors)], 1)
+        edge += _indent([f"e{v} = vload(gy, grow + (xp - {j}) * oc + {v} * L)" for v in range(vectors)], 1)
         edge += _indent(update(j, lambda v: f"e{v}"), 1)
-    steady = [f"g0_{v} = vload(gy, grow + xp * oc + {LANES * v})" for v in range(vectors)]
+    steady = [f"g0_{v} = vload(gy, grow + xp * oc + {v} * L)" for v in range(vectors)]
     steady += inputs("xrow + xp * c")
     for j in range(3):
         steady += update(j, lambda v, j=j: f"g{j}_{v}")
@@ -291,12 +291,12 @@ def _weight_grad_row3_block(channels, vectors):
               "    for xp in range(0, 2):"]
     lines += _indent(edge, 2)
     lines += ["    if ow > 2:"]
-    lines += _indent([f"g1_{v} = vload(gy, grow + oc + {LANES * v})" for v in range(vectors)], 2)
-    lines += _indent([f"g2_{v} = vload(gy, grow + {LANES * v})" for v in range(vectors)], 2)
+    lines += _indent([f"g1_{v} = vload(gy, grow + oc + {v} * L)" for v in range(vectors)], 2)
+    lines += _indent([f"g2_{v} = vload(gy, grow + {v} * L)" for v in range(vectors)], 2)
     lines += ["        for xp in range(2, ow):"] + _indent(steady, 3)
     lines += ["    for xp in range(max(2, ow), ow + 2):"] + _indent(edge, 2)
     lines.append("po = ((t * kh + i) * 3 * c + cb) * oc + ob")
-    lines += [f"vaddstore(partial, po + ({j} * c + {q}) * oc + {LANES * v}, {acc[j][q][v]})"
+    lines += [f"vaddstore(partial, po + ({j} * c + {q}) * oc + {v} * L, {acc[j][q][v]})"
               for j in range(3) for q in range(channels) for v in range(vectors)]
     return lines
 
@@ -307,8 +307,8 @@ def _weight_grad_row3_source(channels, vectors):
 
 
 def _weight_grad_cl_block(outputs, vectors):
-    """grad[o + q, i, j, cb + 16 v] for q < outputs: the sum over every image's output pixels that tap (i, j)
-    meets inside the image of gy[.., o + q] x[.., cb + 16 v]. The roles of the per-tap block are swapped
+    """grad[o + q, i, j, cb + L v] for q < outputs: the sum over every image's output pixels that tap (i, j)
+    meets inside the image of gy[.., o + q] x[.., cb + L v]. The roles of the per-tap block are swapped
     (input channels in the vectors, output channels as scalars), so the sums land in the channels-last
     gradient's own memory order."""
     acc, lines = _accumulators(outputs, vectors)
@@ -321,7 +321,7 @@ def _weight_grad_cl_block(outputs, vectors):
     body += ["xo += step", "go += oc"]
     lines += _indent(body, 3)
     lines.append("to = (o * kh * kw + i * kw + j) * c + cb")
-    lines += [f"vstore(grad, to + {q} * kh * kw * c + {LANES * v}, {acc[q][v]})"
+    lines += [f"vstore(grad, to + {q} * kh * kw * c + {v} * L, {acc[q][v]})"
               for q in range(outputs) for v in range(vectors)]
     return lines
 
@@ -336,10 +336,10 @@ def _weight_grad_cl_source(outputs, vectors):
              "    xall, gflat = x.reshape(-1), gy.reshape(-1)",
              "    oh, ow, oc = gy.shape[1], gy.shape[2], gy.shape[3]",
              "    step = sw * c",
-             f"    chunks, blocks = c // {LANES * vectors}, oc // {outputs}",
+             f"    chunks, blocks = c // (L * {vectors}), oc // {outputs}",
              "    for task in prange(kh * kw * chunks * blocks):",
              "        tap, rest = task // (chunks * blocks), task % (chunks * blocks)",
-             f"        cb, o = rest // blocks * {LANES * vectors}, rest % blocks * {outputs}",
+             f"        cb, o = rest // blocks * L * {vectors}, rest % blocks * {outputs}",
              "        i, j = tap // kw, tap % kw",
              "        ylo, yhi = max(0, (ph - i + sh - 1) // sh), min(oh, (h - 1 + ph - i) // sh + 1)",
              "        xlo, xhi = max(0, (pw - j + sw - 1) // sw), min(ow, (wd - 1 + pw - j) // sw + 1)"]
@@ -347,7 +347,7 @@ def _weight_grad_cl_source(outputs, vectors):
 
 
 def _scatter_block(pixels, vectors):
-    """dxpad[.., cb + 16 v] += sum_o gy[b, q + p, o] w[i, j, cb + 16 v, o], tap by tap, for the output pixels
+    """dxpad[.., cb + L v] += sum_o gy[b, q + p, o] w[i, j, cb + L v, o], tap by tap, for the output pixels
     q + p counted along the image's rows (a block may wrap onto the next row, as in the forward)."""
     lines = []
     for p in range(pixels):
@@ -362,7 +362,7 @@ def _scatter_block(pixels, vectors):
     inner += ["go += 1", "wo += c"]
     body += _indent(inner, 1)
     body.append("do = (i * wp + j) * c")
-    body += [f"vaddstore(dxpad, d{p} + do + {LANES * v}, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
+    body += [f"vaddstore(dxpad, d{p} + do + {v} * L, {acc[p][v]})" for p in range(pixels) for v in range(vectors)]
     return lines + _indent(body, 2)
 
 
@@ -374,7 +374,7 @@ def _scatter_source(pixels, vectors):
              "    hp, wp, c = dxpad.shape[1], dxpad.shape[2], dxpad.shape[3]",
              f"    full = oh * ow - oh * ow % {pixels}",
              "    for b in prange(n):",
-             f"        for cb in range(0, c, {LANES * vectors}):"]
+             f"        for cb in range(0, c, L * {vectors}):"]
     return lines + _blocks_then_rest(f"            for q in range(0, full, {pixels}):",
                                      "            for q in range(full, oh * ow):", _scatter_block, pixels, vectors, 4)
 
@@ -386,10 +386,17 @@ _SOURCES = {"forward": _forward_source, "forward_row3": _forward_row3_source, "w
 # A bounds-checked build (jit.BOUNDS_CHECKED) compiles afresh, checking every index:
 # its source differs, so it never shares a file or numba's cached machine code with the fast build.
 _DECORATOR = f"@njit(parallel=True, cache={CACHE_ON_DISK}, boundscheck={BOUNDS_CHECKED}, error_model='numpy')"
-_HEADER = ["# Generated by minires.kernels.direct.fast; do not edit (regenerated when the generator changes).",
-           "from numba import njit, prange",
-           "from minires.kernels.direct.simd import vaddstore, vload, vsfma, vstore, vzero",
-           "", ""]
+
+
+def _header(lanes):
+    return ["# Generated by minires.kernels.direct.fast; do not edit (regenerated when the generator changes).",
+            "from numba import njit, prange",
+            "from minires.kernels.direct.simd import vector_ops",
+            "",
+            f"L = {lanes}  # float32 lanes of a vector",
+            f"vaddstore, vload, vsfma, vstore, vzero = (getattr(vector_ops(L), op) for op in "
+            "('vaddstore', 'vload', 'vsfma', 'vstore', 'vzero'))",
+            "", ""]
 
 
 # --- generated kernels, cached on disk --------------------------------------------------------------------
@@ -411,24 +418,29 @@ def cache_directory():
 
 
 _lock = threading.Lock()
-_kernels = {}  # (kind, block, vectors) -> numba dispatcher
-_compile_seconds = {}  # (kind, block, vectors) -> seconds of the first call (compile or cache load)
+_kernels = {}  # (kind, block, vectors, lanes) -> numba dispatcher
+_compile_seconds = {}  # (kind, block, vectors, lanes) -> seconds of the first call (compile or cache load)
 
 
-def _generated(kind, block, vectors):
-    key = (kind, block, vectors)
+def generated_source(kind, block, vectors, lanes):
+    """The Python source of one kernel specialisation, as written to the cache directory."""
+    body = _SOURCES[kind](block, vectors)
+    return "\n".join(_header(lanes) + [_DECORATOR] + body) + "\n"
+
+
+def _generated(kind, block, vectors, lanes):
+    key = (kind, block, vectors, lanes)
     with _lock:
         if key not in _kernels:
-            body = _SOURCES[kind](block, vectors)
-            body.insert(0, _DECORATOR)
-            source = "\n".join(_HEADER + body) + "\n"
+            source = generated_source(*key)
             digest = hashlib.sha1(source.encode()).hexdigest()[:12]
-            path = cache_directory() / f"direct_{kind}_{block}x{vectors}_{digest}.py"
+            name = f"direct_{kind}_{block}x{vectors}x{lanes}_{digest}"
+            path = cache_directory() / f"{name}.py"
             if not path.exists():
                 temporary = path.with_suffix(f".{os.getpid()}.tmp")
                 temporary.write_text(source)
                 os.replace(temporary, path)  # other processes see the whole file or none
-            spec = importlib.util.spec_from_file_location(f"minires_direct_{kind}_{block}x{vectors}_{digest}", path)
+            spec = importlib.util.spec_from_file_location(f"minires_{name}", path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module  # numba's on-disk cache finds the kernel's globals by module name
             spec.loader.exec_module(module)
@@ -436,8 +448,8 @@ def _generated(kind, block, vectors):
         return _kernels[key]
 
 
-def _run(kind, block, vectors, *args):
-    key = (kind, block, vectors)
+def _execute(kind, block, args, lanes):
+    key = (kind, block.size, block.vectors, lanes)
     kernel = _generated(*key)
     if key in _compile_seconds:
         return kernel(*args)
@@ -450,50 +462,46 @@ def _run(kind, block, vectors, *args):
 def compile_report():
     """{kernel specialisation: seconds its first call took in this process (compiling, or loading from the
     on-disk cache)}."""
-    return {f"{kind} {block}x{vectors}": seconds for (kind, block, vectors), seconds in _compile_seconds.items()}
+    return {f"{kind} {block}x{vectors} ({lanes} lanes)": seconds
+            for (kind, block, vectors, lanes), seconds in _compile_seconds.items()}
 
 
-# --- the block shapes ------------------------------------------------------------------------------------
-
-def _vectors(channels):
-    """Vectors of 16 channels per block: the most (up to MAX_VECTORS) that divide the channel count."""
-    lanes = channels // LANES
-    return next(v for v in range(MAX_VECTORS, 0, -1) if lanes % v == 0)
+_tuner = None
 
 
-def _pixels(vectors):
-    """Output pixels per block. Measured on a 2-core AVX-512 machine (ResNet-20's layers at batch 128): 8
-    for one or two vectors (9 or 18 registers), 4 for three or four (16 accumulators); larger blocks spill."""
-    return 8 if vectors <= 2 else 4
+def tuner():
+    """The process's autotuner (tune.py), its file beside the compiled kernels, keyed by this CPU."""
+    global _tuner
+    if _tuner is None:
+        generator = hashlib.sha1(pathlib.Path(__file__).read_bytes() +
+                                 pathlib.Path(blocks.__file__).read_bytes()).hexdigest()[:12]
+        _tuner = tune.Tuner(cache_directory(), isa.machine_key(), generator)
+    return _tuner
 
 
-def _row3_pixels(vectors):
-    """Output pixels per row-of-taps block (PB x OV accumulators, 3 OV weights, PB + 2 inputs), measured
-    alike: 8 for one and for two vectors (16->16 at 32x32: 1.43 ms against 2.73 ms for the per-tap block)."""
-    return 8
+def _run(kind, profile, vector_count, args, limit=None, divides=None):
+    """Run ``kind`` on ``args`` with the register block the tuner chooses for this layer on this machine."""
+    lanes = profile.lanes
+    choices = blocks.candidates(kind, profile, vector_count, limit, divides)
+    block = tuner().choose(kind, args, choices, lambda b, a: _execute(kind, b, a, lanes))
+    return _execute(kind, block, args, lanes)
 
 
-def _input_channels_block(vectors, channels):
-    """Input channels per dW block, measured alike: 8 for one or two vectors, 4 for three or four; never more
-    than the layer has (a 3-channel stem takes all three in one block)."""
-    return min(8 if vectors <= 2 else 4, channels)
+# --- which kernel runs a layer ------------------------------------------------------------------------------
 
-
-def _row3_input_channels(channels):
-    """Input channels per row-of-taps dW block, always with one vector of output channels (3 x 8 accumulators,
-    3 gy vectors, one input value). Measured alike: 16->16 at 32x32 1.20 ms, 32->32 at 16x16 1.24 ms (the
-    per-tap blocks: 2.58 and 2.03). Two vectors with 4 channels (31 registers) ran 1.12 ms when just
-    compiled but 2.80 ms when loaded from numba's cache, run after run, so it is not used; with four vectors
-    the per-tap block stays faster (1.13 ms against 1.25 at 64->64, 8x8)."""
-    return min(8, channels)
+def _row3(kernel, stride, channels):
+    """Whether the row-of-taps kinds run: 3-wide kernels at horizontal stride 1 with at most 32 channels
+    (the per-tap block then holds at most 32 channels' vectors and is bound by loads, one input value per
+    multiply-add; measured on AVX-512, 16->16 at 32x32: 1.43 ms against 2.73 ms)."""
+    return kernel[1] == 3 and stride[1] == 1 and channels <= 32
 
 
 def _small_activations(x, gy):
     """Whether dW should run as weight_grad_cl (each task reads the whole batch, from cache) rather than
-    per image with partial sums per thread. Measured alike at batch 32 (ms, per image / cl with 8 output
-    channels x 2 vectors): 512->512 at 2x2 7.52 / 1.28, 256->256 at 4x4 3.01 / 1.54, 1x1 256->1024 at 4x4
-    1.80 / 0.92, 1x1 1024->256 at 4x4 1.04 / 1.02 (x + gy 2.5 MiB), 128->128 at 8x8 1.61 / 1.61 (2 MiB),
-    64->64 at 16x16 1.79 / 2.22 (4 MiB)."""
+    per image with partial sums per thread. Measured on a 2-core AVX-512 machine at batch 32 (ms, per image /
+    cl with 8 output channels x 2 vectors): 512->512 at 2x2 7.52 / 1.28, 256->256 at 4x4 3.01 / 1.54, 1x1
+    256->1024 at 4x4 1.80 / 0.92, 1x1 1024->256 at 4x4 1.04 / 1.02 (x + gy 2.5 MiB), 128->128 at 8x8 1.61 /
+    1.61 (2 MiB), 64->64 at 16x16 1.79 / 2.22 (4 MiB)."""
     return x.nbytes + gy.nbytes <= 3 * 2**20
 
 
@@ -501,12 +509,12 @@ TILED_GROUP_PIXELS = 64  # output pixels per forward_tiled task (a group of whol
 TILED_TAP_CHANNELS = 576  # taps x input channels per tile: 64 channels of a 3x3 kernel, 576 of a 1x1
 
 
-def _tiled(out_size, channels, vectors):
+def _tiled(out_size, channels):
     """Whether the forward runs as forward_tiled: images of at most 8x8 output pixels with 128 or more input
-    channels. Measured alike at batch 32 (ms, per image / tiled): 512->512 at 2x2 2.98 / 1.75, 256->256 at 4x4
-    2.62 / 1.34, 128->128 at 8x8 1.33 / 1.23, 1x1 1024->256 at 4x4 0.92 / 0.71, 1x1 2048->512 at 2x2 1.31 /
-    0.79; 64->64 at 16x16 1.22 / 1.17 (left per image)."""
-    return out_size[0] * out_size[1] <= 64 and channels >= 128 and vectors == MAX_VECTORS
+    channels. Measured on AVX-512 at batch 32 (ms, per image / tiled): 512->512 at 2x2 2.98 / 1.75, 256->256
+    at 4x4 2.62 / 1.34, 128->128 at 8x8 1.33 / 1.23, 1x1 1024->256 at 4x4 0.92 / 0.71, 1x1 2048->512 at 2x2
+    1.31 / 0.79; 64->64 at 16x16 1.22 / 1.17 (left per image)."""
+    return out_size[0] * out_size[1] <= 64 and channels >= 128
 
 
 # --- entry points on NHWC arrays ---------------------------------------------------------------------------
@@ -553,8 +561,8 @@ kernel_weight = parallel_jit(kernel_weight_loops)
 summed_weight_grad = parallel_jit(summed_weight_grad_loops)
 
 
-def _round_up(channels):
-    return -(-channels // LANES) * LANES
+def _round_up(channels, lanes):
+    return -(-channels // lanes) * lanes
 
 
 def _pad_last_axis(a, size):
@@ -579,29 +587,41 @@ def output_size(size, kernel, stride, padding):
     return tuple((s + 2 * p - k) // st + 1 for s, k, st, p in zip(size, kernel, stride, padding))
 
 
+def _profile():
+    profile = isa.current()
+    if not profile.lanes:
+        raise DeviceError(f"the direct convolution kernels have no vector profile for this CPU ({isa.describe()}); "
+                          "conv2d runs im2col here")
+    return profile
+
+
 def forward(x, weight, stride, padding):
     """y (N, OH, OW, OC) from x (N, H, W, C), zero-padded by ``padding`` on each side, and weight
     (OC, C, KH, KW), both float32."""
-    oc = weight.shape[0]
-    return _forward(x, kernel_weight(weight, False, False, _round_up(oc)), oc, stride, padding)
+    oc, profile = weight.shape[0], _profile()
+    w = kernel_weight(weight, False, False, _round_up(oc, profile.lanes))
+    return _forward(x, w, oc, stride, padding, profile)
 
 
-def _forward(x, w, oc, stride, padding):
+def _forward(x, w, oc, stride, padding, profile):
     """forward() with the weight already laid out for the kernels: w (KH, KW, C, OC rounded up)."""
-    x, (kh, kw) = np.ascontiguousarray(x), w.shape[:2]
+    x, (kh, kw), lanes = np.ascontiguousarray(x), w.shape[:2], profile.lanes
     out_size = output_size(x.shape[1:3], (kh, kw), stride, padding)
     out = np.empty((x.shape[0], *out_size, w.shape[-1]), dtype=np.float32)
-    vectors = _vectors(w.shape[-1])
-    if _tiled(out_size, x.shape[-1], vectors):
+    vector_count = w.shape[-1] // lanes
+    if _tiled(out_size, x.shape[-1]):
+        kind = "forward_tiled"
+        vectors = blocks.default_vectors(kind, profile, vector_count)
         group = max(1, TILED_GROUP_PIXELS // (out_size[0] * out_size[1]))
-        halo = _halo(x, padding, w.shape[-1] // (LANES * vectors) * -(-x.shape[0] // group), group)
-        tile = max(LANES, TILED_TAP_CHANNELS // (kh * kw) // LANES * LANES)
-        _run("forward_tiled", _pixels(vectors), vectors, x, w, out, kh, kw, *stride, *padding, halo, tile)
+        halo = _halo(x, padding, vector_count // vectors * -(-x.shape[0] // group), group)
+        tile = max(lanes, TILED_TAP_CHANNELS // (kh * kw) // lanes * lanes)
+        args = (x, w, out, kh, kw, *stride, *padding, halo, tile)
     else:
-        halo = _halo(x, padding, w.shape[-1] // (LANES * vectors) * x.shape[0])
-        kind, block = ("forward_row3", _row3_pixels(vectors)) if kw == 3 and stride[1] == 1 and vectors <= 2 \
-            else ("forward", _pixels(vectors))
-        _run(kind, block, vectors, x, w, out, kh, kw, *stride, *padding, halo)
+        kind = "forward_row3" if _row3((kh, kw), stride, w.shape[-1]) else "forward"
+        vectors = blocks.default_vectors(kind, profile, vector_count)
+        halo = _halo(x, padding, vector_count // vectors * x.shape[0])
+        args = (x, w, out, kh, kw, *stride, *padding, halo)
+    _run(kind, profile, vector_count, args)
     return out if out.shape[-1] == oc else np.ascontiguousarray(out[..., :oc])
 
 
@@ -609,35 +629,40 @@ def weight_grad(x, gy, kernel, stride, padding, channels_last=False):
     """dW (OC, C, KH, KW) from the input (N, H, W, C), zero-padded by ``padding``, and gy (N, OH, OW, OC);
     its memory is (OC, KH, KW, C) when ``channels_last`` (a gradient is laid out like its weight, as in
     torch)."""
-    x, oc, c = np.ascontiguousarray(x), gy.shape[-1], x.shape[-1]
+    x, oc, c, profile = np.ascontiguousarray(x), gy.shape[-1], x.shape[-1], _profile()
+    lanes = profile.lanes
     pointwise = tuple(kernel) == (1, 1)  # its memory is the same in both formats
-    if (channels_last or pointwise) and _small_activations(x, gy) and c % (2 * LANES) == 0 and oc % 8 == 0:
+    if (channels_last or pointwise) and _small_activations(x, gy) and c % lanes == 0 and oc % 2 == 0 \
+            and not (padding != (0, 0) and _has_non_finite(gy)):
         grad = np.empty((oc, *kernel, c), np.float32)  # the channels-last gradient's memory
-        _run("weight_grad_cl", 8, 2, x, np.ascontiguousarray(gy), grad.reshape(-1), *kernel, *stride, *padding)
+        args = (x, np.ascontiguousarray(gy), grad.reshape(-1), *kernel, *stride, *padding)
+        _run("weight_grad_cl", profile, c // lanes, args, divides=oc)
         return grad.reshape(oc, c, 1, 1) if pointwise else grad.transpose(0, 3, 1, 2)
-    gy = _pad_last_axis(gy, _round_up(oc))
-    vectors = _vectors(gy.shape[-1])
+    gy = _pad_last_axis(gy, _round_up(oc, lanes))
     halo = _halo(x, padding, x.shape[0])
     partial = np.zeros((halo.shape[0], *kernel, c, gy.shape[-1]), dtype=np.float32)
-    if kernel[1] == 3 and stride[1] == 1 and vectors <= 2:
-        _run("weight_grad_row3", _row3_input_channels(c), 1, x, gy, partial, *kernel, *stride, *padding, halo)
-    else:
-        _run("weight_grad", _input_channels_block(vectors, c), vectors, x, gy, partial, *kernel, *stride,
-             *padding, halo)
+    kind = "weight_grad_row3" if _row3(kernel, stride, gy.shape[-1]) else "weight_grad"
+    _run(kind, profile, gy.shape[-1] // lanes, (x, gy, partial, *kernel, *stride, *padding, halo), limit=c)
     grad = np.empty((oc, *kernel, c), np.float32).transpose(0, 3, 1, 2) if channels_last else \
         np.empty((oc, c, *kernel), np.float32)
     summed_weight_grad(partial, grad)
     return grad
 
 
-def _swapped_weight(weight, flip):
+def _has_non_finite(a):
+    """Whether ``a`` holds an inf or NaN: weight_grad_cl and the dx gather skip the padding's zeros, and a
+    zero times inf is NaN in the reference (and in torch), so such inputs take the paths that multiply them."""
+    return not np.isfinite(a).all()
+
+
+def _swapped_weight(weight, flip, lanes):
     """The weight as dx reads it, (KH, KW, OC, C rounded up), taps reversed with ``flip``. From channels-last
     memory (OC, KH, KW, C) that is a copy of whole rows of C (for 1x1 kernels no copy at all: 0.19 ms for a
     512 x 512 3x3 weight against 0.86 for the element-wise pass)."""
     oc, c = weight.shape[:2]
     memory = weight.transpose(0, 2, 3, 1)
-    if c % LANES or not memory.flags.c_contiguous:
-        return kernel_weight(weight, flip, True, _round_up(c))
+    if c % lanes or not memory.flags.c_contiguous:
+        return kernel_weight(weight, flip, True, _round_up(c, lanes))
     taps = memory[:, ::-1, ::-1, :] if flip else memory
     return np.ascontiguousarray(taps.transpose(1, 2, 0, 3))
 
@@ -645,14 +670,15 @@ def _swapped_weight(weight, flip):
 def input_grad(gy, weight, stride, padding, in_size):
     """dx (N, H, W, C) from gy (N, OH, OW, OC) and weight (OC, C, KH, KW)."""
     (kh, kw), (ph, pw), (h, w) = weight.shape[2:], padding, in_size
-    c = weight.shape[1]
-    if stride == (1, 1) and kh - 1 - ph >= 0 and kw - 1 - pw >= 0:
+    c, profile = weight.shape[1], _profile()
+    if stride == (1, 1) and kh - 1 - ph >= 0 and kw - 1 - pw >= 0 and not (padding != (0, 0) and
+                                                                          _has_non_finite(weight)):
         # the gather: dx is the forward convolution of gy (padded by K - 1 - P) with the kernel flipped and
         # its channel axes swapped
-        flipped = _swapped_weight(weight, True)  # (KH, KW, OC, C rounded up)
-        return _forward(gy, flipped, c, (1, 1), (kh - 1 - ph, kw - 1 - pw))
-    wt = _swapped_weight(weight, False)  # (KH, KW, OC, C rounded up)
+        flipped = _swapped_weight(weight, True, profile.lanes)  # (KH, KW, OC, C rounded up)
+        return _forward(gy, flipped, c, (1, 1), (kh - 1 - ph, kw - 1 - pw), profile)
+    wt = _swapped_weight(weight, False, profile.lanes)  # (KH, KW, OC, C rounded up)
     dxpad = np.zeros((gy.shape[0], h + 2 * ph, w + 2 * pw, wt.shape[-1]), dtype=np.float32)
-    vectors = _vectors(wt.shape[-1])
-    _run("input_grad_scatter", _pixels(vectors), vectors, np.ascontiguousarray(gy), wt, dxpad, kh, kw, *stride)
+    _run("input_grad_scatter", profile, wt.shape[-1] // profile.lanes,
+         (np.ascontiguousarray(gy), wt, dxpad, kh, kw, *stride))
     return np.ascontiguousarray(dxpad[:, ph:ph + h, pw:pw + w, :c])

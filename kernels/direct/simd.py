@@ -1,5 +1,5 @@
 """Explicit float32 vectors for numba kernels: the few vector operations a direct convolution needs, exposed
-through ``numba.extending.intrinsic`` as LLVM's ``<16 x float>`` type.
+through ``numba.extending.intrinsic`` as LLVM's ``<LANES x float>`` types (16, 8 or 4 lanes: isa.py says which).
 
 Why: numba's auto-vectoriser vectorises an inner loop, but it never keeps a *register block* — a tile of
 accumulators that lives in vector registers across a whole reduction — which is what makes oneDNN's direct
@@ -21,6 +21,8 @@ names are chosen at import, from numba's configuration:
     NUMBA_BOUNDSCHECK=1    every vector access checked first: an index outside its array raises IndexError
                            (tests run so in CI) instead of reading or corrupting memory
 """
+from types import SimpleNamespace
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -32,34 +34,94 @@ from minires.errors import DTypeError
 
 from ..jit import BOUNDS_CHECKED
 
-LANES = 16
-_VECTOR = ir.VectorType(ir.FloatType(), LANES)
+LANES = 16  # the module-level operations below; fast.py builds each kernel with vector_ops(profile lanes)
 
 
-class Float32Vector(types.Type):
-    def __init__(self):
-        super().__init__(name=f"float32x{LANES}")
+def vector_ops(lanes):
+    """The five operations on vectors of ``lanes`` float32 (4, 8 or 16), in the build numba's configuration
+    asks for. One set per width, made once: a kernel generated for AVX2 imports vector_ops(8)."""
+    if lanes not in _BUILT:
+        _BUILT[lanes] = _build(lanes)
+    return _BUILT[lanes]
 
 
-float32_vector = Float32Vector()
+_BUILT = {}
 
 
-@register_model(Float32Vector)
-class _VectorModel(models.PrimitiveModel):
-    def __init__(self, dmm, fe_type):
-        super().__init__(dmm, fe_type, _VECTOR)
+def _build(lanes):
+    vector_ir = ir.VectorType(ir.FloatType(), lanes)
 
+    class Float32Vector(types.Type):
+        def __init__(self):
+            super().__init__(name=f"float32x{lanes}")
 
-def _address(context, builder, array_type, array, index):
-    """A <LANES x float>* to element ``index`` of the array's flat data."""
-    data = context.make_array(array_type)(context, builder, array).data
-    return builder.bitcast(builder.gep(data, [index]), _VECTOR.as_pointer())
+    vector_type = Float32Vector()
 
+    @register_model(Float32Vector)
+    class _VectorModel(models.PrimitiveModel):
+        def __init__(self, dmm, fe_type):
+            super().__init__(dmm, fe_type, vector_ir)
 
-def _broadcast(builder, scalar):
-    lane0 = builder.insert_element(ir.Constant(_VECTOR, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
-    everywhere = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
-    return builder.shuffle_vector(lane0, ir.Constant(_VECTOR, ir.Undefined), everywhere)
+    def address(context, builder, array_type, array, index):
+        """A <lanes x float>* to element ``index`` of the array's flat data."""
+        data = context.make_array(array_type)(context, builder, array).data
+        return builder.bitcast(builder.gep(data, [index]), vector_ir.as_pointer())
+
+    def broadcast(builder, scalar):
+        lane0 = builder.insert_element(ir.Constant(vector_ir, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
+        everywhere = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+        return builder.shuffle_vector(lane0, ir.Constant(vector_ir, ir.Undefined), everywhere)
+
+    @intrinsic
+    def vzero(typingctx):
+        def codegen(context, builder, signature, args):
+            return ir.Constant(vector_ir, [0.0] * lanes)
+        return vector_type(), codegen
+
+    @intrinsic
+    def vload(typingctx, array, index):
+        _check_float32_array(array)
+
+        def codegen(context, builder, signature, args):
+            return builder.load(address(context, builder, signature.args[0], *args), align=4)
+        return vector_type(array, index), codegen
+
+    @intrinsic
+    def vstore(typingctx, array, index, vector):
+        _check_float32_array(array)
+
+        def codegen(context, builder, signature, args):
+            builder.store(args[2], address(context, builder, signature.args[0], args[0], args[1]), align=4)
+            return context.get_dummy_value()
+        return types.void(array, index, vector), codegen
+
+    @intrinsic
+    def vaddstore(typingctx, array, index, vector):
+        _check_float32_array(array)
+
+        def codegen(context, builder, signature, args):
+            pointer = address(context, builder, signature.args[0], args[0], args[1])
+            builder.store(builder.fadd(builder.load(pointer, align=4), args[2]), pointer, align=4)
+            return context.get_dummy_value()
+        return types.void(array, index, vector), codegen
+
+    @intrinsic
+    def vsfma(typingctx, scalar, vector, accumulator):
+        def codegen(context, builder, signature, args):
+            scalar32 = context.cast(builder, args[0], signature.args[0], types.float32)
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector_ir, [vector_ir] * 3),
+                                                 f"llvm.fma.v{lanes}f32")
+            return builder.call(fma, [broadcast(builder, scalar32), args[1], args[2]])
+        return vector_type(scalar, vector, accumulator), codegen
+
+    compiled = SimpleNamespace(vzero=vzero, vload=vload, vstore=vstore, vaddstore=vaddstore, vsfma=vsfma)
+    python = _python_twins(lanes)
+    ops = SimpleNamespace(lanes=lanes, type=vector_type, compiled=compiled, python=python, **vars(compiled))
+    if numba.config.DISABLE_JIT:
+        vars(ops).update(vars(python))
+    elif BOUNDS_CHECKED:
+        vars(ops).update(_checked(lanes, compiled))
+    return ops
 
 
 def _check_float32_array(array):
@@ -67,110 +129,64 @@ def _check_float32_array(array):
         raise DTypeError(f"simd: expected a float32 array, got {array}")
 
 
-@intrinsic
-def vzero(typingctx):
-    def codegen(context, builder, signature, args):
-        return ir.Constant(_VECTOR, [0.0] * LANES)
-    return float32_vector(), codegen
-
-
-@intrinsic
-def vload(typingctx, array, index):
-    _check_float32_array(array)
-
-    def codegen(context, builder, signature, args):
-        return builder.load(_address(context, builder, signature.args[0], *args), align=4)
-    return float32_vector(array, index), codegen
-
-
-@intrinsic
-def vstore(typingctx, array, index, vector):
-    _check_float32_array(array)
-
-    def codegen(context, builder, signature, args):
-        builder.store(args[2], _address(context, builder, signature.args[0], args[0], args[1]), align=4)
-        return context.get_dummy_value()
-    return types.void(array, index, vector), codegen
-
-
-@intrinsic
-def vaddstore(typingctx, array, index, vector):
-    _check_float32_array(array)
-
-    def codegen(context, builder, signature, args):
-        pointer = _address(context, builder, signature.args[0], args[0], args[1])
-        builder.store(builder.fadd(builder.load(pointer, align=4), args[2]), pointer, align=4)
-        return context.get_dummy_value()
-    return types.void(array, index, vector), codegen
-
-
-@intrinsic
-def vsfma(typingctx, scalar, vector, accumulator):
-    def codegen(context, builder, signature, args):
-        scalar32 = context.cast(builder, args[0], signature.args[0], types.float32)
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VECTOR, [_VECTOR] * 3),
-                                             f"llvm.fma.v{LANES}f32")
-        return builder.call(fma, [_broadcast(builder, scalar32), args[1], args[2]])
-    return float32_vector(scalar, vector, accumulator), codegen
-
-
 # --- the other two builds: plain Python, and compiled with every access checked ----------------------------
 
-def _lanes(array, index, op):
-    """The LANES elements from flat ``index`` of ``array``'s memory, as a writable view; IndexError outside it."""
-    if array.dtype != np.float32 or not array.flags.c_contiguous:
-        raise DTypeError(f"simd.{op}: expected a C-contiguous float32 array, got {array.dtype}")
-    flat = array.reshape(-1)
-    if index < 0 or index + LANES > flat.size:
-        raise IndexError(f"simd.{op}: lanes {index}..{index + LANES - 1} outside an array of {flat.size}")
-    return flat[index:index + LANES]
+def _python_twins(lanes):
+    def lanes_of(array, index, op):
+        """The ``lanes`` elements from flat ``index`` of ``array``'s memory, as a writable view; IndexError
+        outside it."""
+        if array.dtype != np.float32 or not array.flags.c_contiguous:
+            raise DTypeError(f"simd.{op}: expected a C-contiguous float32 array, got {array.dtype}")
+        flat = array.reshape(-1)
+        if index < 0 or index + lanes > flat.size:
+            raise IndexError(f"simd.{op}: lanes {index}..{index + lanes - 1} outside an array of {flat.size}")
+        return flat[index:index + lanes]
+
+    def vzero():
+        return np.zeros(lanes, np.float32)
+
+    def vload(array, index):
+        return lanes_of(array, index, "vload").copy()
+
+    def vstore(array, index, vector):
+        lanes_of(array, index, "vstore")[...] = vector
+
+    def vaddstore(array, index, vector):
+        lanes_of(array, index, "vaddstore")[...] += vector
+
+    def vsfma(scalar, vector, accumulator):
+        return np.float32(scalar) * vector + accumulator  # two roundings where the FMA has one
+
+    return SimpleNamespace(vzero=vzero, vload=vload, vstore=vstore, vaddstore=vaddstore, vsfma=vsfma)
 
 
-def vzero_python():
-    return np.zeros(LANES, np.float32)
+def _checked(lanes, compiled):
+    """vload, vstore, vaddstore that check the index first (compiled: numba inlines them into the kernels)."""
+    compiled_vload, compiled_vstore, compiled_vaddstore = compiled.vload, compiled.vstore, compiled.vaddstore
+
+    @numba.njit
+    def check(array, index):
+        if index < 0 or index + lanes > array.size:
+            raise IndexError("simd: a vector access reaches outside its array (NUMBA_BOUNDSCHECK=1)")
+
+    @numba.njit
+    def vload(array, index):
+        check(array, index)
+        return compiled_vload(array, index)
+
+    @numba.njit
+    def vstore(array, index, vector):
+        check(array, index)
+        compiled_vstore(array, index, vector)
+
+    @numba.njit
+    def vaddstore(array, index, vector):
+        check(array, index)
+        compiled_vaddstore(array, index, vector)
+
+    return {"vload": vload, "vstore": vstore, "vaddstore": vaddstore}
 
 
-def vload_python(array, index):
-    return _lanes(array, index, "vload").copy()
-
-
-def vstore_python(array, index, vector):
-    _lanes(array, index, "vstore")[...] = vector
-
-
-def vaddstore_python(array, index, vector):
-    _lanes(array, index, "vaddstore")[...] += vector
-
-
-def vsfma_python(scalar, vector, accumulator):
-    return np.float32(scalar) * vector + accumulator  # two roundings where the FMA has one
-
-
-def _check_lanes(array, index):
-    if index < 0 or index + LANES > array.size:
-        raise IndexError("simd: a vector access reaches outside its array (NUMBA_BOUNDSCHECK=1)")
-
-
-compiled_vload, compiled_vstore, compiled_vaddstore = vload, vstore, vaddstore  # the intrinsics themselves
-
-
-def vload_checked(array, index):
-    _check_lanes(array, index)
-    return compiled_vload(array, index)
-
-
-def vstore_checked(array, index, vector):
-    _check_lanes(array, index)
-    compiled_vstore(array, index, vector)
-
-
-def vaddstore_checked(array, index, vector):
-    _check_lanes(array, index)
-    compiled_vaddstore(array, index, vector)
-
-
-if numba.config.DISABLE_JIT:
-    vzero, vload, vstore, vaddstore, vsfma = vzero_python, vload_python, vstore_python, vaddstore_python, vsfma_python
-elif BOUNDS_CHECKED:
-    _check_lanes = numba.njit(_check_lanes)
-    vload, vstore, vaddstore = (numba.njit(checked) for checked in (vload_checked, vstore_checked, vaddstore_checked))
+_default = vector_ops(LANES)
+vzero, vload, vstore, vaddstore, vsfma = _default.vzero, _default.vload, _default.vstore, _default.vaddstore, _default.vsfma
+float32_vector = _default.type

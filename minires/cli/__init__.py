@@ -9,10 +9,10 @@ import os
 import sys
 
 from ..version import __version__
-from . import bench, convert, evaluate, gradcheck, graph, lab, parity, train
+from . import bench, convert, evaluate, gradcheck, graph, lab, parity, train, tune
 from .output import USER_FAULTS, describe, fail
 
-COMMANDS = [train, evaluate, lab, gradcheck, parity, graph, convert, bench]
+COMMANDS = [train, evaluate, lab, gradcheck, parity, graph, convert, bench, tune]
 
 
 def build_parser():

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from .. import models, viz
+from .. import memory_format, models, nn, viz
 from ..errors import ArgumentError
 from ..nn import Sequential
 from ..tensor import Tensor
@@ -35,12 +35,16 @@ def first_blocks(model, count):
 
 
 def run(args):
-    model = models.get(args.model, seed=args.seed)
+    model = nn.fuse(models.get(args.model, seed=args.seed), False)  # the graph of the equations: every op drawn
     stage_name, blocks = first_blocks(model, args.blocks)
     rng = np.random.default_rng(args.seed)
     channels = next(iter(blocks)).conv1.in_channels
-    x = Tensor(rng.standard_normal((args.batch, channels, args.size, args.size)).astype(np.float32),
-               requires_grad=True)
+    images = rng.standard_normal((args.batch, channels, args.size, args.size)).astype(np.float32)
+    # laid out as inside the network (channels-last where the convolutions' weights are), so the drawing shows
+    # the block's ops and not a conversion of the made-up input
+    layout = memory_format.channels_last if memory_format.only_channels_last(next(iter(blocks)).conv1.weight.data) \
+        else memory_format.contiguous_format
+    x = Tensor(memory_format.to_format(images, layout), requires_grad=True)
     y = blocks.train()(x)
     loss = (y * Tensor(rng.standard_normal(y.shape).astype(np.float32))).sum()  # a random upstream gradient
     names = {"x": x, **{f"{stage_name}.{key}": p for key, p in blocks.named_parameters()}}

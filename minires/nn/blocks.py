@@ -20,7 +20,7 @@ Shapes below use N for the batch, C_in/C_out for channels, H x W for the input s
 Key names follow torchvision (conv1, bn1, conv2, bn2, [conv3, bn3,] downsample.0 / downsample.1), so weights
 load straight from PyTorch.
 """
-from .. import functional as F
+from .. import functional as F, op_hooks
 from ..errors import ArgumentError
 from ..functional.window import pair
 from .layers import BatchNorm2d, Conv2d, Identity, ReLU, Sequential
@@ -96,14 +96,16 @@ def bn_add_relu(bn, x, shortcut):
 class BasicBlock(Module):
     """Two 3x3 convolutions: F(x) = BN(conv(ReLU(BN(conv(x))))), y = ReLU(F(x) + W_s x).
 
-    ``fused=True`` (or nn.fuse(model)) computes the same values and gradients with each batch-norm and the
-    ReLU (and join) after it as one op (bn_relu, bn_add_relu): fewer passes over memory on channels-last
-    tensors, as ``minires train`` and ``minires bench`` run. The ``relu`` and ``join`` children are not
-    called then; so that their hooks always fire, a block whose ``relu`` or ``join`` has a hook runs unfused
-    (the lesion study replaces ``join`` and unfuses the model itself)."""
+    ``fused=True`` (the default; ``nn.fuse(model, False)`` or ``fused=False`` turns it off) computes the same
+    values and gradients with each batch-norm and the ReLU (and join) after it as one op (bn_relu,
+    bn_add_relu): two passes over memory each way instead of six (a ResNet-20 training step in the plain
+    PyTorch-style loop, 2-core AVX2: 0.60 s unfused, 0.43 s fused, issue 28). The fused form runs only where
+    nothing can tell: a block runs unfused while ``bn1``, ``bn2``, ``relu`` or ``join`` has a hook or has been
+    replaced (the lesion study), or an op hook asks for every op (op_hooks, parity), so hooks always see
+    the ops of the equations above."""
     expansion = 1
 
-    def __init__(self, in_channels, planes, stride=1, shortcut="B", rng=None, fused=False):
+    def __init__(self, in_channels, planes, stride=1, shortcut="B", rng=None, fused=True):
         super().__init__()
         self.fused = fused
         out_channels = planes * self.expansion
@@ -116,7 +118,7 @@ class BasicBlock(Module):
         self.join = None if self.downsample is None else ResidualJoin(relu=True)
 
     def forward(self, x):                                          # x: (N, C_in, H, W)
-        if self.fused and not _hooked(self.relu, self.join):
+        if self.fused and not self._observed():
             return self.forward_fused(x)
         out = self.relu(self.bn1(self.conv1(x)))                   # (N, C_out, H/s, W/s)
         out = self.bn2(self.conv2(out))                            # F(x, {W_i}): (N, C_out, H/s, W/s)
@@ -129,6 +131,13 @@ class BasicBlock(Module):
         if self.downsample is None:
             return bn_relu(self.bn2, self.conv2(out))              # plain block: y = ReLU(F(x)), one op
         return bn_add_relu(self.bn2, self.conv2(out), self.downsample(x))  # y = ReLU(F(x, {W_i}) + W_s x), one op
+
+
+    def _observed(self):
+        """Whether anything would see the difference between the fused and the unfused forward."""
+        return (_hooked(self.bn1, self.bn2, self.relu, self.join) or op_hooks.every_op_watched()
+                or type(self.relu) is not ReLU or not isinstance(self.bn1, BatchNorm2d)  # SyncBatchNorm fuses too
+                or not isinstance(self.bn2, BatchNorm2d) or (self.join is not None and type(self.join) is not ResidualJoin))
 
 
 def _hooked(*modules):

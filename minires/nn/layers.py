@@ -1,7 +1,7 @@
 """The layers a ResNet is built from, as modules around minires.functional."""
 import numpy as np
 
-from .. import functional as F
+from .. import functional as F, kernels, memory_format
 from ..errors import ArgumentError
 from ..functional.window import check_groups, pair
 from ..rng import as_generator
@@ -24,6 +24,8 @@ class Conv2d(Module):
         self.weight = Parameter(np.empty(shape, np.float32))
         self.bias = Parameter(np.empty(out_channels, np.float32)) if bias else None
         init.torch_default_(self.weight, self.bias, rng=as_generator(rng))
+        # channels-last memory where the fast kernels want it (kernels.conv2d_weight_format); shape unchanged
+        self.weight.data = memory_format.to_format(self.weight.data, kernels.conv2d_weight_format(np.float32))
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)

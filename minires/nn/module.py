@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from .. import memory_format as memory_format_rules
 from ..errors import DeviceError, DTypeError, MiniresError, ShapeError, UnknownNameError
 from ..tensor import Tensor
@@ -203,8 +203,10 @@ class Module:
 
     @staticmethod
     def _moved(array, device, memory_format):
-        if device is not None:
+        if device is not None and backend.device_of(array) != device:
             array = backend.to_device(array, device)
+            if memory_format is None and array.ndim == 4:  # a weight takes the layout its new device runs fast
+                memory_format = kernels.conv2d_weight_format(array.dtype, device)
         if memory_format is not None and array.ndim == 4:
             array = memory_format_rules.to_format(array, memory_format)
         return array

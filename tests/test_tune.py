@@ -1,0 +1,188 @@
+"""kernels/direct/isa.py (which vectors and registers a machine gives the kernels), blocks.py (which register
+blocks fit them) and tune.py (which one a layer runs with, and the tuning file that remembers it: a damaged,
+foreign or impossible entry is ignored, never trusted)."""
+import json
+
+import numpy as np
+import pytest
+
+from minires import kernels
+from minires.errors import ArgumentError
+
+pytest.importorskip("numba")
+from minires.kernels.direct import blocks, isa, tune  # noqa: E402
+
+PROFILES = [isa.PROFILES[name] for name in ("avx512", "avx2", "neon")]
+
+
+@pytest.mark.parametrize("arch, cpu, features, expected", [
+    ("x86_64", "znver4", {"avx512f": True, "avx2": True, "fma": True}, "avx512"),
+    ("x86_64", "znver3", {"avx512f": False, "avx2": True, "fma": True}, "avx2"),
+    ("x86_64", "znver3", {"avx2": True, "fma": False}, "generic"),   # AVX2 without FMA: no vsfma
+    ("x86_64", "nehalem", {"sse4.2": True}, "generic"),
+    ("x86_64", "haswell", None, "avx2"),                              # NUMBA_CPU_NAME alone
+    ("x86_64", "skylake-avx512", None, "avx512"),
+    ("x86_64", "generic", None, "generic"),
+    ("AMD64", "icelake-server", {"avx512f": True}, "avx512"),
+    ("aarch64", "neoverse-n1", {"neon": True}, "neon"),
+    ("arm64", "apple-m1", None, "neon"),
+    ("ppc64le", "pwr9", {}, "generic"),
+])
+def test_the_profile_follows_the_instruction_set_of_the_generated_code(arch, cpu, features, expected):
+    assert isa.profile_of(arch, cpu, features).name == expected
+
+
+def test_numba_cpu_features_are_read_as_numba_writes_them():
+    assert isa.parse_features("+avx2,+fma, -avx512f,,junk") == {"avx2": True, "fma": True, "avx512f": False}
+
+
+def test_numba_cpu_name_picks_the_profile_of_that_target(monkeypatch):
+    import numba
+    isa._detected.cache_clear()
+    monkeypatch.setattr(numba.config, "CPU_NAME", "haswell")
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", None)
+    try:
+        assert isa.current().name == "avx2" and "haswell" in isa.machine_key()
+        monkeypatch.setattr(numba.config, "CPU_FEATURES", "+avx512f,+avx2,+fma")
+        isa._detected.cache_clear()
+        assert isa.current().name == "avx512"
+    finally:
+        isa._detected.cache_clear()
+
+
+def test_minires_isa_overrides_and_a_wrong_name_is_an_error_that_lists_the_choices(monkeypatch):
+    monkeypatch.setenv("MINIRES_ISA", "neon")
+    assert isa.current() == isa.PROFILES["neon"]
+    assert "direct kernels for neon: 4 float32 lanes x 32 registers" in isa.describe()
+    monkeypatch.setenv("MINIRES_ISA", "avx1024")
+    with pytest.raises(ArgumentError, match=r"^MINIRES_ISA='avx1024': expected one of avx512, avx2, neon, generic$"):
+        isa.current()
+
+
+def test_a_cpu_without_a_profile_runs_no_direct_kernel_and_keeps_weights_nchw(monkeypatch):
+    monkeypatch.setenv("MINIRES_ISA", "generic")
+    assert kernels.conv2d_weight_format(np.float32) == "contiguous_format"
+    x = np.zeros((1, 2, 2, 16), np.float32).transpose(0, 3, 1, 2)
+    from minires.functional.window import sliding_window
+    window = sliding_window("conv2d", x.shape, (1, 1), 1, 0, 1)
+    assert not kernels.direct.applies(x, np.zeros((16, 16, 1, 1), np.float32), window, 1)
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("kind", sorted(blocks.ROW3 + ("forward", "forward_tiled", "weight_grad", "weight_grad_cl",
+                                                      "input_grad_scatter")))
+@pytest.mark.parametrize("vector_count", [1, 2, 3, 4, 6, 8, 16, 64])
+def test_every_candidate_fits_the_registers_divides_the_channels_and_the_default_comes_first(profile, kind,
+                                                                                          vector_count):
+    limit = 3 if kind.startswith("weight_grad") and kind != "weight_grad_cl" else None
+    divides = 24 if kind == "weight_grad_cl" else None
+    found = blocks.candidates(kind, profile, vector_count, limit, divides)
+    assert found[0] == blocks.default(kind, profile, vector_count, limit, divides)
+    assert len(found) == len(set(found)) <= 4
+    for block in found:
+        assert blocks.fits(kind, block, profile), (kind, block)
+        assert vector_count % block.vectors == 0 and block.size >= 1
+        assert limit is None or block.size <= limit
+        assert divides is None or divides % block.size == 0
+
+
+def test_the_register_counts_are_the_blocks_accumulators_loads_and_one_scalar():
+    assert blocks.registers_needed("forward", 4, 2) == 8 + 2 + 1
+    assert blocks.registers_needed("forward_row3", 8, 1) == 8 + 3 + 1
+    assert blocks.registers_needed("weight_grad_row3", 4, 1) == 12 + 3 + 1
+    avx512, avx2 = isa.PROFILES["avx512"], isa.PROFILES["avx2"]
+    # the blocks measured best on AVX-512 before tuning existed are its defaults
+    assert [blocks.default("forward", avx512, v) for v in (1, 2, 4)] == [(8, 1), (8, 2), (4, 4)]
+    assert blocks.default("weight_grad_row3", avx512, 1, limit=16) == (8, 1)
+    assert blocks.default("weight_grad_cl", avx512, 4, divides=64) == (8, 2)
+    # AVX2 has half the registers: no default spills
+    assert blocks.default("forward", avx2, 8) == (4, 2) and blocks.default("weight_grad_row3", avx2, 2, 16) == (4, 1)
+
+
+# --- the tuner ------------------------------------------------------------------------------------------------
+
+CANDIDATES = [blocks.Block(4, 2), blocks.Block(2, 4), blocks.Block(6, 1)]
+
+
+def _args():
+    return (np.zeros((2, 3)), np.zeros(4), np.full(5, 7.0), 3, 1)
+
+
+@pytest.fixture
+def timed(monkeypatch):
+    """A tuner whose clock says each block takes the seconds in ``timed.seconds`` (no real timing), and the
+    list of blocks it ran."""
+    class Timed:
+        seconds = {CANDIDATES[0]: 0.010, CANDIDATES[1]: 0.004, CANDIDATES[2]: 0.020}
+        ran = []
+
+        def run(self, block, args):
+            assert not args[2].any()  # the scratch output, zeroed, never the caller's array
+            self.ran.append(block)
+            self.current = block
+    t = Timed()
+    t.ran = []
+    monkeypatch.setattr(tune, "seconds_of", lambda run, repeats: (run(), t.seconds[t.current])[1])
+    monkeypatch.delenv("MINIRES_TUNE", raising=False)
+    return t
+
+
+def test_the_fastest_candidate_wins_and_is_remembered_for_this_machine(tmp_path, timed):
+    tuner = tune.Tuner(tmp_path, "CPU X|znver3|avx2", "g1")
+    assert tuner.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1]
+    content = json.loads(tuner.path.read_text())
+    assert content["machine"] == "CPU X|znver3|avx2" and list(content["choices"].values()) == [[2, 4]]
+    # another process on the same machine reads it and times nothing
+    again, timed.ran = tune.Tuner(tmp_path, "CPU X|znver3|avx2", "g1"), []
+    assert again.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1] and timed.ran == []
+
+
+@pytest.mark.parametrize("damage", [
+    "not json {", json.dumps([1, 2]), json.dumps({"format": 1, "machine": "CPU Y|znver4|avx512", "generator": "g1",
+                                                   "choices": {}}),
+    json.dumps({"format": 1, "machine": "CPU X|znver3|avx2", "generator": "g0", "choices": {}}),
+    json.dumps({"format": 1, "machine": "CPU X|znver3|avx2", "generator": "g1", "choices": "all"})])
+def test_a_damaged_or_foreign_tuning_file_is_ignored_and_replaced(tmp_path, timed, damage):
+    tuner = tune.Tuner(tmp_path, "CPU X|znver3|avx2", "g1")
+    key = tune.layer_key("forward", _args())
+    entry = {key: [6, 1]}
+    text = damage.replace('"choices": {}', f'"choices": {json.dumps(entry)}')
+    tuner.path.write_text(text)
+    assert tuner.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1]
+    assert set(timed.ran) == set(CANDIDATES)  # timed afresh
+    assert json.loads(tuner.path.read_text())["choices"] == {key: [2, 4]}
+
+
+@pytest.mark.parametrize("entry", [[8, 8], [6], "6x1", None])
+def test_an_entry_that_is_not_a_candidate_today_is_never_run(tmp_path, timed, entry):
+    """A block outside today's candidates (hand-edited, or from an older generator that fitted other
+    registers) could spill or index past a vector: it is timed afresh instead."""
+    tuner = tune.Tuner(tmp_path, "m", "g")
+    key = tune.layer_key("forward", _args())
+    tuner.path.write_text(json.dumps({"format": 1, "machine": "m", "generator": "g", "choices": {key: entry}}))
+    assert tuner.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1]
+    assert [8, 8] not in [list(b) for b in timed.ran]
+
+
+def test_minires_tune_0_and_quick_layers_take_the_default_without_writing(tmp_path, timed, monkeypatch):
+    tuner = tune.Tuner(tmp_path, "m", "g", worth_seconds=0.015)
+    assert tuner.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[0]  # 10 ms < 15 ms
+    assert timed.ran == [CANDIDATES[0]] * 2 and not tuner.path.exists()
+    monkeypatch.setenv("MINIRES_TUNE", "0")
+    timed.ran = []
+    other = tune.Tuner(tmp_path, "m", "g")
+    assert other.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[0] and timed.ran == []
+    with other.forcing():  # minires tune times every layer, however quick, whatever MINIRES_TUNE says
+        assert other.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1]
+    assert tuner.path.exists()
+
+
+def test_a_read_only_cache_costs_the_tuning_next_time_never_the_run(tmp_path, timed):
+    tuner = tune.Tuner(tmp_path / "missing", "m", "g")
+    assert tuner.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1]
+    assert tuner.stored() == {}
+
+
+def test_the_layer_key_names_kind_shapes_scalars_and_threads():
+    import numba
+    assert tune.layer_key("forward", _args()) == f"forward 2x3 4 5 3 1 t{numba.get_num_threads()}"
