@@ -43,10 +43,10 @@ def kernel_runs(monkeypatch):
     runs, original = Runs(), direct._execute
     runs.lanes = set()
 
-    def recorded(kind, block, args, lanes):
-        runs.append((kind, block.size, block.vectors))
+    def recorded(block, args, lanes):
+        runs.append(tuple(block))
         runs.lanes.add(lanes)
-        return original(kind, block, args, lanes)
+        return original(block, args, lanes)
     monkeypatch.setattr(direct, "_execute", recorded)
     return runs
 
@@ -105,7 +105,7 @@ def test_every_profiles_default_blocks_equal_im2col(profile, layer, weight_chann
     check_direct_conv(x, weight, g, layer["stride"], layer["padding"], weight_channels_last)
     assert expected <= {kind for kind, _, _ in kernel_runs}, kernel_runs
     assert kernel_runs.lanes == {isa.PROFILES[profile].lanes}
-    assert all(blocks.fits(kind, (size, vectors), isa.PROFILES[profile]) for kind, size, vectors in kernel_runs)
+    assert all(blocks.fits(blocks.Block(*run), isa.PROFILES[profile]) for run in kernel_runs)
 
 
 def _candidate_cases():
@@ -131,12 +131,12 @@ def test_every_candidate_block_of_every_profile_equals_im2col(profile, kind, blo
     """The tuner may choose any candidate: each one, forced, computes the layer exactly as the default does."""
     layer = dict(layer)
     monkeypatch.setenv("MINIRES_ISA", profile)
-    original = blocks.candidates
-    monkeypatch.setattr(blocks, "candidates", lambda k, *a: [block] if k == kind and block in original(k, *a)
-                        else original(k, *a))
+    candidates, choices = blocks.candidates, blocks.choices
+    monkeypatch.setattr(blocks, "choices", lambda kinds, *a: [block] if kind in kinds and block in candidates(kind, *a)
+                        else choices(kinds, *a))
     x, weight, g = random_layer(np.random.default_rng(block.size), **layer)
     check_direct_conv(x, weight, g, layer["stride"], layer["padding"], weight_channels_last)
-    assert (kind, block.size, block.vectors) in kernel_runs
+    assert tuple(block) in kernel_runs
 
 
 def test_the_cases_reach_every_kind_of_kernel():

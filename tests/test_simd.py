@@ -97,6 +97,18 @@ def test_the_python_vectors_refuse_lanes_outside_the_array(lanes, op):
         call(np.zeros((36, 2), np.float32)[:, 0], 0)
 
 
+@pytest.mark.parametrize("build", [pytest.param("compiled", marks=jit_on), "python"])
+def test_sload_reads_one_element_of_the_flat_memory(build):
+    sload = getattr(simd.vector_ops(8), build).sload
+    read = numba.njit(lambda a, i: sload(a, i)) if build == "compiled" else sload
+    a = np.arange(12, dtype=np.float32).reshape(3, 4) * 0.5
+    assert [read(a, i) for i in (0, 5, 11)] == [0.0, 2.5, 5.5]
+    if build == "python":
+        for index in (12, -1):
+            with pytest.raises(IndexError, match=rf"^simd.sload: element {index} outside an array of 12$"):
+                read(a, index)
+
+
 def test_the_python_vectors_write_into_the_array_itself():
     python, lanes = simd.vector_ops(16).python, 16
     a = np.zeros((2, 20), np.float32)
@@ -129,6 +141,17 @@ def store(a, i):
 @numba.njit
 def add(a, i):
     vaddstore(a, i, vzero())
+
+sload = ops.sload
+read = numba.njit(lambda a, i: sload(a, i))
+assert read(np.arange(4, dtype=np.float32), 3) == 3.0
+for i in (4, -1):
+    try:
+        read(np.arange(4, dtype=np.float32), i)
+    except IndexError as e:
+        assert str(e) == "simd: a scalar access reaches outside its array (NUMBA_BOUNDSCHECK=1)", str(e)
+    else:
+        raise SystemExit(f"sload at {i}: no error")
 
 # a generated kernel of the bounds-checked build compiles and runs: a scatter dx against NumPy's loops
 gy = np.random.default_rng(0).standard_normal((2, 3, 2, 16)).astype(np.float32)

@@ -80,7 +80,7 @@ def test_every_candidate_fits_the_registers_divides_the_channels_and_the_default
     assert found[0] == blocks.default(kind, profile, vector_count, limit, divides)
     assert len(found) == len(set(found)) <= 4
     for block in found:
-        assert blocks.fits(kind, block, profile), (kind, block)
+        assert block.kind == kind and blocks.fits(block, profile), block
         assert vector_count % block.vectors == 0 and block.size >= 1
         assert limit is None or block.size <= limit
         assert divides is None or divides % block.size == 0
@@ -92,16 +92,24 @@ def test_the_register_counts_are_the_blocks_accumulators_loads_and_one_scalar():
     assert blocks.registers_needed("weight_grad_row3", 4, 1) == 12 + 3 + 1
     avx512, avx2 = isa.PROFILES["avx512"], isa.PROFILES["avx2"]
     # the blocks measured best on AVX-512 before tuning existed are its defaults
-    assert [blocks.default("forward", avx512, v) for v in (1, 2, 4)] == [(8, 1), (8, 2), (4, 4)]
-    assert blocks.default("weight_grad_row3", avx512, 1, limit=16) == (8, 1)
-    assert blocks.default("weight_grad_cl", avx512, 4, divides=64) == (8, 2)
+    assert [blocks.default("forward", avx512, v)[1:] for v in (1, 2, 4)] == [(8, 1), (8, 2), (4, 4)]
+    assert blocks.default("weight_grad_row3", avx512, 1, limit=16)[1:] == (8, 1)
+    assert blocks.default("weight_grad_cl", avx512, 4, divides=64)[1:] == (8, 2)
     # AVX2 has half the registers: no default spills
-    assert blocks.default("forward", avx2, 8) == (4, 2) and blocks.default("weight_grad_row3", avx2, 2, 16) == (4, 1)
+    assert blocks.default("forward", avx2, 8)[1:] == (4, 2)
+    assert blocks.default("weight_grad_row3", avx2, 2, 16)[1:] == (4, 1)
+
+
+def test_a_layer_both_kinds_can_compute_times_the_first_three_blocks_of_each():
+    avx2 = isa.PROFILES["avx2"]
+    found = blocks.choices(["forward_row3", "forward"], avx2, 2)
+    assert found == blocks.candidates("forward_row3", avx2, 2)[:3] + blocks.candidates("forward", avx2, 2)[:3]
+    assert found[0] == blocks.default("forward_row3", avx2, 2)
 
 
 # --- the tuner ------------------------------------------------------------------------------------------------
 
-CANDIDATES = [blocks.Block(4, 2), blocks.Block(2, 4), blocks.Block(6, 1)]
+CANDIDATES = [blocks.Block("forward", 4, 2), blocks.Block("forward", 2, 4), blocks.Block("forward_row3", 6, 1)]
 
 
 def _args():
@@ -131,7 +139,7 @@ def test_the_fastest_candidate_wins_and_is_remembered_for_this_machine(tmp_path,
     tuner = tune.Tuner(tmp_path, "CPU X|znver3|avx2", "g1")
     assert tuner.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1]
     content = json.loads(tuner.path.read_text())
-    assert content["machine"] == "CPU X|znver3|avx2" and list(content["choices"].values()) == [[2, 4]]
+    assert content["machine"] == "CPU X|znver3|avx2" and list(content["choices"].values()) == [["forward", 2, 4]]
     # another process on the same machine reads it and times nothing
     again, timed.ran = tune.Tuner(tmp_path, "CPU X|znver3|avx2", "g1"), []
     assert again.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1] and timed.ran == []
@@ -145,15 +153,15 @@ def test_the_fastest_candidate_wins_and_is_remembered_for_this_machine(tmp_path,
 def test_a_damaged_or_foreign_tuning_file_is_ignored_and_replaced(tmp_path, timed, damage):
     tuner = tune.Tuner(tmp_path, "CPU X|znver3|avx2", "g1")
     key = tune.layer_key("forward", _args())
-    entry = {key: [6, 1]}
+    entry = {key: ["forward_row3", 6, 1]}
     text = damage.replace('"choices": {}', f'"choices": {json.dumps(entry)}')
     tuner.path.write_text(text)
     assert tuner.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1]
     assert set(timed.ran) == set(CANDIDATES)  # timed afresh
-    assert json.loads(tuner.path.read_text())["choices"] == {key: [2, 4]}
+    assert json.loads(tuner.path.read_text())["choices"] == {key: ["forward", 2, 4]}
 
 
-@pytest.mark.parametrize("entry", [[8, 8], [6], "6x1", None])
+@pytest.mark.parametrize("entry", [["forward", 8, 8], ["forward", 6, 1], [6, 1], "6x1", None])
 def test_an_entry_that_is_not_a_candidate_today_is_never_run(tmp_path, timed, entry):
     """A block outside today's candidates (hand-edited, or from an older generator that fitted other
     registers) could spill or index past a vector: it is timed afresh instead."""
@@ -161,7 +169,7 @@ def test_an_entry_that_is_not_a_candidate_today_is_never_run(tmp_path, timed, en
     key = tune.layer_key("forward", _args())
     tuner.path.write_text(json.dumps({"format": 1, "machine": "m", "generator": "g", "choices": {key: entry}}))
     assert tuner.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1]
-    assert [8, 8] not in [list(b) for b in timed.ran]
+    assert entry not in [list(b) for b in timed.ran]
 
 
 def test_minires_tune_0_and_quick_layers_take_the_default_without_writing(tmp_path, timed, monkeypatch):

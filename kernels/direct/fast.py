@@ -77,7 +77,7 @@ def _tap_reduction(acc, first, end):
              f"        xo = (i * wp + j) * c + {first}",
              f"        wo = ((i * kw + j) * c + {first}) * oc + ob",
              f"        for ch in range({first}, {end}):"]
-    body = _rank_one_update(acc, "w", "wo", lambda p: f"xflat[x{p} + xo]") + ["xo += 1", "wo += oc"]
+    body = _rank_one_update(acc, "w", "wo", lambda p: f"sload(xflat, x{p} + xo)") + ["xo += 1", "wo += oc"]
     return lines + _indent(body, 3)
 
 
@@ -204,7 +204,7 @@ def _forward_row3_block(pixels, vectors):
               "    wo = i * 3 * tap + ob",
               "    for ch in range(c):"]
     body = [f"u{j}_{v} = vload(w, wo + {j} * tap + {v} * L)" for j in range(3) for v in range(vectors)]
-    body += [f"s{q} = xflat[xo + {q} * c]" for q in range(pixels + 2)]
+    body += [f"s{q} = sload(xflat, xo + {q} * c)" for q in range(pixels + 2)]
     body += [f"{acc[p][v]} = vsfma(s{p + j}, u{j}_{v}, {acc[p][v]})"
              for j in range(3) for p in range(pixels) for v in range(vectors)]
     body += ["xo += 1", "wo += oc"]
@@ -230,7 +230,7 @@ def _weight_grad_block(channels, vectors):
               "    xo = xb + ((y * sh + i) * wp + j) * c + cb",
               "    go = (b * oh + y) * ow * oc + ob",
               "    for ox in range(ow):"]
-    body = _rank_one_update(acc, "gy", "go", lambda q: f"xflat[xo + {q}]")
+    body = _rank_one_update(acc, "gy", "go", lambda q: f"sload(xflat, xo + {q})")
     body += ["xo += step", "go += oc"]
     lines += _indent(body, 2)
     lines.append("po = (((t * kh + i) * kw + j) * c + cb) * oc + ob")
@@ -269,7 +269,7 @@ def _weight_grad_row3_block(channels, vectors):
     lines = [f"{name} = vzero()" for tap in acc for row in tap for name in row]
 
     def inputs(offset):
-        return [f"s{q} = xflat[{offset} + {q}]" for q in range(channels)]
+        return [f"s{q} = sload(xflat, {offset} + {q})" for q in range(channels)]
 
     def update(j, vector):
         return [f"{acc[j][q][v]} = vsfma(s{q}, {vector(v)}, {acc[j][q][v]})"
@@ -317,7 +317,7 @@ def _weight_grad_cl_block(outputs, vectors):
               "        xo = ((b * h + oy * sh + i - ph) * wd + xlo * sw + j - pw) * c + cb",
               "        go = ((b * oh + oy) * ow + xlo) * oc + o",
               "        for ox in range(xlo, xhi):"]
-    body = _rank_one_update(acc, "xall", "xo", lambda q: f"gflat[go + {q}]")
+    body = _rank_one_update(acc, "xall", "xo", lambda q: f"sload(gflat, go + {q})")
     body += ["xo += step", "go += oc"]
     lines += _indent(body, 3)
     lines.append("to = (o * kh * kw + i * kw + j) * c + cb")
@@ -358,7 +358,7 @@ def _scatter_block(pixels, vectors):
     body += ["go = (b * oh * ow + q) * oc",
              "wo = (i * kw + j) * oc * c + cb",
              "for o in range(oc):"]
-    inner = _rank_one_update(acc, "wt", "wo", lambda p: f"gflat[go + {p} * oc]")
+    inner = _rank_one_update(acc, "wt", "wo", lambda p: f"sload(gflat, go + {p} * oc)")
     inner += ["go += 1", "wo += c"]
     body += _indent(inner, 1)
     body.append("do = (i * wp + j) * c")
@@ -394,8 +394,8 @@ def _header(lanes):
             "from minires.kernels.direct.simd import vector_ops",
             "",
             f"L = {lanes}  # float32 lanes of a vector",
-            f"vaddstore, vload, vsfma, vstore, vzero = (getattr(vector_ops(L), op) for op in "
-            "('vaddstore', 'vload', 'vsfma', 'vstore', 'vzero'))",
+            f"sload, vaddstore, vload, vsfma, vstore, vzero = (getattr(vector_ops(L), op) for op in "
+            "('sload', 'vaddstore', 'vload', 'vsfma', 'vstore', 'vzero'))",
             "", ""]
 
 
@@ -448,8 +448,8 @@ def _generated(kind, block, vectors, lanes):
         return _kernels[key]
 
 
-def _execute(kind, block, args, lanes):
-    key = (kind, block.size, block.vectors, lanes)
+def _execute(block, args, lanes):
+    key = (block.kind, block.size, block.vectors, lanes)
     kernel = _generated(*key)
     if key in _compile_seconds:
         return kernel(*args)
@@ -479,21 +479,25 @@ def tuner():
     return _tuner
 
 
-def _run(kind, profile, vector_count, args, limit=None, divides=None):
-    """Run ``kind`` on ``args`` with the register block the tuner chooses for this layer on this machine."""
+def _run(kinds, profile, vector_count, args, limit=None, divides=None):
+    """Run ``args`` (a layer) with the kernel and register block the tuner chooses for it on this machine,
+    among the blocks of ``kinds`` (kernels of one signature that compute the same sums; the first preferred)."""
     lanes = profile.lanes
-    choices = blocks.candidates(kind, profile, vector_count, limit, divides)
-    block = tuner().choose(kind, args, choices, lambda b, a: _execute(kind, b, a, lanes))
-    return _execute(kind, block, args, lanes)
+    options = blocks.choices(kinds, profile, vector_count, limit, divides)
+    block = tuner().choose(kinds[0], args, options, lambda b, a: _execute(b, a, lanes))
+    return _execute(block, args, lanes)
 
 
 # --- which kernel runs a layer ------------------------------------------------------------------------------
 
-def _row3(kernel, stride, channels):
-    """Whether the row-of-taps kinds run: 3-wide kernels at horizontal stride 1 with at most 32 channels
-    (the per-tap block then holds at most 32 channels' vectors and is bound by loads, one input value per
-    multiply-add; measured on AVX-512, 16->16 at 32x32: 1.43 ms against 2.73 ms)."""
-    return kernel[1] == 3 and stride[1] == 1 and channels <= 32
+def _kinds(per_tap, kernel, stride, channels):
+    """The kernels that can compute a layer, the preferred first: the row-of-taps kind (``per_tap`` + "_row3")
+    too for 3-wide kernels at horizontal stride 1, preferred with at most 32 channels (the per-tap block then
+    holds at most 32 channels' vectors and is bound by loads, one input value per multiply-add; measured on
+    AVX-512, 16->16 at 32x32: 1.43 ms against 2.73 ms). The tuner times both."""
+    if kernel[1] != 3 or stride[1] != 1:
+        return [per_tap]
+    return [per_tap + "_row3", per_tap] if channels <= 32 else [per_tap, per_tap + "_row3"]
 
 
 def _small_activations(x, gy):
@@ -610,18 +614,18 @@ def _forward(x, w, oc, stride, padding, profile):
     out = np.empty((x.shape[0], *out_size, w.shape[-1]), dtype=np.float32)
     vector_count = w.shape[-1] // lanes
     if _tiled(out_size, x.shape[-1]):
-        kind = "forward_tiled"
-        vectors = blocks.default_vectors(kind, profile, vector_count)
+        kinds = ["forward_tiled"]
+        vectors = blocks.default_vectors(kinds[0], profile, vector_count)
         group = max(1, TILED_GROUP_PIXELS // (out_size[0] * out_size[1]))
         halo = _halo(x, padding, vector_count // vectors * -(-x.shape[0] // group), group)
         tile = max(lanes, TILED_TAP_CHANNELS // (kh * kw) // lanes * lanes)
         args = (x, w, out, kh, kw, *stride, *padding, halo, tile)
     else:
-        kind = "forward_row3" if _row3((kh, kw), stride, w.shape[-1]) else "forward"
-        vectors = blocks.default_vectors(kind, profile, vector_count)
+        kinds = _kinds("forward", (kh, kw), stride, w.shape[-1])
+        vectors = blocks.default_vectors(kinds[0], profile, vector_count)
         halo = _halo(x, padding, vector_count // vectors * x.shape[0])
         args = (x, w, out, kh, kw, *stride, *padding, halo)
-    _run(kind, profile, vector_count, args)
+    _run(kinds, profile, vector_count, args)
     return out if out.shape[-1] == oc else np.ascontiguousarray(out[..., :oc])
 
 
@@ -636,13 +640,13 @@ def weight_grad(x, gy, kernel, stride, padding, channels_last=False):
             and not (padding != (0, 0) and _has_non_finite(gy)):
         grad = np.empty((oc, *kernel, c), np.float32)  # the channels-last gradient's memory
         args = (x, np.ascontiguousarray(gy), grad.reshape(-1), *kernel, *stride, *padding)
-        _run("weight_grad_cl", profile, c // lanes, args, divides=oc)
+        _run(["weight_grad_cl"], profile, c // lanes, args, divides=oc)
         return grad.reshape(oc, c, 1, 1) if pointwise else grad.transpose(0, 3, 1, 2)
     gy = _pad_last_axis(gy, _round_up(oc, lanes))
     halo = _halo(x, padding, x.shape[0])
     partial = np.zeros((halo.shape[0], *kernel, c, gy.shape[-1]), dtype=np.float32)
-    kind = "weight_grad_row3" if _row3(kernel, stride, gy.shape[-1]) else "weight_grad"
-    _run(kind, profile, gy.shape[-1] // lanes, (x, gy, partial, *kernel, *stride, *padding, halo), limit=c)
+    _run(_kinds("weight_grad", kernel, stride, gy.shape[-1]), profile, gy.shape[-1] // lanes,
+         (x, gy, partial, *kernel, *stride, *padding, halo), limit=c)
     grad = np.empty((oc, *kernel, c), np.float32).transpose(0, 3, 1, 2) if channels_last else \
         np.empty((oc, c, *kernel), np.float32)
     summed_weight_grad(partial, grad)
@@ -679,6 +683,6 @@ def input_grad(gy, weight, stride, padding, in_size):
         return _forward(gy, flipped, c, (1, 1), (kh - 1 - ph, kw - 1 - pw), profile)
     wt = _swapped_weight(weight, False, profile.lanes)  # (KH, KW, OC, C rounded up)
     dxpad = np.zeros((gy.shape[0], h + 2 * ph, w + 2 * pw, wt.shape[-1]), dtype=np.float32)
-    _run("input_grad_scatter", profile, wt.shape[-1] // profile.lanes,
+    _run(["input_grad_scatter"], profile, wt.shape[-1] // profile.lanes,
          (np.ascontiguousarray(gy), wt, dxpad, kh, kw, *stride))
     return np.ascontiguousarray(dxpad[:, ph:ph + h, pw:pw + w, :c])

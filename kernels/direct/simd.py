@@ -11,6 +11,10 @@ one in a register: one zmm on AVX-512, two ymm on AVX2, four q-registers on ARM 
     vstore(a, i, v)         a.flat[i : i + LANES] = v
     vaddstore(a, i, v)      a.flat[i : i + LANES] += v
     vsfma(s, v, acc)        s * v + acc for a float32 scalar s broadcast to every lane (one fused multiply-add)
+    sload(a, i)             a.flat[i], a float32 scalar: an array read without numba's negative-index
+                            wrap-around, whose sign test and masking per read cost more general-purpose
+                            registers than a register block can spare (LLVM then folds the read into the
+                            broadcast, vbroadcastss from memory)
 
 Compiled as they are, no bounds are checked (the loads are the point of the exercise): the callers in
 direct_conv.py only index inside arrays whose last axis is a multiple of LANES, and their tests check every
@@ -106,6 +110,15 @@ def _build(lanes):
         return types.void(array, index, vector), codegen
 
     @intrinsic
+    def sload(typingctx, array, index):
+        _check_float32_array(array)
+
+        def codegen(context, builder, signature, args):
+            data = context.make_array(signature.args[0])(context, builder, args[0]).data
+            return builder.load(builder.gep(data, [args[1]]), align=4)
+        return types.float32(array, index), codegen
+
+    @intrinsic
     def vsfma(typingctx, scalar, vector, accumulator):
         def codegen(context, builder, signature, args):
             scalar32 = context.cast(builder, args[0], signature.args[0], types.float32)
@@ -114,7 +127,7 @@ def _build(lanes):
             return builder.call(fma, [broadcast(builder, scalar32), args[1], args[2]])
         return vector_type(scalar, vector, accumulator), codegen
 
-    compiled = SimpleNamespace(vzero=vzero, vload=vload, vstore=vstore, vaddstore=vaddstore, vsfma=vsfma)
+    compiled = SimpleNamespace(vzero=vzero, vload=vload, vstore=vstore, vaddstore=vaddstore, vsfma=vsfma, sload=sload)
     python = _python_twins(lanes)
     ops = SimpleNamespace(lanes=lanes, type=vector_type, compiled=compiled, python=python, **vars(compiled))
     if numba.config.DISABLE_JIT:
@@ -157,12 +170,20 @@ def _python_twins(lanes):
     def vsfma(scalar, vector, accumulator):
         return np.float32(scalar) * vector + accumulator  # two roundings where the FMA has one
 
-    return SimpleNamespace(vzero=vzero, vload=vload, vstore=vstore, vaddstore=vaddstore, vsfma=vsfma)
+    def sload(array, index):
+        if array.dtype != np.float32 or not array.flags.c_contiguous:
+            raise DTypeError(f"simd.sload: expected a C-contiguous float32 array, got {array.dtype}")
+        if index < 0 or index >= array.size:
+            raise IndexError(f"simd.sload: element {index} outside an array of {array.size}")
+        return array.reshape(-1)[index]
+
+    return SimpleNamespace(vzero=vzero, vload=vload, vstore=vstore, vaddstore=vaddstore, vsfma=vsfma, sload=sload)
 
 
 def _checked(lanes, compiled):
     """vload, vstore, vaddstore that check the index first (compiled: numba inlines them into the kernels)."""
     compiled_vload, compiled_vstore, compiled_vaddstore = compiled.vload, compiled.vstore, compiled.vaddstore
+    compiled_sload = compiled.sload
 
     @numba.njit
     def check(array, index):
@@ -184,9 +205,16 @@ def _checked(lanes, compiled):
         check(array, index)
         compiled_vaddstore(array, index, vector)
 
-    return {"vload": vload, "vstore": vstore, "vaddstore": vaddstore}
+    @numba.njit
+    def sload(array, index):
+        if index < 0 or index >= array.size:
+            raise IndexError("simd: a scalar access reaches outside its array (NUMBA_BOUNDSCHECK=1)")
+        return compiled_sload(array, index)
+
+    return {"vload": vload, "vstore": vstore, "vaddstore": vaddstore, "sload": sload}
 
 
 _default = vector_ops(LANES)
 vzero, vload, vstore, vaddstore, vsfma = _default.vzero, _default.vload, _default.vstore, _default.vaddstore, _default.vsfma
+sload = _default.sload
 float32_vector = _default.type

@@ -70,7 +70,7 @@ class Tuner:
             self.forced = False
 
     def stored(self):
-        """{layer key: [size, vectors]} from this CPU's tuning file; {} for a missing, damaged or foreign one."""
+        """{layer key: [kind, size, vectors]} from this CPU's tuning file; {} for a missing, damaged or foreign one."""
         try:
             content = json.loads(self.path.read_text())
             if (not isinstance(content, dict) or content.get("format") != FORMAT
