@@ -12,6 +12,7 @@ The default is the largest block that fits half the registers (at most 8 along `
 is what was measured best before the tuner existed (8 pixels with 1-2 vectors, 4 with 4). tune.py times the
 candidates on the layer itself and may choose another.
 """
+import functools
 from typing import NamedTuple
 
 ROW3 = ("forward_row3", "weight_grad_row3")  # kinds that hold three taps' vectors at once
@@ -97,6 +98,7 @@ def candidates(kind, profile, vector_count, limit=None, divides=None):
     return found[:4]
 
 
+@functools.lru_cache(maxsize=4096)  # asked on every call of a layer: one answer per layer shape
 def choices(kinds, profile, vector_count, limit=None, divides=None):
     """The blocks the tuner times for a layer that ``kinds`` can compute (the preferred kind first): the first
     three candidates of each. On AVX2 the per-tap forward beat the row-of-taps one that AVX-512 prefers
