@@ -52,6 +52,11 @@ case "${1:-default}" in
     pytest tests/test_channels_last.py tests/test_optim.py tests/test_kernels.py tests/test_cuda_kernels.py \
       -k "not network and not sanitizer and not nvrtc"
     pytest tests/test_ops.py -k pool ;;  # the pooling rules (8 survivors of the first run died here)
+  tune)  # kernels/direct/isa.py, blocks.py, tune.py: the machine's profile, the register blocks, the autotuner
+    trap - EXIT  # the generated kernels are not mutated: one shared cache serves every mutant
+    export MINIRES_CACHE_DIR="${TMPDIR:-/tmp}/minires-mutation-cache-tune"
+    pytest tests/test_tune.py
+    pytest tests/test_direct_conv.py -k "default_blocks or cases_reach or non_finite" ;;
   autograd)  # minires/autograd.py
     NUMBA_DISABLE_JIT=1 pytest tests/test_autograd.py tests/test_hooks.py tests/test_errors.py tests/test_viz.py \
       tests/test_kernels.py tests/test_distributed_one_process.py ;;

@@ -98,9 +98,13 @@ def candidates(kind, profile, vector_count, limit=None, divides=None):
     return found[:4]
 
 
-@functools.lru_cache(maxsize=4096)  # asked on every call of a layer: one answer per layer shape
 def choices(kinds, profile, vector_count, limit=None, divides=None):
     """The blocks the tuner times for a layer that ``kinds`` can compute (the preferred kind first): the first
     three candidates of each. On AVX2 the per-tap forward beat the row-of-taps one that AVX-512 prefers
     (16->16 at 32x32: 4.4 ms against 5.5 ms), so where both apply both are timed."""
+    return _choices(tuple(kinds), profile, vector_count, limit, divides)
+
+
+@functools.lru_cache(maxsize=4096)  # asked on every call of a layer: one answer per layer shape
+def _choices(kinds, profile, vector_count, limit, divides):
     return [block for kind in kinds for block in candidates(kind, profile, vector_count, limit, divides)[:3]]

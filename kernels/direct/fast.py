@@ -483,7 +483,7 @@ def _run(kinds, profile, vector_count, args, limit=None, divides=None):
     """Run ``args`` (a layer) with the kernel and register block the tuner chooses for it on this machine,
     among the blocks of ``kinds`` (kernels of one signature that compute the same sums; the first preferred)."""
     lanes = profile.lanes
-    options = blocks.choices(tuple(kinds), profile, vector_count, limit, divides)
+    options = blocks.choices(kinds, profile, vector_count, limit, divides)
     block = tuner().choose(kinds[0], args, options, lambda b, a: _execute(b, a, lanes))
     return _execute(block, args, lanes)
 
