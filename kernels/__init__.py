@@ -144,8 +144,8 @@ def conv2d_weight_format(dtype, device: str = "cpu") -> str:
     convolutions (the numba flavour, a CPU with a vector profile: kernels/direct/isa.py), so that a network
     written as in PyTorch — NCHW tensors, no memory format named — runs them: the first convolution pulls its
     input over and every later op keeps channels-last (issue 28 measured a ResNet-20 training step on a 2-core
-    AVX2 Zen 3 at 4.0x torch's time with NCHW weights, 1.35x with channels-last ones). Shapes stay NCHW; elsewhere, and on a CUDA ``device``
-    (whose GEMM convolution runs NCHW), "contiguous_format"."""
+    AVX2 Zen 3 at 4.0x torch's time with NCHW weights, 1.35x with channels-last ones). Shapes stay NCHW.
+    Elsewhere, and on a CUDA ``device`` (whose GEMM convolution runs NCHW), "contiguous_format"."""
     import numpy as np
     if device == "cpu" and np.dtype(dtype) == np.float32 and cpu_flavour() == "numba" and direct.isa.current().lanes:
         return "channels_last"

@@ -32,4 +32,6 @@ def test_bench_cli_profile(capsys):
     assert main(["bench", "--profile", "--batch", "2", "--size", "8"]) == 0
     out = capsys.readouterr().out
     assert "conv2d" in out and "(python overhead)" in out
+    from minires.kernels.direct import isa
+    assert out.startswith(f"CPU: {isa.cpu_model()}") and f"direct kernels for {isa.current().name}" in out
 

@@ -194,3 +194,27 @@ def test_a_read_only_cache_costs_the_tuning_next_time_never_the_run(tmp_path, ti
 def test_the_layer_key_names_kind_shapes_scalars_and_threads():
     import numba
     assert tune.layer_key("forward", _args()) == f"forward 2x3 4 5 3 1 t{numba.get_num_threads()}"
+
+
+def test_minires_tune_times_every_layer_of_a_small_network_and_writes_the_file(tmp_path, monkeypatch, capsys):
+    """`minires tune` on a tiny input: every direct-convolution layer of the step is timed (forced, however
+    quick) and the choices land in this machine's tuning file."""
+    from minires.cli import main
+    from minires.kernels.direct import fast
+    monkeypatch.setenv("MINIRES_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(fast, "_tuner", None)
+    assert main(["tune", "--model", "resnet20", "--batch", "2", "--size", "8"]) == 0
+    out = capsys.readouterr().out
+    if "nothing to tune" in out:
+        assert kernels.conv2d_weight_format(np.float32) != "channels_last"
+        return
+    choices = json.loads(fast.tuner().path.read_text())["choices"]
+    kinds = {key.split()[0] for key in choices}
+    assert {"forward", "input_grad_scatter"} <= kinds and len(choices) == len(fast.tuner().timings) >= 6
+    assert f"written to {fast.tuner().path}" in out and isa.describe() in out
+
+
+def test_minires_tune_refuses_an_unknown_model_before_any_work(capsys):
+    from minires.cli import main
+    assert main(["tune", "--model", "resnet21"]) == 2
+    assert "unknown model 'resnet21'" in capsys.readouterr().err

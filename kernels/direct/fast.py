@@ -20,8 +20,8 @@ source (the unrolled block is the only generated part; the loops around it are o
 the cache directory and compiled by numba with ``cache=True``: the first run on a machine compiles (seconds,
 reported by ``compile_report()``), later runs load the machine code from disk. Pixel rows whose width is
 not a multiple of PB finish with a one-pixel block; channel counts that are not a multiple of L are
-zero-padded (a copy; no zoo network needs one). With few vectors the per-tap block is bound by loads (one input value per multiply-add), so 3-wide
-kernels at stride 1 use blocks that serve a row's three taps from each load (``forward_row3``,
+zero-padded (a copy; no zoo network needs one). With few vectors the per-tap block is bound by loads (one
+input value per multiply-add), so 3-wide kernels at stride 1 use blocks that serve a row's three taps from each load (``forward_row3``,
 ``weight_grad_row3``).
 """
 import hashlib
@@ -101,9 +101,9 @@ def _copy_into_halo(image, slot):
             "for y in range(h):",
             f"    src = (({image}) * h + y) * row",
             f"    dst = (({slot} * hp + ph + y) * wp + pw) * c",
-            f"    for e in range(0, row - row % L, L):",
+            "    for e in range(0, row - row % L, L):",
             "        vstore(xflat, dst + e, vload(xall, src + e))",
-            f"    for e in range(row - row % L, row):",
+            "    for e in range(row - row % L, row):",
             "        xflat[dst + e] = xall[src + e]"]
 
 
@@ -394,7 +394,7 @@ def _header(lanes):
             "from minires.kernels.direct.simd import vector_ops",
             "",
             f"L = {lanes}  # float32 lanes of a vector",
-            f"sload, vaddstore, vload, vsfma, vstore, vzero = (getattr(vector_ops(L), op) for op in "
+            "sload, vaddstore, vload, vsfma, vstore, vzero = (getattr(vector_ops(L), op) for op in "
             "('sload', 'vaddstore', 'vload', 'vsfma', 'vstore', 'vzero'))",
             "", ""]
 

@@ -215,6 +215,6 @@ def _checked(lanes, compiled):
 
 
 _default = vector_ops(LANES)
-vzero, vload, vstore, vaddstore, vsfma = _default.vzero, _default.vload, _default.vstore, _default.vaddstore, _default.vsfma
-sload = _default.sload
+vzero, vload, vstore, vaddstore = _default.vzero, _default.vload, _default.vstore, _default.vaddstore
+vsfma, sload = _default.vsfma, _default.sload
 float32_vector = _default.type

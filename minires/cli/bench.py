@@ -38,6 +38,7 @@ def run(args):
         name = args.model or "resnet20"
         rows, total, (conversions, mib) = benchmark.profile(name, args.batch, args.size,
                                                             memory_format=args.memory_format)
+        print(_machine())
         print(f"{name} training step at batch {args.batch}, {args.size}x{args.size}, {args.memory_format}: "
               f"{total:.1f} ms per step")
         print(f"{'op':24s} {'phase':9s} {'calls':>6s} {'ms/step':>9s} {'share':>7s}")
@@ -48,6 +49,7 @@ def run(args):
     if args.distributed:
         return _distributed(args)
     configs = [(args.model, args.batch, args.size)] if args.model else None
+    print(_machine())
     print(benchmark.HEADER)
     results = benchmark.run(configs, args.repeats, args.warmup, memory=not args.no_memory,
                             memory_format=args.memory_format)
@@ -76,3 +78,12 @@ def _distributed(args):
         with open(args.json, "w") as f:
             json.dump({"single": single, "distributed": spread}, f, indent=1)
     return 0
+
+
+def _machine():
+    """The CPU and the instruction set the direct kernels are built for: timings hold for that machine only."""
+    from ..kernels.direct import isa
+    try:
+        return f"CPU: {isa.describe()}"
+    except ImportError:  # numba (and its llvmlite) missing: the reference kernels run
+        return f"CPU: {isa.cpu_model()}; direct kernels unavailable (numba is not installed)"

@@ -137,7 +137,8 @@ class BasicBlock(Module):
         """Whether anything would see the difference between the fused and the unfused forward."""
         return (_hooked(self.bn1, self.bn2, self.relu, self.join) or op_hooks.every_op_watched()
                 or type(self.relu) is not ReLU or not isinstance(self.bn1, BatchNorm2d)  # SyncBatchNorm fuses too
-                or not isinstance(self.bn2, BatchNorm2d) or (self.join is not None and type(self.join) is not ResidualJoin))
+                or not isinstance(self.bn2, BatchNorm2d)
+                or (self.join is not None and type(self.join) is not ResidualJoin))
 
 
 def _hooked(*modules):
