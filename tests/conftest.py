@@ -1,4 +1,4 @@
-"""Shared test set-up: hypothesis profiles, the gpu marker and a stand-in clock.
+"""Shared test set-up: hypothesis profiles, the gpu marker, a stand-in clock, no autotuning.
 
 Profiles (HYPOTHESIS_PROFILE=ci|dev|thorough, default ci): ``ci`` keeps the suite within minutes on 2 cores.
 """
@@ -14,6 +14,11 @@ settings.register_profile("ci", max_examples=20, deadline=None, derandomize=True
 settings.register_profile("dev", max_examples=30, deadline=None)
 settings.register_profile("thorough", max_examples=300, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# The autotuner times kernels on a layer's first use: which block a test then runs (and which kernels it
+# compiles) would depend on how busy the machine is. Tests run the default blocks; the tuner's own tests (and
+# `minires tune`'s) turn it on where they need it. Subprocesses inherit this.
+os.environ.setdefault("MINIRES_TUNE", "0")
 
 
 def pytest_collection_modifyitems(config, items):
