@@ -1,7 +1,9 @@
 """kernels/direct/isa.py (which vectors and registers a machine gives the kernels), blocks.py (which register
 blocks fit them) and tune.py (which one a layer runs with, and the tuning file that remembers it: a damaged,
 foreign or impossible entry is ignored, never trusted)."""
+import hashlib
 import json
+import os
 
 import numpy as np
 import pytest
@@ -33,7 +35,44 @@ def test_the_profile_follows_the_instruction_set_of_the_generated_code(arch, cpu
 
 
 def test_numba_cpu_features_are_read_as_numba_writes_them():
-    assert isa.parse_features("+avx2,+fma, -avx512f,,junk") == {"avx2": True, "fma": True, "avx512f": False}
+    assert isa.parse_features("+avx2,+fma, -avx512f,,junk,Xfoo,+x") == {"avx2": True, "fma": True, "avx512f": False,
+                                                                        "x": True}
+
+
+def test_the_profiles_are_the_instruction_sets_vectors_and_registers():
+    assert {name: (p.lanes, p.registers) for name, p in isa.PROFILES.items()} == {
+        "avx512": (16, 32), "avx2": (8, 16), "neon": (4, 32), "generic": (0, 0)}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("processor\t: 0\nmodel name\t: AMD EPYC 7B13 64-Core Processor\nflags\t: fpu\n", "AMD EPYC 7B13 64-Core Processor"),
+    ("Processor\t: ARMv7\nModel\t\t: Raspberry Pi 4 Model B\n", "Raspberry Pi 4 Model B"),
+    ("model name\t: Intel(R) Xeon(R) CPU @ 2.20GHz: stepping 7\n", "Intel(R) Xeon(R) CPU @ 2.20GHz: stepping 7"),
+    ("model name without a colon\nmodel name: B\n", "B"),
+])
+def test_the_cpu_model_is_read_from_cpuinfo(tmp_path, text, expected):
+    (tmp_path / "cpuinfo").write_text(text)
+    assert isa.cpu_model(tmp_path / "cpuinfo") == expected
+
+
+def test_without_cpuinfo_the_cpu_model_is_platforms(tmp_path, monkeypatch):
+    import platform
+    monkeypatch.setattr(platform, "processor", lambda: "")
+    assert isa.cpu_model(tmp_path / "missing") == platform.machine()
+    monkeypatch.setattr(platform, "processor", lambda: "arm")
+    assert isa.cpu_model(tmp_path / "missing") == "arm"
+
+
+def test_describe_and_the_machine_key_name_the_cpu_the_target_and_the_profile(monkeypatch):
+    import llvmlite.binding as llvm
+    monkeypatch.setenv("MINIRES_ISA", "avx2")
+    target = isa._detected()[1]
+    assert isa.describe() == f"{isa.cpu_model()} (LLVM target {target}); direct kernels for avx2: 8 float32 lanes x 16 registers"
+    assert isa.machine_key() == f"{isa.cpu_model()}|{target}|avx2"
+    monkeypatch.setenv("MINIRES_ISA", "generic")
+    assert isa.describe().endswith("direct kernels for generic: no direct kernels")
+    monkeypatch.delenv("MINIRES_ISA")
+    assert target in (llvm.get_host_cpu_name(), __import__("numba").config.CPU_NAME)
 
 
 def test_numba_cpu_name_picks_the_profile_of_that_target(monkeypatch):
@@ -41,11 +80,21 @@ def test_numba_cpu_name_picks_the_profile_of_that_target(monkeypatch):
     isa._detected.cache_clear()
     monkeypatch.setattr(numba.config, "CPU_NAME", "haswell")
     monkeypatch.setattr(numba.config, "CPU_FEATURES", None)
+    import llvmlite.binding as llvm
+    import platform
     try:
         assert isa.current().name == "avx2" and "haswell" in isa.machine_key()
         monkeypatch.setattr(numba.config, "CPU_FEATURES", "+avx512f,+avx2,+fma")
         isa._detected.cache_clear()
         assert isa.current().name == "avx512"
+        monkeypatch.setattr(numba.config, "CPU_NAME", None)  # features alone: the host's name
+        isa._detected.cache_clear()
+        assert isa.current().name == "avx512" and isa._detected()[1] == llvm.get_host_cpu_name()
+        monkeypatch.setattr(numba.config, "CPU_NAME", "host")  # numba's word for the machine itself
+        monkeypatch.setattr(numba.config, "CPU_FEATURES", None)
+        isa._detected.cache_clear()
+        host = isa.profile_of(platform.machine(), llvm.get_host_cpu_name(), dict(llvm.get_host_cpu_features()))
+        assert isa.current() == host
     finally:
         isa._detected.cache_clear()
 
@@ -100,6 +149,27 @@ def test_the_register_counts_are_the_blocks_accumulators_loads_and_one_scalar():
     assert blocks.default("weight_grad_row3", avx2, 2, 16)[1:] == (4, 1)
 
 
+def _sizes(found):
+    return [tuple(block)[1:] for block in found]
+
+
+def test_the_candidates_are_the_largest_fitting_blocks_per_vector_count_and_their_halves():
+    """Hand-counted on AVX2 (16 registers) and AVX-512 (32): per vector count, the largest size whose block
+    fits (at most 12, the limit, a divisor of ``divides``) and its half (not below 2), at most four in all."""
+    avx2, avx512 = isa.PROFILES["avx2"], isa.PROFILES["avx512"]
+    assert _sizes(blocks.candidates("forward", avx2, 2)) == [(4, 2), (6, 2), (3, 2), (12, 1)]
+    assert _sizes(blocks.candidates("forward", avx2, 8)) == [(4, 2), (2, 4), (6, 2), (3, 2)]
+    assert _sizes(blocks.candidates("weight_grad_cl", avx2, 2, divides=20)) == [(4, 2), (5, 2), (2, 2), (10, 1)]
+    assert _sizes(blocks.candidates("weight_grad", avx2, 2, limit=3)) == [(3, 2), (3, 1)]
+    assert _sizes(blocks.candidates("weight_grad", avx2, 2, limit=1)) == [(1, 2)]  # a 1-channel input
+    assert _sizes(blocks.candidates("weight_grad_row3", avx2, 4, limit=16)) == [(4, 1), (2, 1)]
+    assert _sizes(blocks.candidates("weight_grad_row3", avx512, 2, limit=16)) == [(8, 1), (4, 2), (2, 2), (9, 1)]
+    assert blocks.default("weight_grad_cl", avx2, 2, divides=6)[1:] == (3, 2)  # the largest divisor below 4
+    assert blocks.default("weight_grad_cl", avx2, 3, divides=8)[2] == 1  # 24 channels: one vector, not three
+    every = [b for kind in blocks.ROW3 + ("forward",) for n in (1, 2, 8) for b in blocks.candidates(kind, avx2, n)]
+    assert all(type(b.size) is int and type(b.vectors) is int for b in every)
+
+
 def test_a_layer_both_kinds_can_compute_times_the_first_three_blocks_of_each():
     avx2 = isa.PROFILES["avx2"]
     found = blocks.choices(["forward_row3", "forward"], avx2, 2)
@@ -112,8 +182,8 @@ def test_a_layer_both_kinds_can_compute_times_the_first_three_blocks_of_each():
 CANDIDATES = [blocks.Block("forward", 4, 2), blocks.Block("forward", 2, 4), blocks.Block("forward_row3", 6, 1)]
 
 
-def _args():
-    return (np.zeros((2, 3)), np.zeros(4), np.full(5, 7.0), 3, 1)
+def _args(stride=1):
+    return (np.zeros((2, 3)), np.zeros(4), np.full(5, 7.0), 3, stride)
 
 
 @pytest.fixture
@@ -125,7 +195,7 @@ def timed(monkeypatch):
         ran = []
 
         def run(self, block, args):
-            assert not args[2].any()  # the scratch output, zeroed, never the caller's array
+            assert not args[2].any() and args[2].shape == (5,)  # a zeroed scratch output, never the caller's
             self.ran.append(block)
             self.current = block
     t = Timed()
@@ -140,17 +210,24 @@ def test_the_fastest_candidate_wins_and_is_remembered_for_this_machine(tmp_path,
     assert tuner.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1]
     content = json.loads(tuner.path.read_text())
     assert content["machine"] == "CPU X|znver3|avx2" and list(content["choices"].values()) == [["forward", 2, 4]]
+    assert content["format"] == 1 and content["generator"] == "g1"
+    assert tuner.path.name == f"tuning-{hashlib.sha1(b'CPU X|znver3|avx2').hexdigest()[:12]}.json"
+    assert tuner.timings[tune.layer_key("forward", _args())] == dict(zip(CANDIDATES, (0.010, 0.004, 0.020)))
+    timed.ran = []  # asked again in this process: remembered, nothing runs
+    assert tuner.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1] and timed.ran == []
     # another process on the same machine reads it and times nothing
     again, timed.ran = tune.Tuner(tmp_path, "CPU X|znver3|avx2", "g1"), []
     assert again.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1] and timed.ran == []
 
 
 @pytest.mark.parametrize("damage", [
-    "not json {", json.dumps([1, 2]), json.dumps({"format": 1, "machine": "CPU Y|znver4|avx512", "generator": "g1",
+    "not json {", json.dumps([1, 2]),
+    json.dumps({"format": 2, "machine": "CPU X|znver3|avx2", "generator": "g1", "choices": {}}), json.dumps({"format": 1, "machine": "CPU Y|znver4|avx512", "generator": "g1",
                                                    "choices": {}}),
     json.dumps({"format": 1, "machine": "CPU X|znver3|avx2", "generator": "g0", "choices": {}}),
     json.dumps({"format": 1, "machine": "CPU X|znver3|avx2", "generator": "g1", "choices": "all"})])
-def test_a_damaged_or_foreign_tuning_file_is_ignored_and_replaced(tmp_path, timed, damage):
+def test_a_damaged_or_foreign_tuning_file_is_ignored_and_replaced(tmp_path, timed, damage, caplog):
+    caplog.set_level("INFO", logger="minires.tune")  # what `minires -v` shows
     tuner = tune.Tuner(tmp_path, "CPU X|znver3|avx2", "g1")
     key = tune.layer_key("forward", _args())
     entry = {key: ["forward_row3", 6, 1]}
@@ -159,6 +236,9 @@ def test_a_damaged_or_foreign_tuning_file_is_ignored_and_replaced(tmp_path, time
     assert tuner.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1]
     assert set(timed.ran) == set(CANDIDATES)  # timed afresh
     assert json.loads(tuner.path.read_text())["choices"] == {key: ["forward", 2, 4]}
+    assert [r.name for r in caplog.records] and all(r.name == "minires.tune" for r in caplog.records)
+    assert any(r.getMessage().startswith(("ignoring the damaged tuning file", "ignoring " + str(tuner.path)))
+               for r in caplog.records)
 
 
 @pytest.mark.parametrize("entry", [["forward", 8, 8], ["forward", 6, 1], [6, 1], "6x1", None])
@@ -182,7 +262,23 @@ def test_minires_tune_0_and_quick_layers_take_the_default_without_writing(tmp_pa
     assert other.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[0] and timed.ran == []
     with other.forcing():  # minires tune times every layer, however quick, whatever MINIRES_TUNE says
         assert other.choose("forward", _args(), CANDIDATES, timed.run) == CANDIDATES[1]
-    assert tuner.path.exists()
+    assert tuner.path.exists() and not other.forced
+    timed.ran = []
+    assert other.choose("forward", _args(0), CANDIDATES, timed.run) == CANDIDATES[0] and timed.ran == []
+
+
+def test_a_default_exactly_at_the_threshold_is_worth_tuning_and_two_candidates_are_both_timed(tmp_path, timed):
+    tuner = tune.Tuner(tmp_path, "m", "g", worth_seconds=0.010)
+    assert tuner.choose("forward", _args(), CANDIDATES[:2], timed.run) == CANDIDATES[1]
+    assert set(timed.ran) == set(CANDIDATES[:2])
+    timed.ran = []
+    assert tuner.choose("forward", _args(2), CANDIDATES[:1], timed.run) == CANDIDATES[0] and timed.ran == []
+
+
+def test_seconds_of_is_the_fastest_of_the_repeats(one_second_per_reading):
+    one_second_per_reading(tune)  # each reading of the clock one second later: every call takes 1 s
+    runs = []
+    assert tune.seconds_of(lambda: runs.append(1), 3) == 1.0 and len(runs) == 3
 
 
 def test_a_read_only_cache_costs_the_tuning_next_time_never_the_run(tmp_path, timed):
@@ -194,6 +290,7 @@ def test_a_read_only_cache_costs_the_tuning_next_time_never_the_run(tmp_path, ti
 def test_the_layer_key_names_kind_shapes_scalars_and_threads():
     import numba
     assert tune.layer_key("forward", _args()) == f"forward 2x3 4 5 3 1 t{numba.get_num_threads()}"
+    assert tune.tuning_enabled() == (os.environ.get("MINIRES_TUNE", "1") != "0")
 
 
 def test_minires_tune_times_every_layer_of_a_small_network_and_writes_the_file(tmp_path, monkeypatch, capsys):
@@ -201,8 +298,7 @@ def test_minires_tune_times_every_layer_of_a_small_network_and_writes_the_file(t
     quick) and the choices land in this machine's tuning file."""
     from minires.cli import main
     from minires.kernels.direct import fast
-    monkeypatch.setenv("MINIRES_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(fast, "_tuner", None)
+    monkeypatch.setattr(fast, "_tuner", tune.Tuner(tmp_path, isa.machine_key(), "this test"))  # its own file
     assert main(["tune", "--model", "resnet20", "--batch", "2", "--size", "8"]) == 0
     out = capsys.readouterr().out
     if "nothing to tune" in out:

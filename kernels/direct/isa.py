@@ -87,10 +87,11 @@ def current():
     return _detected()[0]
 
 
-def cpu_model():
-    """The CPU's marketing name where the OS tells it (Linux /proc/cpuinfo, macOS sysctl), else platform's."""
+def cpu_model(cpuinfo="/proc/cpuinfo"):
+    """The CPU's marketing name where Linux tells it (``cpuinfo``'s "model name", or "Model" on ARM boards),
+    else what the platform module says."""
     try:
-        with open("/proc/cpuinfo") as info:
+        with open(cpuinfo) as info:
             for line in info:
                 if line.startswith(("model name", "Model")) and ":" in line:
                     return line.split(":", 1)[1].strip()

@@ -41,11 +41,14 @@ def run(args):
             x = tensor(rng.standard_normal((args.batch, args.in_channels, args.size, args.size)).astype(np.float32))
             F.cross_entropy(model(x), rng.integers(0, 10, args.batch)).backward()
             print(f"{name}: {len(tuner.timings)} layers tuned so far, {time.perf_counter() - start:.1f} s")
-    print(f"{'kernel':20s} {'layer (input, weight or gy, output)':52s} {'default':>9s} {'chosen':>16s}")
+    print(f"{'layer (input, weight or gy, output)':48s} {'default':>30s} {'chosen':>30s}")
     for key, seconds in sorted(tuner.timings.items()):
-        kind, shapes = key.split(" ", 1)
         default, best = next(iter(seconds)), min(seconds, key=seconds.get)
-        print(f"{kind:20s} {' '.join(shapes.split()[:3]):52s} {1e3 * seconds[default]:7.2f}ms "
-              f"{best.size}x{best.vectors} {1e3 * seconds[best]:7.2f}ms")
+        print(f"{' '.join(key.split()[1:4]):48s} {_block(default):>20s} {1e3 * seconds[default]:7.2f}ms "
+              f"{_block(best):>20s} {1e3 * seconds[best]:7.2f}ms")
     print(f"written to {tuner.path}")
     return 0
+
+
+def _block(block):
+    return f"{block.kind} {block.size}x{block.vectors}"
