@@ -42,7 +42,7 @@ LANES = 16  # the module-level operations below; fast.py builds each kernel with
 
 
 def vector_ops(lanes):
-    """The five operations on vectors of ``lanes`` float32 (4, 8 or 16), in the build numba's configuration
+    """The operations on vectors of ``lanes`` float32 (4, 8 or 16), in the build numba's configuration
     asks for. One set per width, made once: a kernel generated for AVX2 imports vector_ops(8)."""
     if lanes not in _BUILT:
         _BUILT[lanes] = _build(lanes)
