@@ -8,9 +8,11 @@ right after the other engine's call its OpenMP workers still spin on the cores (
     python benchmarks/bench_direct_conv.py --results benchmarks/RESULTS.md  # and into its section
 
 The direct timings include what conv2d does around the kernels (weight layout, the partial sums of dW); the
-weights are channels-last, as in a network converted with ``model.to(memory_format="channels_last")``. The
-first call of each kernel specialisation (compilation or a load from the disk cache) is not timed. The float32
-multiply-add peak is measured last, with the same vector helpers on numba's threads.
+weights are channels-last, as ``nn.Conv2d`` keeps them where the direct kernels run. The first call of each
+kernel specialisation (compilation, a load from the disk cache, and on a layer's first use the autotuner's
+timing of its candidate blocks) is not timed. The peak is measured first: multiply-adds on the ISA's vectors
+with its register budget, and NumPy's sgemm, on numba's threads; every row gives the direct kernels' rate as
+a share of the larger. The CPU model and the ISA profile the kernels are built for head the output.
 """
 import argparse
 import statistics
