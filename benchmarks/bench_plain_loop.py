@@ -13,8 +13,6 @@ times after ``--warmup`` steps (the first minires steps compile, load and tune k
     python benchmarks/bench_plain_loop.py --depth 56 --results benchmarks/RESULTS.md
 """
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -22,6 +20,7 @@ import torch
 import minires as mr
 from minires import F, models, optim
 from minires.bench import results
+from minires.bench.steps import alternating_medians
 from minires.kernels.direct import isa
 from minires.verify import torch_reference
 
@@ -57,14 +56,7 @@ def measure(depth, batch, size, steps, warmup):
     rng = np.random.default_rng(0)
     ours, model = minires_loop(depth, batch, size, rng)
     theirs = torch_loop(depth, batch, size, model.state_dict(), rng)
-    samples = {"minires": [], "torch": []}
-    for i in range(warmup + steps):
-        for engine, step in (("minires", ours), ("torch", theirs)):
-            start = time.perf_counter()
-            step()
-            if i >= warmup:
-                samples[engine].append(time.perf_counter() - start)
-    return {engine: statistics.median(values) for engine, values in samples.items()}
+    return alternating_medians({"minires": ours, "torch": theirs}, steps, warmup)  # no allocator context: as a user
 
 
 def main():

@@ -71,12 +71,17 @@ def time_pair(name, batch, size, repeats=3, warmup=1, memory_format=channels_las
     """Median seconds per training step for minires and torch, alternating."""
     ours, model = minires_step(name, batch, size, memory_format=memory_format)
     theirs = torch_step(name, batch, size, weights=model.state_dict())
-    samples = {"minires": [], "torch": []}
     with keep_freed_memory():  # as in training, for both engines (minires.allocator)
-        for i in range(warmup + repeats):
-            for engine, step in (("minires", ours), ("torch", theirs)):
-                start = time.perf_counter()
-                step()
-                if i >= warmup:
-                    samples[engine].append(time.perf_counter() - start)
+        return alternating_medians({"minires": ours, "torch": theirs}, repeats, warmup)
+
+
+def alternating_medians(steps, repeats, warmup):
+    """{engine: median seconds of its step}, the engines' steps alternating, after ``warmup`` untimed rounds."""
+    samples = {engine: [] for engine in steps}
+    for i in range(warmup + repeats):
+        for engine, step in steps.items():
+            start = time.perf_counter()
+            step()
+            if i >= warmup:
+                samples[engine].append(time.perf_counter() - start)
     return {engine: statistics.median(values) for engine, values in samples.items()}
