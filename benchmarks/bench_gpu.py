@@ -65,7 +65,7 @@ def kernel_rows(cupy, batch, repeats):
     mean, inv_std = device(c), cupy.abs(device(c)) + 1
     weight = device(c, c * 9)
     model = models.get("resnet56", num_classes=10).to("cuda")
-    params = [p.data.ravel() for p in model.parameters()]
+    params = [p.array.ravel() for p in model.parameters()]
     grads = [cupy.ones_like(p) for p in params]
     buffers = [cupy.zeros_like(p) for p in params]
     parameter_bytes = sum(p.nbytes for p in params)

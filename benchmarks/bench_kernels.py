@@ -66,7 +66,7 @@ def batch_norm_row(label, n, c, hw, rng):
     mean, var = np.zeros(c, np.float32), np.ones(c, np.float32)
     tmean, tvar = torch.zeros(c), torch.ones(c)
     return (f"batch_norm {label}", f"{n}x{c}x{hw}x{hw}",
-            fwd_bwd(lambda a, g, b: F.batch_norm(a, g, b, mean, var, True), x, gamma, beta),
+            fwd_bwd(lambda a, g, b: F.batch_norm(a, mean, var, g, b, True), x, gamma, beta),
             torch_fwd_bwd(lambda a, g, b: TF.batch_norm(a, tmean, tvar, g, b, training=True), x, gamma, beta))
 
 
@@ -171,7 +171,7 @@ def conv_peak_memory(keep):
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
     column_buffer = 128 * 16 * 9 * 32 * 32 * 4
-    layer_arrays = x.data.nbytes + w.data.nbytes + g.nbytes + x.grad.nbytes + w.grad.nbytes  # y: like g
+    layer_arrays = x.array.nbytes + w.array.nbytes + g.nbytes + x.grad.nbytes + w.grad.nbytes  # y: like g
     return {"peak_extra_bytes": peak, "column_buffer_bytes": column_buffer,
             "layer_arrays_bytes": layer_arrays, "budget_bytes": column_buffer + layer_arrays}
 

@@ -78,5 +78,10 @@ case "${1:-default}" in
     # distributed_fast leaves out the two ResNet-20 runs on two ranks (25 s): for a first pass over every mutant,
     # its survivors then re-run with them (mutation_report.py distributed --recheck)
     [ "$1" = distributed_fast ] || pytest tests/test_distributed.py -k two_ranks ;;
+  torch_surface)  # minires/inplace.py, minires/weights_only_unpickler.py, minires/serialization.py
+    trap - EXIT  # no kernel is mutated: one shared cache serves every mutant
+    export MINIRES_CACHE_DIR="${TMPDIR:-/tmp}/minires-mutation-cache-torch-surface"
+    pytest tests/test_inplace.py tests/test_torch_files.py tests/test_serialization.py
+    pytest tests/test_torch_surface.py tests/test_autograd.py tests/test_torch_programs.py ;;
   *) echo "unknown selection $1" >&2; exit 2 ;;
 esac

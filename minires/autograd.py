@@ -4,7 +4,7 @@ Every tensor that needs a gradient owns a Node: the Function that made it (None 
 weak reference back to the tensor for its .grad. Functions link nodes, never tensors, so the graph holds no
 array except those a Function saved for its backward.
 
-    backward(root, grad):
+    run_backward(root, grad):
         order the nodes so that each comes after all of its inputs (topological order)
         walk that order in reverse, from the root:
             grad = the sum of what this node received, passed through its hooks
@@ -13,27 +13,34 @@ array except those a Function saved for its backward.
                        and add each to what that input has received so far (+=)
 
 The sum is what makes a residual network's backward correct: x feeds both F(x) and the shortcut, so two
-gradients arrive at x's node and dL/dx = dL/dy (dF/dx + I). PyTorch's version counters are not needed here:
-a Tensor has no in-place operations, so nothing can change an array a Function saved (``.data`` is the
-escape hatch, as in torch, and is not tracked either).
+gradients arrive at x's node and dL/dx = dL/dy (dF/dx + I). Before a Function's backward runs, the version
+counters of the tensors it saved are checked (minires/inplace.py): an in-place change since forward is an
+error, never a silently wrong gradient.
+
+torch.autograd's names live here too: ``grad(outputs, inputs)`` returns gradients instead of adding them to
+.grad, ``backward(tensors, grad_tensors)`` and ``Variable`` (torch's deprecated alias: it returns a Tensor).
 """
 import weakref
 
-from . import op_hooks
+from . import backend, inplace, op_hooks
 from .errors import AutogradError, DTypeError, ShapeError
 
 
-def backward(root, grad, wrap, retain_graph):
+def run_backward(root, grad, wrap, retain_graph, capture=None):
     """Add d(root)/d(leaf) to the .grad of every leaf on the way to node ``root``; ``grad`` is dL/d(root) as
     an array, ``wrap`` makes a Tensor of an array for the hooks. The graph's saved arrays are freed on the way
-    unless ``retain_graph``."""
+    unless ``retain_graph``. With ``capture`` (a dict keyed by node id), no .grad changes: the gradient that
+    reaches each of those nodes is put in the dict instead (that is ``grad`` below)."""
     grads = {id(root): Received(grad, owned=False)}  # node -> the gradient it has received so far
     for node in reversed(topological_order(root)):
         received = grads.pop(id(node), None)
         grad = node.run_hooks(None if received is None else received.grad, wrap)
         if grad is None:
             continue
-        if node.creator is None or node.retains_grad:
+        if capture is not None:
+            if id(node) in capture:
+                capture[id(node)] = grad
+        elif node.creator is None or node.retains_grad:
             node.store_grad(grad, owned=node.creator is None and received.owned and grad is received.grad)
         fn = node.creator
         if fn is not None:
@@ -70,6 +77,7 @@ def input_grads(fn, grad):
     if fn.released:
         raise AutogradError(f"backward through {fn.op_name()} a second time: its saved arrays were "
                             f"freed by the first backward; pass retain_graph=True to the first call")
+    inplace.check_saved_versions(fn)
     result = op_hooks.run(fn, "backward", (grad,), lambda: fn.backward(grad))
     return result if isinstance(result, tuple) else (result,)
 
@@ -108,7 +116,7 @@ class Node:
 
     def __init__(self, tensor, creator):
         self.creator, self.hooks, self.post_accumulate_hooks, self.retains_grad = creator, (), (), False
-        self._shape, self._dtype = tensor.data.shape, tensor.data.dtype
+        self._shape, self._dtype = tensor.array.shape, tensor.array.dtype
         self._tensor = weakref.ref(tensor)
 
     def tensor(self):
@@ -125,12 +133,12 @@ class Node:
     @property
     def shape(self):
         tensor = self._tensor() if self.creator is None else None
-        return tensor.data.shape if tensor is not None else self._shape
+        return tensor.array.shape if tensor is not None else self._shape
 
     @property
     def dtype(self):
         tensor = self._tensor() if self.creator is None else None
-        return tensor.data.dtype if tensor is not None else self._dtype
+        return tensor.array.dtype if tensor is not None else self._dtype
 
     def run_hooks(self, grad, wrap):
         """Each hook sees grad as a Tensor (``wrap(grad)``) and may return a replacement (Tensor or array)."""
@@ -140,7 +148,7 @@ class Node:
             shown = wrap(grad)
             replaced = hook(shown)
             if replaced is not None:
-                replaced = replaced.data if isinstance(replaced, type(shown)) else replaced  # a Tensor or an array
+                replaced = replaced.array if isinstance(replaced, type(shown)) else replaced  # a Tensor or an array
                 check_gradient("register_hook", self, replaced)
                 grad = replaced
         return grad
@@ -154,3 +162,68 @@ class HookHandle:
 
     def remove(self):
         setattr(self._node, self._kind, tuple(h for h in getattr(self._node, self._kind) if h is not self._hook))
+
+
+# --- torch.autograd's names -----------------------------------------------------------------------------
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """d(outputs)/d(inputs) as a tuple of Tensors, leaving every .grad as it is (torch.autograd.grad).
+    Several outputs add up (each with its grad_outputs entry). minires has no double backward, so
+    ``create_graph=True`` is refused rather than answered without a graph."""
+    from .tensor import Tensor
+    if create_graph or is_grads_batched:
+        raise AutogradError("autograd.grad: minires does not implement create_graph=True (double backward) or "
+                            "is_grads_batched=True yet")
+    allow_unused = bool(allow_unused) or materialize_grads
+    outputs = _as_tuple(outputs)
+    inputs = _as_tuple(inputs)
+    grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
+    if len(grad_outputs) != len(outputs):
+        raise AutogradError(f"autograd.grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    for t in inputs:
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise AutogradError("autograd.grad: every input must be a Tensor that requires grad")
+    total = [None] * len(inputs)
+    for k, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not out.requires_grad:
+            raise AutogradError("autograd.grad: an output does not require grad (no graph was built for it)")
+        capture = {id(t._node): None for t in inputs}
+        keep = bool(retain_graph) or k < len(outputs) - 1
+        run_backward(out._node, out._initial_grad(g), Tensor._make, keep, capture)
+        for i, t in enumerate(inputs):
+            got = capture[id(t._node)]
+            if got is not None:
+                total[i] = got.copy() if total[i] is None else total[i] + got
+    if not allow_unused and any(g is None for g in total):
+        raise AutogradError("autograd.grad: one of the inputs was not used to compute the outputs; pass "
+                            "allow_unused=True to get None for it")
+    if materialize_grads:  # unused inputs get zeros instead of None
+        total = [backend.get_array_module(t.array).zeros_like(t.array) if g is None else g
+                 for g, t in zip(total, inputs)]
+    return tuple(None if g is None else Tensor._make(g) for g in total)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, grad_variables=None, inputs=None):
+    """torch.autograd.backward: backward from each tensor with its gradient; the leaves' .grad get the sum."""
+    if create_graph or inputs is not None:
+        raise AutogradError("autograd.backward: minires does not implement create_graph= or inputs= yet")
+    tensors = _as_tuple(tensors)
+    grad_tensors = grad_tensors if grad_tensors is not None else grad_variables  # torch's old name
+    grad_tensors = _as_tuple(grad_tensors) if grad_tensors is not None else (None,) * len(tensors)
+    for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        t.backward(g, retain_graph=bool(retain_graph) or k < len(tensors) - 1)
+
+
+def Variable(data, requires_grad=False, volatile=False):
+    """torch's deprecated ``Variable``: since torch 0.4 it just returns a Tensor, and so does minires (the
+    tensor itself when given one, with requires_grad set as asked)."""
+    from .tensor import Tensor
+    if isinstance(data, Tensor):
+        if requires_grad and not data.requires_grad:
+            data.requires_grad_(True)
+        return data
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def _as_tuple(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)

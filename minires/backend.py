@@ -92,6 +92,32 @@ def data_pointer(array):
     return array.data.ptr if _is_cupy_array(array) else array.ctypes.data
 
 
+class device:
+    """PyTorch's ``torch.device``: ``minires.device("cuda" if minires.cuda.is_available() else "cpu")``.
+    Anything that takes a device takes this, the string, or ``"cuda:0"``."""
+
+    def __init__(self, type, index=None):
+        name = str(type).lower()
+        if ":" in name:
+            name, _, number = name.partition(":")
+            index = int(number)
+        if name not in DEVICES:
+            raise DeviceError(f"unknown device {type!r}: expected one of {DEVICES}")
+        self.type, self.index = name, index
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        return f"device(type='{self.type}'" + ("" if self.index is None else f", index={self.index}") + ")"
+
+    def __eq__(self, other):
+        return normalize_device(self) == normalize_device(other) if isinstance(other, (str, device)) else False
+
+    def __hash__(self):
+        return hash(normalize_device(self))
+
+
 def normalize_device(device):
     """Accept 'cpu', 'cuda' (or 'cuda:0', the device CuPy uses) and return 'cpu' or 'cuda'."""
     name = str(device).lower()
@@ -127,3 +153,20 @@ def l2_norm(array):
     NaN (no warning, no crash)."""
     with np.errstate(all="ignore"):
         return float(np.sqrt((to_numpy(array).astype(np.float64) ** 2).sum()))
+
+
+def cuda_device_count():
+    """How many GPUs CuPy sees (0 without CuPy or a GPU)."""
+    return _load_cupy().cuda.runtime.getDeviceCount() if cuda_available() else 0
+
+
+def synchronize():
+    """Wait until the GPU has finished its queued work (a no-op without a GPU)."""
+    if cuda_available():
+        _load_cupy().cuda.get_current_stream().synchronize()
+
+
+def free_cached_memory():
+    """Give CuPy's pooled GPU memory back to the driver (a no-op without a GPU)."""
+    if cuda_available():
+        _load_cupy().get_default_memory_pool().free_all_blocks()

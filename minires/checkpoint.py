@@ -25,7 +25,7 @@ class CheckpointError(MiniresError, ValueError):
 
 
 def _as_numpy(value):
-    value = value.data if isinstance(value, Tensor) else value
+    value = value.array if isinstance(value, Tensor) else value
     return np.asarray(backend.to_numpy(value), order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
 
 

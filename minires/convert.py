@@ -1,4 +1,7 @@
-"""Converting weights between PyTorch state_dicts (saved with safetensors) and minires checkpoints.
+"""Converting weights between PyTorch state_dicts and minires checkpoints.
+
+The source may be safetensors or a file written by ``torch.save`` (.pt/.pth/.th, read by the weights-only
+unpickler, nothing executed); a training checkpoint dict gives its "state_dict" (or "model") entry.
 
 Both sides use torchvision's key names, so conversion is mostly checking: keys, shapes and dtypes against a
 model when one is named. A DataParallel ``module.`` prefix is stripped; float64 weights become float32 for a
@@ -8,12 +11,27 @@ import collections
 
 import numpy as np
 
-from . import models
-from .checkpoint import load, load_metadata, save
+from . import models, serialization
+from .checkpoint import CheckpointError, load_metadata, save
+from .tensor import Tensor
+
+
+def read_state_dict(source):
+    """The state_dict in ``source`` as NumPy arrays: the file's dict itself, or its "state_dict"/"model"."""
+    obj = serialization.load(source)
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model", "model_state_dict"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, (Tensor, np.ndarray)) for v in obj.values()):
+        raise CheckpointError(f"{str(source)!r} holds no state_dict (a dict of tensors, or a checkpoint dict with "
+                              f"a 'state_dict' or 'model' entry)")
+    return collections.OrderedDict((str(k), v.numpy() if isinstance(v, Tensor) else v) for k, v in obj.items())
 
 
 def convert(source, destination, to="minires", model=None, num_classes=None):
-    state = load(source)
+    state = read_state_dict(source)
     state = collections.OrderedDict((k[len("module."):] if k.startswith("module.") else k, v)
                                     for k, v in state.items())
     if model is not None:

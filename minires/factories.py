@@ -1,5 +1,5 @@
 """Tensor constructors with PyTorch's names and keywords: zeros, ones, full, empty, arange, linspace, randn,
-rand, randint, zeros_like, ones_like. Each takes ``dtype`` (float32 by default for floating results, as
+rand, randint, randperm, zeros_like, ones_like, as_tensor, from_numpy. Each takes ``dtype`` (float32 by default for floating results, as
 torch), ``device`` and ``requires_grad``; the random ones take ``generator=`` (a numpy Generator or an int
 seed) and otherwise draw from the default generator that ``mr.manual_seed`` seeds. Random numbers are drawn
 on the host, so one seed gives the same values on every device."""
@@ -24,6 +24,12 @@ def _shape(size):
     return tuple(int(n) for n in size)
 
 
+def _strided(layout):
+    """torch's layout=: minires tensors are dense (strided) only."""
+    if layout is not None and str(layout) not in ("torch.strided", "strided"):
+        raise ArgumentError(f"minires does not implement layout={layout} yet (dense tensors only)")
+
+
 def _made(array, dtype, device, requires_grad):
     array = array.astype(dtype if dtype is not None else array.dtype, copy=False)
     t = Tensor._make(backend.to_device(array, device) if device not in (None, "cpu") else array)
@@ -31,15 +37,18 @@ def _made(array, dtype, device, requires_grad):
     return t
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def zeros(*size, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
+    _strided(layout)
     return _made(np.zeros(_shape(size), dtype or DEFAULT_FLOAT), None, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(*size, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
+    _strided(layout)
     return _made(np.ones(_shape(size), dtype or DEFAULT_FLOAT), None, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(*size, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
+    _strided(layout)
     return _made(np.empty(_shape(size), dtype or DEFAULT_FLOAT), None, device, requires_grad)
 
 
@@ -51,8 +60,9 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     return _made(np.full(_shape((size,)), fill_value, dtype), None, device, requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False, layout=None):
     """[start, end) by step: int64 when every argument is an int, float32 otherwise (as torch)."""
+    _strided(layout)
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -68,14 +78,16 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     return _made(np.linspace(start, end, steps), dtype or DEFAULT_FLOAT, device, requires_grad)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
     """Standard normal samples."""
+    _strided(layout)
     return _made(as_generator(generator).standard_normal(_shape(size)), dtype or DEFAULT_FLOAT, device,
                  requires_grad)
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
     """Uniform samples in [0, 1)."""
+    _strided(layout)
     return _made(as_generator(generator).random(_shape(size)), dtype or DEFAULT_FLOAT, device, requires_grad)
 
 
@@ -97,3 +109,33 @@ def zeros_like(t, dtype=None, device=None, requires_grad=False):
 
 def ones_like(t, dtype=None, device=None, requires_grad=False):
     return ones(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+
+
+def randperm(n, generator=None, dtype=None, device=None):
+    """A random permutation of 0..n-1 (int64), as torch.randperm."""
+    return _made(as_generator(generator).permutation(int(n)), dtype or np.int64, device, False)
+
+
+def from_numpy(ndarray):
+    """A Tensor sharing ``ndarray``'s memory (changes show on both sides), as torch.from_numpy."""
+    if not isinstance(ndarray, np.ndarray):
+        raise ArgumentError(f"from_numpy: expected a numpy.ndarray, got {type(ndarray).__name__}")
+    return Tensor._make(ndarray)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """``data`` as a Tensor, without a copy when it already is one (or an array) of that dtype and device."""
+    if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype) and \
+            (device is None or backend.normalize_device(device) == backend.normalize_device(data.device)):
+        return data
+    if isinstance(data, np.ndarray) and (dtype is None or np.dtype(dtype) == data.dtype) and device in (None, "cpu"):
+        return Tensor._make(data)
+    return Tensor(data, dtype=dtype, device=device)
+
+
+def is_tensor(value):
+    return isinstance(value, Tensor)
+
+
+def numel(t):
+    return t.numel()

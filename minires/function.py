@@ -13,7 +13,7 @@ A subclass implements
         returns a tuple (or a single array for one input) with None where ``needs_input_grad`` is False.
         It must not modify ``grad_output`` in place: the same array may be handed on to several inputs.
 """
-from . import op_hooks
+from . import inplace, op_hooks
 from .backend import device_of
 from .errors import ArgumentTypeError, DeviceError, DTypeError
 from .grad_mode import is_grad_enabled
@@ -43,17 +43,19 @@ class Function:
             if t is not None and not isinstance(t, Tensor):
                 raise ArgumentTypeError(f"{cls.op_name()}: input {position + 1} is a {type(t).__module__}."
                                         f"{type(t).__name__}, not a Tensor; wrap it with mr.tensor(...)")
-        arrays = tuple(None if t is None else t.data for t in inputs)
+        arrays = tuple(None if t is None else t.array for t in inputs)
         _check_same_device_and_dtype(cls.op_name(), arrays)
         fn = cls()
         fn.needs_input_grad = tuple(t is not None and t._node is not None for t in inputs)
         record = is_grad_enabled() and any(fn.needs_input_grad)
         output = op_hooks.run(fn, "forward", arrays, lambda: fn.forward(*arrays, **params))
+        result = Tensor._make(output, creator=fn) if record else Tensor._make(output)
+        inplace.share_counter(result, inputs)
         if record:
             # The graph links the inputs' nodes, not the tensors: their arrays stay alive only if saved.
             fn.inputs = tuple(t._node if need else None for t, need in zip(inputs, fn.needs_input_grad))
-            return Tensor._make(output, creator=fn)
-        return Tensor._make(output)
+            inplace.note_saved_versions(fn, inputs + (result,))
+        return result
 
     @classmethod
     def op_name(cls):

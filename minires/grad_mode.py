@@ -9,8 +9,19 @@ def is_grad_enabled():
     return getattr(_state, "enabled", True)
 
 
-def set_grad_enabled(enabled):
-    _state.enabled = bool(enabled)
+class set_grad_enabled:
+    """Switch graph recording on or off: at once as a call (``set_grad_enabled(False)``), or for a block as
+    a context manager (``with set_grad_enabled(phase == "train"):``), as in torch."""
+
+    def __init__(self, enabled):
+        self.previous = is_grad_enabled()
+        _state.enabled = bool(enabled)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        _state.enabled = self.previous
 
 
 @contextlib.contextmanager
@@ -26,6 +37,9 @@ def _grad_mode(enabled):
 def no_grad():
     """Context manager: inside it, results never require grad and no graph is built (evaluation, updates)."""
     return _grad_mode(False)
+
+
+inference_mode = no_grad  # torch's faster no_grad; here the same thing
 
 
 def enable_grad():

@@ -30,7 +30,7 @@ def direct_conv(x, weight, g, stride, padding, weight_channels_last=False):
         assert ran_direct
         assert y.is_contiguous(memory_format=mr.channels_last)
         assert xt.grad.is_contiguous(memory_format=mr.channels_last)
-    assert wt.grad.data.strides == wt.data.strides  # a gradient is laid out like its weight
+    assert wt.grad.array.strides == wt.array.strides  # a gradient is laid out like its weight
     return y.numpy(), xt.grad.numpy(), wt.grad.numpy()
 
 

@@ -72,7 +72,7 @@ def main(mode, out):
         with op_hooks.registered(_logger(model.events) if logged else _quiet):
             loss.backward()
         optimizer.step()
-    state = {k: v for k, v in model.module.state_dict().items() if not k.endswith("num_batches_tracked")}
+    state = {k: v.numpy() for k, v in model.module.state_dict().items() if not k.endswith("num_batches_tracked")}
     if mode == "overlap":
         state["events"] = np.array([f"{kind}: {detail}" for kind, detail in model.events])
     np.savez(f"{out}.rank{world.rank}.npz", **state)

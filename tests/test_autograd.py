@@ -84,7 +84,7 @@ def test_detach_stops_the_gradient():
     y = x * x.detach()  # gradient flows through the first factor only
     y.sum().backward()
     np.testing.assert_allclose(x.grad, [1.0, 2.0])
-    assert x.detach().data is x.data
+    assert x.detach().array is x.array
 
 
 def test_hooks_read_and_replace_gradients():
@@ -306,7 +306,7 @@ def test_a_leaf_whose_array_was_replaced_is_checked_against_its_new_shape_and_dt
     """Module.to / astype replace a parameter's array: its graph node must follow (never a stale shape)."""
     x = mr.tensor(np.ones(2, np.float32), requires_grad=True)
     (x * 2).sum().backward()
-    x.data, x.grad = np.ones(3, np.float64), None
+    x.array, x.grad = np.ones(3, np.float64), None
     (x * 2).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0, 2.0])
     assert x.grad.dtype == np.float64

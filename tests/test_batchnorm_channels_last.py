@@ -104,7 +104,7 @@ def test_a_batch_of_8_at_32x32_in_channels_last_equals_nchw(training, fused):
     results = []
     for memory_format in (mr.contiguous_format, mr.channels_last):
         layer = mr.nn.BatchNorm2d(4).double()
-        layer.weight.data[...] = np.linspace(0.5, 1.5, 4)
+        layer.weight.array[...] = np.linspace(0.5, 1.5, 4)
         layer.train(training)
         xt = mr.tensor(x, requires_grad=True).contiguous(memory_format=memory_format)
         rt = mr.tensor(residual, requires_grad=True).contiguous(memory_format=memory_format)

@@ -169,7 +169,7 @@ def test_the_gradient_passes_through_a_layout_change_unchanged():
 
 def test_module_to_lays_out_four_dimensional_parameters_and_keeps_the_rest():
     model = models.get("resnet20", num_classes=10, seed=0)
-    before = {k: v.copy() for k, v in model.state_dict().items()}
+    before = {k: v.numpy() for k, v in model.state_dict().items()}
     model.to(memory_format=mr.channels_last)
     for name, p in model.named_parameters():
         assert p.is_contiguous(memory_format=mr.channels_last if p.ndim == 4 else "contiguous_format"), name
@@ -189,8 +189,8 @@ def test_channels_last_batch_norm_equals_nchw_batch_norm_with_its_running_statis
     results = []
     for channels_last in (False, True):
         layer = mr.nn.BatchNorm2d(5).double().train(training)
-        layer.running_mean.data[:], layer.running_var.data[:] = mean, var
-        layer.weight.data[:], layer.bias.data[:] = gamma, beta
+        layer.running_mean.array[:], layer.running_var.array[:] = mean, var
+        layer.weight.array[:], layer.bias.array[:] = gamma, beta
         xt = mr.tensor(x, requires_grad=True)
         y = layer(xt.contiguous(memory_format=mr.channels_last) if channels_last else xt)
         assert y.is_contiguous(memory_format=mr.channels_last) == channels_last
@@ -206,7 +206,7 @@ def test_channels_last_batch_norm_passes_gradcheck():
     x, gamma, beta = rng.standard_normal((2, 3, 3, 4)), rng.standard_normal(3), rng.standard_normal(3)
 
     def normalise(x, gamma, beta):
-        return F.batch_norm(x.contiguous(memory_format=mr.channels_last), gamma, beta, None, None, training=True)
+        return F.batch_norm(x.contiguous(memory_format=mr.channels_last), None, None, gamma, beta, training=True)
     mr.gradcheck(normalise, [x, gamma, beta])
 
 
@@ -231,7 +231,7 @@ def test_batch_norm_relu_equals_batch_norm_then_the_join(training, with_residual
             y = F.batch_norm_relu(xin, gt, bt, *stats, training, residual=rin)
             assert (type(y.grad_fn).__name__ == "BatchNormReLU") == channels_last
         else:
-            y = F.batch_norm(xin, gt, bt, *stats, training)
+            y = F.batch_norm(xin, *stats, gt, bt, training)
             y = F.residual_add(y, rin, relu=True) if with_residual else F.relu(y)
         y.backward(mr.tensor(g))
         grads = [xt.grad.numpy(), gt.grad.numpy(), bt.grad.numpy()] + ([rt.grad.numpy()] if with_residual else [])
@@ -263,7 +263,7 @@ def test_a_fused_network_equals_the_unfused_network(name):
         logits = model(x)
         F.cross_entropy(logits, np.arange(4)).backward()
         grads = {k: p.grad.numpy() for k, p in model.named_parameters()}
-        return logits.numpy(), grads, model.state_dict()
+        return logits.numpy(), grads, {k: v.numpy() for k, v in model.state_dict().items()}
 
     (logits, grads, state), (ref_logits, ref_grads, ref_state) = run(True), run(False)
     np.testing.assert_allclose(logits, ref_logits, rtol=1e-12, atol=1e-12)

@@ -56,7 +56,7 @@ def test_a_pickle_is_refused_and_never_executed(tmp_path):
 
     path = tmp_path / "model.pt"
     path.write_bytes(pickle.dumps({"weights": Exploit()}))
-    with pytest.raises(CheckpointError, match="not a valid safetensors file.*pickle"):
+    with pytest.raises(CheckpointError, match="refused: the file asks for (builtins|io).open"):
         mr.load(path)
     assert not marker.exists()
 

@@ -54,17 +54,17 @@ def _single_process(sync_batchnorm, per_half):
         half = distributed_run.GLOBAL_BATCH // 2
         for _ in range(distributed_run.STEPS):
             if per_half:
-                saved = [b.data.copy() for b in model.buffers()]
+                saved = [b.array.copy() for b in model.buffers()]
                 loss_1 = F.cross_entropy(model(mr.tensor(images[half:])), labels[half:])
                 for buffer, value in zip(model.buffers(), saved):
-                    buffer.data[...] = value
+                    buffer.array[...] = value
                 loss = (F.cross_entropy(model(mr.tensor(images[:half])), labels[:half]) + loss_1) * 0.5
             else:
                 loss = F.cross_entropy(model(mr.tensor(images)), labels)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        return {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+        return {k: v.numpy() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
 def _assert_close(ours, expected, keys=None):
@@ -145,7 +145,7 @@ def test_sync_batchnorm_in_one_process_is_batchnorm():
     results = []
     for layer in (nn.BatchNorm2d(4), nn.SyncBatchNorm(4)):
         layer.double()
-        layer.weight.data[...] = rng.standard_normal(4) if not results else results[0][-1]
+        layer.weight.array[...] = rng.standard_normal(4) if not results else results[0][-1]
         xt = mr.tensor(x, requires_grad=True)
         with distributed.single_process():
             y = layer(xt)
@@ -261,11 +261,11 @@ def test_buckets_hold_at_most_the_cap_unless_a_parameter_alone_is_larger(cap_mb)
     buckets = [bucket.params for bucket in ddp.buckets]
     assert [id(p) for bucket in buckets for p in bucket] == [id(p) for p in reversed(list(model.parameters()))]
     assert [bucket.index for bucket in ddp.buckets] == list(range(len(buckets)))
-    nbytes = [sum(p.data.nbytes for p in bucket) for bucket in buckets]
+    nbytes = [sum(p.array.nbytes for p in bucket) for bucket in buckets]
     for size, bucket in zip(nbytes, buckets):
         assert size <= cap or len(bucket) == 1, (size, cap, len(bucket))
     for size, following in zip(nbytes, buckets[1:]):
-        assert size + following[0].data.nbytes > cap
+        assert size + following[0].array.nbytes > cap
     if cap_mb == 25.0:
         assert len(buckets) == 1
 

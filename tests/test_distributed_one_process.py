@@ -359,15 +359,15 @@ def test_buckets_fill_up_to_exactly_the_cap():
     exactly those two: the cap is inclusive, as "at most cap_bytes" says."""
     model = _net()
     reversed_params = list(reversed(list(model.parameters())))
-    cap = sum(p.data.nbytes for p in reversed_params[:2])
+    cap = sum(p.array.nbytes for p in reversed_params[:2])
     ddp = distributed.DistributedDataParallel(model, bucket_cap_mb=cap / 2**20, world=distributed.World(None))
     assert [len(b.params) for b in ddp.buckets][0] == 2
-    sizes = [p.data.nbytes for p in reversed_params]
+    sizes = [p.array.nbytes for p in reversed_params]
     exact = _groups(reversed_params, sizes[0] + sizes[1])
     assert [len(g) for g in exact][0] == 2
     after = _groups(reversed_params[2:4], sizes[2] + sizes[3])
     assert [len(g) for g in after] == [2]
-    fake = [types.SimpleNamespace(data=np.zeros(1, np.float32)) for _ in range(5)]  # 4 bytes each
+    fake = [types.SimpleNamespace(array=np.zeros(1, np.float32)) for _ in range(5)]  # 4 bytes each
     assert [len(g) for g in _groups(fake, 8)] == [2, 2, 1]  # every bucket counts its own bytes from zero
 
 
@@ -376,14 +376,14 @@ def test_buffers_come_from_rank_0_before_each_training_forward_and_at_the_start(
     mr.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.Conv2d(3, 3, 1),
                           nn.BatchNorm2d(3)).double().to(memory_format=mr.channels_last)  # a counter between
-    model[1].running_mean.data[...] = 3.0
+    model[1].running_mean.array[...] = 3.0
     comm = FakeComm(rank=1, size=2, root_value=0.5)
     ddp = distributed.DistributedDataParallel(model, world=distributed.World(comm))
-    params_and_buffers = len(list(model.parameters())) + sum(1 for b in model.buffers() if b.data.ndim)
+    params_and_buffers = len(list(model.parameters())) + sum(1 for b in model.buffers() if b.array.ndim)
     assert sum(1 for e in comm.log if isinstance(e, tuple) and e[0] == "Bcast") == params_and_buffers
-    assert (model[0].weight.numpy() == 0.5).all() and model[0].weight.data.strides == \
-        mr.tensor(np.zeros((3, 2, 3, 3))).contiguous(memory_format=mr.channels_last).data.strides
-    model[1].running_mean.data[...] = 3.0
+    assert (model[0].weight.numpy() == 0.5).all() and model[0].weight.array.strides == \
+        mr.tensor(np.zeros((3, 2, 3, 3))).contiguous(memory_format=mr.channels_last).array.strides
+    model[1].running_mean.array[...] = 3.0
     before = len(comm.log)
     ddp.eval()
     ddp(x)
@@ -430,8 +430,8 @@ def test_sync_batch_norm_over_two_equal_halves_is_batch_norm_of_the_whole_batch(
 
     def run(layer, x, upstream, residual):
         layer.double()
-        layer.weight.data[...], layer.bias.data[...] = gamma, beta
-        layer.running_var.data[...] = 2.0
+        layer.weight.array[...], layer.bias.array[...] = gamma, beta
+        layer.running_var.array[...] = 2.0
         xt, rt = mr.tensor(x, requires_grad=True), mr.tensor(residual, requires_grad=True)
         y = layer(xt, rt, relu=True) if fused else layer(xt)
         y.backward(mr.tensor(upstream))
@@ -452,7 +452,7 @@ def test_sync_batch_norm_over_two_equal_halves_is_batch_norm_of_the_whole_batch(
 def test_sync_batch_norm_in_evaluation_uses_the_running_statistics_without_collectives():
     comm = FakeComm(size=2)
     layer = nn.SyncBatchNorm(3, world=distributed.World(comm)).double().eval()
-    layer.running_mean.data[...], layer.running_var.data[...] = [1.0, 2.0, 3.0], [4.0, 1.0, 0.25]
+    layer.running_mean.array[...], layer.running_var.array[...] = [1.0, 2.0, 3.0], [4.0, 1.0, 0.25]
     x = np.random.default_rng(0).standard_normal((2, 3, 2, 2))
     expected = (x - np.array([1.0, 2.0, 3.0])[:, None, None]) / np.sqrt(np.array([4.0, 1.0, 0.25]) + 1e-5)[:, None, None]
     np.testing.assert_allclose(layer(mr.tensor(x)).numpy(), expected, rtol=1e-12)
@@ -469,7 +469,7 @@ def test_the_sync_batch_norm_op_keeps_batch_norm_s_defaults_and_names_itself():
     xt = mr.tensor(x, requires_grad=True)
     y = sync_batch_norm(xt, None, None, *ours, training=True, world=distributed.World(None))
     assert y.grad_fn.op_name() == "sync_batch_norm"
-    expected = F.batch_norm(mr.tensor(x), None, None, *theirs, training=True)  # momentum 0.1, eps 1e-5
+    expected = F.batch_norm(mr.tensor(x), *theirs, None, None, training=True)  # momentum 0.1, eps 1e-5
     np.testing.assert_allclose(y.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-12)

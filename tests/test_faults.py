@@ -217,7 +217,7 @@ def test_a_fifo_in_an_image_folder_is_skipped_not_opened(tmp_path, caplog):
 
 def test_a_failed_load_state_dict_changes_nothing():
     model = models.resnet20(seed=0)
-    before = model.state_dict()
+    before = {k: v.numpy() for k, v in model.state_dict().items()}  # a copy: state_dict() shares memory
     state = models.resnet20(seed=1).state_dict()
     state["fc.bias"] = state["fc.bias"].astype(np.int32)  # the last key fails, after all others would pass
     with pytest.raises(StateDictError, match="wrong dtypes: fc.bias: checkpoint int32"):
@@ -240,7 +240,7 @@ def test_non_float_checkpoint_tensors_are_refused_for_float_parameters(dtype):
 def test_non_finite_weights_and_negative_variances_are_refused_unless_allowed(key, value, words):
     model = models.resnet20()
     state = model.state_dict()
-    state[key] = state[key].copy()
+    state[key] = state[key].numpy()  # a copy, to change
     state[key].flat[0] = value
     with pytest.raises(StateDictError, match=words):
         model.load_state_dict(state)

@@ -94,7 +94,7 @@ def test_the_models_on_the_device_match_torch_on_the_same_gpu(name):
     for dtype, tolerance in ((np.float64, 1e-9), (np.float32, 1e-4)):
         model = models.get(name, num_classes=10, seed=0).astype(dtype)
         twin = torch_reference.build(name).to(getattr(torch, np.dtype(dtype).name))
-        twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+        twin.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in model.state_dict().items()})
         model, twin = nn.fuse(model).to("cuda"), twin.cuda()
         logits = model(mr.Tensor(x.astype(dtype), device="cuda"))
         loss = F.cross_entropy(logits, mr.backend.to_device(target, "cuda"))
@@ -117,5 +117,5 @@ def test_the_models_on_the_device_match_torch_on_the_same_gpu(name):
         for key, b in model.named_buffers():
             if key.endswith(("running_mean", "running_var")):
                 value = buffers[key].cpu().numpy()
-                np.testing.assert_allclose(mr.backend.to_numpy(b.data), value, rtol=1e-9,
+                np.testing.assert_allclose(mr.backend.to_numpy(b.array), value, rtol=1e-9,
                                            atol=1e-9 * np.abs(value).max(), err_msg=key)

@@ -38,7 +38,7 @@ def _steps(name, dtype, steps, device, images, labels, before_each=None):
 
 
 def host_arrays(named):
-    return {name: backend.to_numpy(t.data) for name, t in named}
+    return {name: backend.to_numpy(t.array) for name, t in named}
 
 
 def test_a_float64_resnet20_trains_on_the_gpu_path_as_on_the_cpu():

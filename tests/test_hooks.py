@@ -57,7 +57,7 @@ def test_the_parity_recorders_see_every_relu_of_both_engines_in_the_same_order()
     from minires.verify import parity, torch_reference
 
     model, twin = models.resnet20(), torch_reference.build("resnet20")
-    twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    twin.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in model.state_dict().items()})
     x = _input((2, 3, 16, 16))
     with parity._relu_inputs() as ours, parity._torch_relu_inputs(twin) as theirs:
         model(mr.tensor(x))

@@ -146,7 +146,7 @@ def _forward_backward(op, *shapes):
     (lambda x, w: F.conv2d(x, w, padding=1), [(2, 3, 5, 5), (4, 3, 3, 3)], "im2col.py"),
     (lambda x, w: F.conv2d(x.contiguous(memory_format=mr.channels_last).float(), w.float(), padding=1),
      [(2, 3, 5, 5), (4, 3, 3, 3)], "im2col.py"),
-    (lambda x, w, b: F.batch_norm(x, w, b, None, None, True), [(4, 3, 2, 2), (3,), (3,)], "batchnorm.py"),
+    (lambda x, w, b: F.batch_norm(x, None, None, w, b, True), [(4, 3, 2, 2), (3,), (3,)], "batchnorm.py"),
     (lambda a, b: F.residual_add(a, b, relu=True), [(2, 3, 4, 4), (2, 3, 4, 4)], "residual.py"),
     (lambda x: F.max_pool2d(x, 2), [(2, 3, 4, 4)], "pool.py"),  # (and im2col.py's output-size formula)
 ])

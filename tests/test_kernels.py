@@ -178,7 +178,7 @@ def test_batch_norm_running_statistics_match_torch_after_several_steps(flavour, 
     weight, bias = rng.standard_normal(c).astype(np.float32), rng.standard_normal(c).astype(np.float32)
     for step in range(5):
         x = (rng.standard_normal((4, c, 5, 5)) * (step + 1) + step).astype(np.float32)
-        y = F.batch_norm(mr.tensor(x), mr.tensor(weight), mr.tensor(bias), ours_mean, ours_var, True, 0.2)
+        y = F.batch_norm(mr.tensor(x), ours_mean, ours_var, mr.tensor(weight), mr.tensor(bias), True, 0.2)
         y_torch = TF.batch_norm(torch.from_numpy(x), theirs_mean, theirs_var, torch.from_numpy(weight),
                                 torch.from_numpy(bias), training=True, momentum=0.2)
         assert_close(y.numpy(), y_torch.numpy(), f"step {step} output")
@@ -186,7 +186,7 @@ def test_batch_norm_running_statistics_match_torch_after_several_steps(flavour, 
     assert_close(ours_var, theirs_var.numpy(), "running_var (unbiased)")
     x = rng.standard_normal((2, c, 5, 5)).astype(np.float32)
     check_against_torch(
-        lambda t: F.batch_norm(t, mr.tensor(weight), mr.tensor(bias), ours_mean, ours_var, False),
+        lambda t: F.batch_norm(t, ours_mean, ours_var, mr.tensor(weight), mr.tensor(bias), False),
         lambda t: TF.batch_norm(t, theirs_mean, theirs_var, torch.from_numpy(weight), torch.from_numpy(bias)),
         [x])
 
@@ -194,7 +194,7 @@ def test_batch_norm_running_statistics_match_torch_after_several_steps(flavour, 
 def test_running_statistics_accept_tensors_and_update_them_in_place():
     mean, var = mr.tensor(np.zeros(2, np.float32)), mr.tensor(np.ones(2, np.float32))
     x = mr.tensor(np.arange(16, dtype=np.float32).reshape(2, 2, 2, 2))
-    F.batch_norm(x, None, None, mean, var, training=True)
+    F.batch_norm(x, mean, var, None, None, training=True)
     assert mean.numpy().tolist() == pytest.approx([0.1 * 5.5, 0.1 * 9.5])
 
 
@@ -261,10 +261,10 @@ def t(*shape, dtype=np.float32):
     (lambda: F.max_pool2d(t(1, 1, 8, 8), 2, padding=2), ValueError, ["max_pool2d", "half the kernel"]),
     (lambda: F.avg_pool2d(t(8, 8), 2), ShapeError, ["avg_pool2d", "4-D", "(8, 8)"]),
     (lambda: F.adaptive_avg_pool2d(t(1, 1, 2, 2), 3), ShapeError, ["adaptive_avg_pool2d", "(3, 3)"]),
-    (lambda: F.batch_norm(t(2, 3, 4, 4), t(4), t(3), None, None, True), ShapeError, ["batch_norm", "weight", "(3,)"]),
+    (lambda: F.batch_norm(t(2, 3, 4, 4), None, None, t(4), t(3), True), ShapeError, ["batch_norm", "weight", "(3,)"]),
     (lambda: F.batch_norm(t(1, 3, 1, 1), None, None, None, None, True), ValueError, ["more than one value"]),
     (lambda: F.batch_norm(t(2, 3), None, None, None, None, False), ValueError, ["running_mean"]),
-    (lambda: F.batch_norm(t(2, 3), None, None, np.zeros(3), np.ones(3), False), DTypeError, ["float64", "float32"]),
+    (lambda: F.batch_norm(t(2, 3), np.zeros(3), np.ones(3), None, None, False), DTypeError, ["float64", "float32"]),
     (lambda: F.residual_add(t(1, 4, 4, 4), t(1, 8, 2, 2)), ShapeError, ["residual_add", "(1, 4, 4, 4)", "(1, 8, 2, 2)"]),
     (lambda: F.shortcut_a(t(1, 8, 4, 4), 4, 2), ShapeError, ["shortcut_a", "out_channels (4)", "(8)"]),
     (lambda: F.shortcut_a(t(1, 8, 4, 4), 16, 0), ValueError, ["shortcut_a", "stride"]),

@@ -2,6 +2,7 @@
 under torch and under minires, two parameter groups with their own rates, a sequence of epochs compared
 rate by rate and epoch by epoch; their refusals of impossible arguments, at the edges of what each accepts;
 resuming."""
+import json
 import re
 
 import numpy as np
@@ -51,9 +52,34 @@ SCHEDULES = {  # the same call under both libraries
     "sequential three": lambda lib, o: _module(lib).SequentialLR(
         o, [_module(lib).LinearLR(o, 0.2, total_iters=3), _module(lib).MultiStepLR(o, [2], 0.3),
             _module(lib).CosineAnnealingLR(o, 4)], milestones=[3, 6]),
-    "constant": lambda lib, o: (_module(lib).ConstantLR(o) if lib is not torch else
-                                theirs_sched.ConstantLR(o, factor=1.0, total_iters=0)),
+    "constant unit": lambda lib, o: _module(lib).ConstantLR(o, factor=1.0, total_iters=0),
+    "constant defaults": lambda lib, o: _module(lib).ConstantLR(o),
+    "step": lambda lib, o: _module(lib).StepLR(o, step_size=3, gamma=0.5),
+    "exponential": lambda lib, o: _module(lib).ExponentialLR(o, gamma=0.9),
 }
+
+
+def _rates_with_hand_edits(make, library, epochs, edits):
+    """As a classic script does: param_group["lr"] changed by hand before some epochs, the schedule stepping."""
+    optimizer = _groups(library, (0.1, 0.03))
+    schedule = make(library, optimizer)
+    seen = []
+    for epoch in range(epochs):
+        if epoch in edits:
+            for group in optimizer.param_groups:
+                group["lr"] = group["lr"] * edits[epoch]
+        seen.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        schedule.step()
+    return seen
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_a_hand_edited_lr_is_kept_as_torch_keeps_it(name):
+    """torch's chainable form: each step starts from the group's current lr, so a script's own change stays."""
+    edits = {2: 0.1, 5: 3.0, 9: 0.5}
+    ours, theirs = (_rates_with_hand_edits(SCHEDULES[name], library, 14, edits) for library in (mr, torch))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("name", SCHEDULES)
@@ -85,7 +111,7 @@ LINEAR = "LinearLR: need 0 < start_factor <= 1, 0 <= end_factor <= 1, total_iter
     (lambda o: ours_sched.LinearLR(o, end_factor=-0.01), LINEAR),
     (lambda o: ours_sched.LinearLR(o, end_factor=1.01), LINEAR),
     (lambda o: ours_sched.LinearLR(o, total_iters=0), LINEAR),
-    (lambda o: ours_sched.SequentialLR(o, [ours_sched.ConstantLR(o), ours_sched.ConstantLR(o)], [1, 2]),
+    (lambda o: ours_sched.SequentialLR(o, [ours_sched.ConstantLR(o, 1.0, 0), ours_sched.ConstantLR(o, 1.0, 0)], [1, 2]),
      "SequentialLR: 2 schedulers need 1 milestones, got 2"),
 ])
 def test_impossible_arguments_are_refused_by_name(make, message):
@@ -100,7 +126,8 @@ def test_a_schedule_resumed_from_its_state_dict_continues_the_sequence():
     for _ in range(4):
         schedule.step()
     state = schedule.state_dict()
-    assert state == {"last_epoch": 4, "base_lrs": [0.1, 0.03]}
+    assert state["last_epoch"] == 4 and state["base_lrs"] == [0.1, 0.03] and len(state["_schedulers"]) == 3
+    json.dumps(state)  # a run's checkpoint keeps it in JSON
     resumed_optimizer = _groups(mr, (0.1, 0.03))
     resumed = make(mr, resumed_optimizer)
     resumed.load_state_dict(state)
@@ -109,3 +136,18 @@ def test_a_schedule_resumed_from_its_state_dict_continues_the_sequence():
         schedule.step(), resumed.step()
         assert resumed.get_last_lr() == schedule.get_last_lr()
     assert [g["initial_lr"] for g in resumed_optimizer.param_groups] == [0.1, 0.03]
+
+
+@pytest.mark.parametrize("name", ["sequential three", "cosine defaults", "multistep gamma"])
+def test_a_state_saved_by_an_earlier_minires_resumes_too(name):
+    """Run checkpoints written before the chainable form hold only last_epoch and base_lrs."""
+    make = SCHEDULES[name]
+    optimizer = _groups(mr, (0.1, 0.03))
+    schedule = make(mr, optimizer)
+    for _ in range(4):
+        schedule.step()
+    resumed = make(mr, _groups(mr, (0.1, 0.03)))
+    resumed.load_state_dict({"last_epoch": 4, "base_lrs": [0.1, 0.03]})
+    for _ in range(6):
+        np.testing.assert_allclose(resumed.get_last_lr(), schedule.get_last_lr(), rtol=1e-12)
+        schedule.step(), resumed.step()

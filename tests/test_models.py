@@ -98,7 +98,7 @@ def test_kink_flips_count_inputs_on_opposite_sides_of_zero():
 def test_running_statistics_match_torch_after_several_training_forwards():
     model = models.resnet20(seed=3)
     twin = torch_reference.build("resnet20")
-    twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    twin.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in model.state_dict().items()})
     rng = np.random.default_rng(0)
     for step in range(3):
         x = (rng.standard_normal((4, 3, 16, 16)) * (step + 1)).astype(np.float32)
@@ -106,7 +106,7 @@ def test_running_statistics_match_torch_after_several_training_forwards():
         twin(torch.from_numpy(x))
     theirs = twin.state_dict()
     for key, value in model.state_dict().items():
-        assert relative_error(value, theirs[key].numpy()) < 1e-5, key
+        assert relative_error(value.numpy(), theirs[key].numpy()) < 1e-5, key
     assert model.bn1.num_batches_tracked.item() == 3
 
 
@@ -139,7 +139,7 @@ def test_a_forward_hook_on_every_block_reads_its_output_and_a_tensor_hook_its_gr
     def keep(name):
         def hook(module, inputs, output):
             outputs[name] = output.shape
-            output.register_hook(lambda g: gradients.__setitem__(name, float((g.data ** 2).sum())))
+            output.register_hook(lambda g: gradients.__setitem__(name, float((g.array ** 2).sum())))
         return hook
 
     blocks = [(n, m) for n, m in model.named_modules() if isinstance(m, mr.nn.BasicBlock)]

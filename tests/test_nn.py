@@ -18,18 +18,18 @@ def test_parameters_buffers_and_modules_are_registered_in_order():
                                       "1.num_batches_tracked", "4.weight", "4.bias"]
     assert [n for n, _ in net.named_modules()] == ["", "0", "1", "2", "3", "4"]
     assert len(net) == 5 and isinstance(net[1], nn.BatchNorm2d) and len(net[1:3]) == 2
-    assert all(isinstance(v, np.ndarray) for v in net.state_dict().values())
+    assert all(isinstance(v, mr.Tensor) and not v.requires_grad for v in net.state_dict().values())
 
 
 def test_layers_match_torch():
     x = np.random.default_rng(0).standard_normal((2, 3, 9, 9)).astype(np.float32)
     conv = nn.Conv2d(3, 6, 3, stride=2, padding=1, groups=3)
     tconv = torch.nn.Conv2d(3, 6, 3, stride=2, padding=1, groups=3)
-    tconv.load_state_dict({k: torch.from_numpy(v) for k, v in conv.state_dict().items()})
+    tconv.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in conv.state_dict().items()})
     check_against_torch(lambda t: conv(t), lambda t: tconv(t), [x])
     linear = nn.Linear(9, 4)
     tlinear = torch.nn.Linear(9, 4)
-    tlinear.load_state_dict({k: torch.from_numpy(v) for k, v in linear.state_dict().items()})
+    tlinear.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in linear.state_dict().items()})
     check_against_torch(lambda t: linear(t), lambda t: tlinear(t), [x])
     check_against_torch(lambda t: nn.MaxPool2d(3, 2, 1)(t), lambda t: torch.nn.MaxPool2d(3, 2, 1)(t), [x])
     check_against_torch(lambda t: nn.AvgPool2d(2)(t), lambda t: torch.nn.AvgPool2d(2)(t), [x])

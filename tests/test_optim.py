@@ -97,8 +97,8 @@ def test_sgd_updates_a_strided_parameter_through_the_reference_and_a_dense_one_t
     rng = np.random.default_rng(2)
     whole, whole_grad = rng.standard_normal((3, 8)).astype(np.float32), rng.standard_normal((3, 8)).astype(np.float32)
     ours = mr.Tensor(np.zeros((3, 4), np.float32), requires_grad=True)
-    ours.data, ours.grad = whole.copy()[:, ::2], whole_grad.copy()[:, ::2]  # views, strided alike: not dense
-    assert ours.data.strides == ours.grad.data.strides == (32, 8)
+    ours.array, ours.grad = whole.copy()[:, ::2], whole_grad.copy()[:, ::2]  # views, strided alike: not dense
+    assert ours.array.strides == ours.grad.array.strides == (32, 8)
     dense = mr.Tensor(whole.copy(), requires_grad=True)
     dense.grad = mr.Tensor(whole_grad.copy())
     with kernels.using("numba" if kernels.numba_available() else "reference"):
@@ -150,11 +150,11 @@ def test_optimizer_state_dict_round_trip_continues_identically():
         params[0].grad = g.copy()
         a.step()
     b.load_state_dict(a.state_dict())
-    copy[0].data[...] = params[0].data
+    copy[0].array[...] = params[0].array
     g = rng.standard_normal((3, 3)).astype(np.float32)
     params[0].grad, copy[0].grad = g.copy(), g.copy()
     a.step(), b.step()
-    np.testing.assert_array_equal(params[0].data, copy[0].data)
+    np.testing.assert_array_equal(params[0].array, copy[0].array)
 
 
 def test_bad_hyperparameters_are_refused():

@@ -42,14 +42,14 @@ def layer_gradients(model, images, labels):
     activation_norms, handles = {}, []
     for name, module in layers:
         def keep(module, inputs, output, name=name):
-            output.register_hook(lambda g: activation_norms.__setitem__(name, l2_norm(g.data)))
+            output.register_hook(lambda g: activation_norms.__setitem__(name, l2_norm(g.array)))
         handles.append(module.register_forward_hook(keep))
     model.zero_grad()
     with np.errstate(all="ignore"):
         F.cross_entropy(model(images), labels).backward()
     for handle in handles:
         handle.remove()
-    return [(name, l2_norm(module.weight.grad.data), activation_norms.get(name, float("nan"))) for name, module in layers]
+    return [(name, l2_norm(module.weight.grad.array), activation_norms.get(name, float("nan"))) for name, module in layers]
 
 
 def run(config, directory, progress=print):

@@ -107,7 +107,7 @@ class LabNet(_LabBase):
     def forward(self, x):                                 # (N, C, H, W)
         h = ACTIVATIONS[self.activation](self.stem_bn(self.stem(x)))
         h = self.blocks(h)                                # (N, width, H, W)
-        return self.fc(F.flatten(F.global_avg_pool2d(h)))  # (N, classes)
+        return self.fc(F.flatten(F.global_avg_pool2d(h), 1))  # (N, classes)
 
 
 class LabMLP(_LabBase):

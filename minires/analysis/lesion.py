@@ -125,7 +125,7 @@ def path_gradients(model, images, labels, samples, rng, device):
             captured = {}
 
             def capture(module, inputs, output):  # returns None: the output stays as it is
-                inputs[0].register_hook(lambda g: captured.__setitem__("g", l2_norm(g.data)))
+                inputs[0].register_hook(lambda g: captured.__setitem__("g", l2_norm(g.array)))
             hook = blocks[0].register_forward_hook(capture)
             try:
                 with routed(blocks, [i in chosen for i in range(n)]):

@@ -52,7 +52,7 @@ def torch_step(name, batch, size, seed=0, weights=None):
 
     model = torch_reference.build(name, num_classes=CLASSES)
     if weights is not None:
-        model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+        model.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in weights.items()})
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     rng = np.random.default_rng(seed)
     images = torch.from_numpy(rng.standard_normal((batch, 3, size, size)).astype(np.float32))

@@ -42,7 +42,7 @@ def run(args):
     images = rng.standard_normal((args.batch, channels, args.size, args.size)).astype(np.float32)
     # laid out as inside the network (channels-last where the convolutions' weights are), so the drawing shows
     # the block's ops and not a conversion of the made-up input
-    layout = memory_format.channels_last if memory_format.only_channels_last(next(iter(blocks)).conv1.weight.data) \
+    layout = memory_format.channels_last if memory_format.only_channels_last(next(iter(blocks)).conv1.weight.array) \
         else memory_format.contiguous_format
     x = Tensor(memory_format.to_format(images, layout), requires_grad=True)
     y = blocks.train()(x)

@@ -41,8 +41,8 @@ class _Bucket:
         return len(self.ready) == len(self.params)
 
     def start(self, world):
-        xp = backend.get_array_module(self.params[0].grad.data)
-        self.buffer = xp.concatenate([p.grad.data.ravel() for p in self.params])
+        xp = backend.get_array_module(self.params[0].grad.array)
+        self.buffer = xp.concatenate([p.grad.array.ravel() for p in self.params])
         self.request = world.start_all_reduce(self.buffer)
 
     def finish(self, size):
@@ -51,7 +51,7 @@ class _Bucket:
         offset = 0
         with no_grad():
             for p in self.params:
-                p.grad.data[...] = self.buffer[offset:offset + p.numel()].reshape(p.shape)
+                p.grad.array[...] = self.buffer[offset:offset + p.numel()].reshape(p.shape)
                 offset += p.numel()
         self.ready, self.buffer, self.request = set(), None, None
 
@@ -120,7 +120,7 @@ class DistributedDataParallel(Module):
         each rank keeps)."""
         with no_grad():
             for tensor in tensors:
-                data = tensor.data
+                data = tensor.array
                 if not data.ndim:
                     continue
                 if data.flags.c_contiguous:
@@ -133,7 +133,7 @@ def _groups(params, cap_bytes):
     """Consecutive groups of ``params`` of at most ``cap_bytes`` each (a larger parameter alone)."""
     groups, current, size = [], [], 0
     for p in params:
-        nbytes = p.data.nbytes
+        nbytes = p.array.nbytes
         if current and size + nbytes > cap_bytes:
             groups.append(current)
             current, size = [], 0

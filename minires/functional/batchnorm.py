@@ -31,9 +31,12 @@ class BatchNorm(Function):
         return dx, dgamma if need_w else None, dbeta if need_b else None
 
 
-def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5):
-    """Batch normalisation over axis 1 of x (N, C, ...). weight/bias (C,) may be None (no affine);
-    running_mean/running_var (C,) arrays or Tensors are updated in place in training, used in evaluation."""
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Batch normalisation over axis 1 of x (N, C, ...), torch's signature. weight/bias (C,) may be None (no
+    affine); running_mean/running_var (C,) arrays or Tensors are updated in place in training, used in
+    evaluation. ``momentum=None`` updates them with the cumulative average (the caller passes 1 / batches
+    seen, as nn.BatchNorm2d does)."""
+    x = input
     stats = checked_arguments("batch_norm", x, weight, bias, running_mean, running_var, training)
     return BatchNorm.apply(x, weight, bias, running_mean=stats[0], running_var=stats[1], training=bool(training),
                            momentum=float(momentum), eps=float(eps))
@@ -51,7 +54,7 @@ def checked_arguments(op, x, weight, bias, running_mean, running_var, training):
         if value is not None and tuple(value.shape) != (channels,):
             raise ShapeError(f"{op}: {name} must have shape ({channels},) for an input with {channels} channels, "
                              f"got {tuple(value.shape)}")
-    stats = [s.data if isinstance(s, Tensor) else s for s in (running_mean, running_var)]
+    stats = [s.array if isinstance(s, Tensor) else s for s in (running_mean, running_var)]
     for name, value in zip(("running_mean", "running_var"), stats):
         if value is not None and value.dtype != x.dtype:
             raise DTypeError(f"{op}: {name} has dtype {value.dtype} but the input has {x.dtype}")

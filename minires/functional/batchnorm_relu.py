@@ -37,8 +37,8 @@ def batch_norm_relu(x, weight, bias, running_mean, running_var, training, moment
     if residual is not None and tuple(residual.shape) != tuple(x.shape):
         raise ShapeError(f"batch_norm_relu: the residual has shape {tuple(residual.shape)} but the input has "
                          f"{tuple(x.shape)}; they must be equal")
-    if kernels.fuses_batch_norm_relu(x.data):
+    if kernels.fuses_batch_norm_relu(x.array):
         return BatchNormReLU.apply(x, weight, bias, residual, running_mean=stats[0], running_var=stats[1],
                                    training=bool(training), momentum=float(momentum), eps=float(eps))
-    y = batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps)
+    y = batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
     return relu(y) if residual is None else residual_add(y, residual, relu=True)

@@ -11,7 +11,7 @@ kernels.conv2d_forward says which implementation runs (direct SIMD kernels on ch
 one GEMM for the batch on the GPU).
 """
 from .. import kernels
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 from .conversion import contiguous
@@ -32,12 +32,16 @@ class Conv2d(Function):
         return kernels.conv2d_backward(saved, g, self.needs_input_grad)      # dx, dW, db
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation, as in PyTorch) of x (N, C, H, W) with weight (OC, C/groups, KH, KW).
 
     Output (N, OC, OH, OW), OH = floor((H + 2 padding - dilation (KH - 1) - 1) / stride) + 1, likewise OW.
-    stride, padding and dilation are ints or (height, width) pairs.
+    stride, padding and dilation are ints or (height, width) pairs; padding may also be "valid" (none) or
+    "same" (stride 1: the output keeps the input's size), as torch.
     """
+    x = input
+    if isinstance(padding, str):
+        padding = _named_padding(padding, weight, stride, dilation)
     op = "conv2d"
     check_nchw(op, x)
     check_nchw(op, weight, "weight")
@@ -50,7 +54,22 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ShapeError(f"conv2d: bias must have shape ({out_channels},), got {tuple(bias.shape)}")
     window = sliding_window(op, x.shape, weight.shape[2:], stride, padding, dilation)
     if isinstance(x, Tensor) and isinstance(weight, Tensor):
-        memory_format = kernels.conv2d_input_format(x.data, weight.data, window, groups)
+        memory_format = kernels.conv2d_input_format(x.array, weight.array, window, groups)
         if memory_format is not None:
             x = contiguous(x, memory_format)  # a channels-last weight pulls x over, as an op of its own
     return Conv2d.apply(x, weight, bias, window=window, groups=groups)
+
+
+def _named_padding(name, weight, stride, dilation):
+    if name == "valid":
+        return 0
+    if name != "same":
+        raise ArgumentError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', got {name!r}")
+    if stride not in (1, (1, 1)):
+        raise ArgumentError("conv2d: padding='same' needs stride 1 (as in torch)")
+    dilation = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
+    spans = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
+    if any(span % 2 for span in spans):
+        raise ArgumentError("conv2d: minires does not implement padding='same' with an even kernel span yet "
+                            "(torch pads it unevenly)")
+    return tuple(span // 2 for span in spans)

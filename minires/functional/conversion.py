@@ -5,6 +5,7 @@ from .. import backend
 from .. import memory_format as memory_format_rules
 from ..errors import DTypeError
 from ..function import Function
+from ..tensor import Tensor
 
 
 class AsType(Function):
@@ -30,12 +31,30 @@ class ToDevice(Function):
 
 
 def astype(x, dtype):
-    dtype = np.dtype(dtype)
-    if x.requires_grad and dtype.kind != "f":
-        raise DTypeError(f"astype: a tensor that requires grad can only become a floating dtype, not {dtype}")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"astype: {dtype!r} is not a dtype (try minires.float32, minires.long, ...)") from None
     if dtype == x.dtype:
         return x
+    if dtype.kind != "f":  # no gradient flows into integers or booleans: the result leaves the graph (torch too)
+        return Tensor._make(x.array.astype(dtype))
     return AsType.apply(x, dtype=dtype)
+
+
+class Clone(Function):
+    """A copy with the same memory format; the gradient passes through (torch's ``clone``)."""
+    name = "clone"
+
+    def forward(self, x):
+        return x.copy(order="K")
+
+    def backward(self, g):
+        return g
+
+
+def clone(x):
+    return Clone.apply(x)
 
 
 def to_device(x, device):
@@ -59,6 +78,6 @@ class Contiguous(Function):
 def contiguous(x, memory_format=memory_format_rules.contiguous_format):
     """x with its memory in ``memory_format`` ("contiguous_format" or "channels_last"); x itself if it is."""
     memory_format_rules.check(memory_format)
-    if memory_format == memory_format_rules.preserve_format or memory_format_rules.is_in_format(x.data, memory_format):
+    if memory_format == memory_format_rules.preserve_format or memory_format_rules.is_in_format(x.array, memory_format):
         return x
     return Contiguous.apply(x, memory_format=memory_format)

@@ -64,8 +64,9 @@ def matmul(a, b):
     return MatMul.apply(a, b)
 
 
-def linear(x, weight, bias=None):
+def linear(input, weight, bias=None):
     """y = x W^T + b, with W of shape (out_features, in_features) as in PyTorch; x is (..., in_features)."""
+    x = input
     if weight.ndim != 2:
         raise ShapeError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:

@@ -5,6 +5,7 @@ import numpy as np
 from .. import backend
 from ..errors import ArgumentError, DeviceError, DTypeError, ShapeError
 from ..function import Function
+from .operands import not_implemented
 from ..tensor import Tensor
 from .softmax import stable_log_softmax
 
@@ -48,19 +49,25 @@ class CrossEntropy(Function):
         return grad * (g / n if self.reduction == "mean" else g)
 
 
-def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
     """Cross-entropy of (N, C) logits against integer class targets of shape (N,) (array or Tensor);
     ``label_smoothing`` s mixes the one-hot target with the uniform distribution, as PyTorch does.
     A target outside [0, C) raises ArgumentError on the CPU; on the GPU it is not read back (that would stall
     the step) and gives that row a NaN loss instead, which minires train reports as a diverged loss (torch
-    stops such a GPU run with a device-side assert)."""
+    stops such a GPU run with a device-side assert). torch's signature: class ``weight`` is not implemented
+    yet; ``ignore_index`` (-100) may not occur among the targets; size_average/reduce are torch's legacy
+    spelling of ``reduction``."""
+    logits = input
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    not_implemented("cross_entropy", weight=(weight, None))
     if reduction not in REDUCTIONS:
         raise ArgumentError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if not isinstance(label_smoothing, (int, float)) or not 0 <= label_smoothing <= 1:
         raise ArgumentError(f"cross_entropy: label_smoothing must lie in [0, 1], got {label_smoothing!r}")
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy: expected logits of shape (N, C), got {logits.shape}")
-    target = target.data if isinstance(target, Tensor) else target
+    target = target.array if isinstance(target, Tensor) else target
     if not hasattr(target, "dtype"):
         target = np.asarray(target)
     if target.dtype.kind not in "iu":
@@ -71,6 +78,9 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
     if backend.device_of(target) != logits.device:
         raise DeviceError(f"cross_entropy: target is on {backend.device_of(target)}, logits on {logits.device}")
     n_classes = logits.shape[1]
+    if ignore_index < 0 and backend.device_of(target) == "cpu" and target.size and (target == ignore_index).any():
+        raise ArgumentError(f"cross_entropy: minires does not implement ignore_index yet (a target is "
+                            f"{ignore_index})")
     checked = backend.device_of(target) == "cpu"  # checking a GPU target would wait for the device
     if checked and target.size and (int(target.min()) < 0 or int(target.max()) >= n_classes):
         raise ArgumentError(f"cross_entropy: target values must lie in [0, {n_classes}), got values from "
@@ -79,8 +89,10 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
                               checked=checked)
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean squared error, (input - target)^2 reduced by mean, sum or not at all (differentiable in both)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    not_implemented("mse_loss", weight=(weight, None))
     if reduction not in REDUCTIONS:
         raise ArgumentError(f"mse_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if not isinstance(input, Tensor):
@@ -91,3 +103,13 @@ def mse_loss(input, target, reduction="mean"):
                          f"{tuple(input.shape)} (minires does not broadcast a loss's target)")
     squared = (input - target) ** 2
     return squared if reduction == "none" else squared.sum() if reduction == "sum" else squared.mean()
+
+
+def legacy_reduction(size_average, reduce, reduction):
+    """torch's old size_average= / reduce= flags as a reduction (its rule: reduce=False wins, then
+    size_average=False means sum); left out, ``reduction`` stands."""
+    if size_average is None and reduce is None:
+        return reduction
+    if reduce is False:
+        return "none"
+    return "sum" if size_average is False else "mean"

@@ -4,7 +4,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..errors import ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor
 
 
@@ -17,7 +17,7 @@ def as_tensor(value, like):
     """
     if isinstance(value, Tensor):
         return value
-    xp = backend.get_array_module(like.data)
+    xp = backend.get_array_module(like.array)
     if isinstance(value, numbers.Number) and not isinstance(value, bool):
         return Tensor._make(xp.asarray(value, dtype=like.dtype))
     return Tensor(value, device=like.device)
@@ -33,6 +33,20 @@ def promote(tensor, number):
     if isinstance(number, numbers.Integral) and not isinstance(number, bool) and kind == "b":
         return tensor.astype(np.int64)
     return tensor
+
+
+def not_implemented(op, **given):
+    """Raise for a torch argument minires accepts only at its default: ``given`` maps name -> (value, default)."""
+    for name, (value, default) in given.items():
+        if default is None:
+            same = value is None
+        elif isinstance(value, (tuple, list)):
+            same = all(isinstance(v, (int, float)) and v == default for v in value)
+        else:
+            same = isinstance(value, (bool, int, float, str)) and value == default
+        if not same:
+            raise ArgumentError(f"{op}: minires does not implement {name}={value if default is not None else '...'} yet "
+                                f"(only {name}={default!r})")
 
 
 def check_is_tensor(op, value, what="input"):

@@ -1,5 +1,6 @@
 """Elementwise functions of one tensor. Each backward: local derivative x upstream gradient."""
 from .. import backend, kernels
+from ..errors import ArgumentError
 from ..function import Function
 
 
@@ -85,6 +86,37 @@ class Tanh(Function):
         return (1 - y * y) * g  # d tanh = 1 - tanh^2
 
 
+class Abs(Function):
+    name = "abs"
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return backend.get_array_module(x).abs(x)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return g * backend.get_array_module(x).sign(x)  # d|x| = sign(x) (0 at 0, as torch)
+
+
+class Clamp(Function):
+    """min(max(x, low), high); the gradient passes where low <= x <= high (torch's convention at the ends)."""
+    name = "clamp"
+
+    def forward(self, x, low, high):
+        xp = backend.get_array_module(x)
+        inside = xp.ones(x.shape, dtype=bool)
+        if low is not None:
+            inside &= x >= low
+        if high is not None:
+            inside &= x <= high
+        self.save_for_backward(inside)
+        return xp.clip(x, low, high).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        (inside,) = self.saved_tensors
+        return g * inside
+
+
 def exp(x):
     return Exp.apply(x)
 
@@ -97,13 +129,25 @@ def sqrt(x):
     return Sqrt.apply(x)
 
 
-def relu(x):
-    return ReLU.apply(x)
+def relu(input, inplace=False):
+    """max(x, 0); ``inplace=True`` writes it into ``input`` (as torch: history rebased, version counted)."""
+    return input.relu_() if inplace else ReLU.apply(input)
 
 
-def sigmoid(x):
-    return Sigmoid.apply(x)
+def sigmoid(input):
+    return Sigmoid.apply(input)
 
 
-def tanh(x):
-    return Tanh.apply(x)
+def tanh(input):
+    return Tanh.apply(input)
+
+
+def abs(x):
+    return Abs.apply(x)
+
+
+def clamp(x, min=None, max=None):
+    """Clamp into [min, max] (either may be None), as torch.clamp."""
+    if min is None and max is None:
+        raise ArgumentError("clamp: give at least one of min and max")
+    return Clamp.apply(x, low=min, high=max)

@@ -6,6 +6,7 @@ average-pooling kernels want NCHW memory, so a channels-last input is copied to 
 from .. import kernels
 from ..errors import ArgumentError, ShapeError
 from ..function import Function
+from .operands import not_implemented
 from .window import check_nchw, pair, sliding_window
 
 
@@ -56,18 +57,27 @@ def _pool_window(op, x, kernel_size, stride, padding):
     return window
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """Max over each window (stride defaults to the kernel size; padding pads with -inf)."""
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Max over each window (stride defaults to the kernel size; padding pads with -inf). torch's signature;
+    dilation, ceil_mode and return_indices are accepted at their defaults only."""
+    x = input
+    not_implemented("max_pool2d", dilation=(dilation, 1), ceil_mode=(ceil_mode, False),
+                    return_indices=(return_indices, False))
     return MaxPool2d.apply(x, window=_pool_window("max_pool2d", x, kernel_size, stride, padding))
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    """Mean over each window, padded zeros included (count_include_pad=True)."""
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Mean over each window, padded zeros included (count_include_pad=True, torch's default)."""
+    x = input
+    not_implemented("avg_pool2d", ceil_mode=(ceil_mode, False), count_include_pad=(count_include_pad, True),
+                    divisor_override=(divisor_override, None))
     return AvgPool2d.apply(x, window=_pool_window("avg_pool2d", x, kernel_size, stride, padding))
 
 
-def adaptive_avg_pool2d(x, output_size):
+def adaptive_avg_pool2d(input, output_size):
     """Average into an output_size grid with PyTorch's window bounds; output_size 1 is global pooling."""
+    x = input
     op = "adaptive_avg_pool2d"
     check_nchw(op, x)
     size = pair(op, "output_size", output_size, 1)

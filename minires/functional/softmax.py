@@ -42,13 +42,16 @@ class Softmax(Function):
         return y * (g - (g * y).sum(axis=self.axis, keepdims=True))
 
 
-def log_softmax(x, axis=None, *, dim=None):
-    """log softmax along ``axis`` (or ``dim``; the last axis when neither is given)."""
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+    """log softmax along ``dim`` (or NumPy's ``axis=``; the last axis when neither is given), in ``dtype``
+    when one is given (the input is cast first, as torch)."""
+    x = input if dtype is None else input.to(dtype)
     axis = axis_argument("log_softmax", axis, dim, default=-1)
     return LogSoftmax.apply(x, axis=normalize_axis("log_softmax", axis, x.ndim))
 
 
-def softmax(x, axis=None, *, dim=None):
-    """softmax along ``axis`` (or ``dim``; the last axis when neither is given)."""
+def softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+    """softmax along ``dim`` (or ``axis=``; the last axis when neither is given)."""
+    x = input if dtype is None else input.to(dtype)
     axis = axis_argument("softmax", axis, dim, default=-1)
     return Softmax.apply(x, axis=normalize_axis("softmax", axis, x.ndim))

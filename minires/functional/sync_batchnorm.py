@@ -58,7 +58,7 @@ def sync_batch_norm(x, weight, bias, running_mean, running_var, training, moment
     from ..distributed.world import world as default_world
     from .batchnorm import batch_norm
     if not training:
-        return batch_norm(x, weight, bias, running_mean, running_var, False, momentum, eps)
+        return batch_norm(x, running_mean, running_var, weight, bias, False, momentum, eps)
     stats = checked_arguments("sync_batch_norm", x, weight, bias, running_mean, running_var, training)
     return SyncBatchNorm.apply(x, weight, bias, running_mean=stats[0], running_var=stats[1], momentum=float(momentum),
                                eps=float(eps), world=world or default_world())

@@ -78,7 +78,7 @@ class ResNet(Module):
     def forward(self, x):                                  # (N, 3, H, W)
         x = self.maxpool(F.relu(self.bn1(self.conv1(x))))  # (N, 64, H/4, W/4)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (N, 512 e, H/32, W/32)
-        return self.fc(F.flatten(self.avgpool(x)))         # (N, num_classes)
+        return self.fc(F.flatten(self.avgpool(x), 1))         # (N, num_classes)
 
 
 class CifarResNet(Module):
@@ -114,4 +114,4 @@ class CifarResNet(Module):
         x = self.layer3(self.layer2(self.layer1(x)))       # (N, 64, 8, 8)
         if self.preact:
             x = F.relu(self.final_bn(x))
-        return self.fc(F.flatten(self.avgpool(x)))         # (N, num_classes)
+        return self.fc(F.flatten(self.avgpool(x), 1))         # (N, num_classes)

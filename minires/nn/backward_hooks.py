@@ -56,7 +56,7 @@ class BackwardHookCall:
         if self.waiting == 0:
             replaced = self._call_hooks()
             if replaced is not None:
-                return replaced[i].data if isinstance(replaced[i], Tensor) else replaced[i]
+                return replaced[i].array if isinstance(replaced[i], Tensor) else replaced[i]
         return None
 
     def _call_hooks(self):

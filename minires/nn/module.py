@@ -10,7 +10,9 @@ import numpy as np
 
 from .. import backend, kernels
 from .. import memory_format as memory_format_rules
-from ..errors import DeviceError, DTypeError, MiniresError, ShapeError, UnknownNameError
+from ..dtypes import to_arguments
+from ..missing import TORCH_MODULE_NAMES, missing
+from ..errors import ArgumentTypeError, DeviceError, DTypeError, MiniresError, ShapeError, UnknownNameError
 from ..tensor import Tensor
 from .backward_hooks import BackwardHookCall
 
@@ -71,6 +73,8 @@ class Module:
             values = self.__dict__.get(registry)
             if values is not None and name in values:
                 return values[name]
+        if name in TORCH_MODULE_NAMES:
+            raise missing("torch.nn.Module", name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __delattr__(self, name):
@@ -87,6 +91,15 @@ class Module:
 
     def add_module(self, name, module):
         self._modules[name] = module
+
+    register_module = add_module
+
+    def register_parameter(self, name, param):
+        """Add a Parameter (or None) under ``name``, as torch."""
+        if param is not None and not isinstance(param, Parameter):
+            raise ArgumentTypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
+        self.__dict__.pop(name, None)
+        self._parameters[name] = param
 
     # --- calling --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -116,9 +129,11 @@ class Module:
                 output = result
         return output if backward_hooks is None else backward_hooks.wrap_output(output)
 
-    def register_forward_hook(self, hook):
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
         """hook(module, inputs, output) runs after forward; a value it returns replaces the output."""
-        return _RemovableHandle.add(self._forward_hooks, hook)
+        if with_kwargs or always_call:
+            raise ArgumentTypeError("register_forward_hook: minires does not implement with_kwargs= or always_call= yet")
+        return _RemovableHandle.add(self._forward_hooks, hook, prepend)
 
     def register_forward_pre_hook(self, hook):
         """hook(module, inputs) runs before forward; a value it returns (a tuple, or one input) replaces the
@@ -146,25 +161,25 @@ class Module:
     def modules(self):
         return (module for _, module in self.named_modules())
 
-    def named_parameters(self, prefix=""):
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
         seen = set()
-        for module_name, module in self.named_modules(prefix):
+        for module_name, module in (self.named_modules(prefix) if recurse else [(prefix, self)]):
             for name, param in module._parameters.items():
-                if param is not None and id(param) not in seen:
+                if param is not None and (id(param) not in seen or not remove_duplicate):
                     seen.add(id(param))
                     yield (f"{module_name}.{name}" if module_name else name), param
 
-    def parameters(self):
-        return (param for _, param in self.named_parameters())
+    def parameters(self, recurse=True):
+        return (param for _, param in self.named_parameters(recurse=recurse))
 
-    def named_buffers(self, prefix=""):
-        for module_name, module in self.named_modules(prefix):
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        for module_name, module in (self.named_modules(prefix) if recurse else [(prefix, self)]):
             for name, buffer in module._buffers.items():
                 if buffer is not None:
                     yield (f"{module_name}.{name}" if module_name else name), buffer
 
-    def buffers(self):
-        return (buffer for _, buffer in self.named_buffers())
+    def buffers(self, recurse=True):
+        return (buffer for _, buffer in self.named_buffers(recurse=recurse))
 
     def apply(self, fn):
         for module in self.modules():
@@ -180,25 +195,42 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
         for param in self.parameters():
-            param.grad = None
+            if set_to_none or param.grad is None:
+                param.grad = None
+            else:
+                param.grad.array[...] = 0
 
-    def to(self, device=None, *, memory_format=None):
+    def requires_grad_(self, requires_grad=True):
+        for param in self.parameters():
+            param.requires_grad_(requires_grad)
+        return self
+
+    def cuda(self, device=None):
+        return self.to("cuda")
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def to(self, *args, **kwargs):
         """Move every parameter, gradient and buffer to ``device`` ('cpu' or 'cuda') in place (a one-value
         integer buffer, num_batches_tracked, stays in host memory: on a GPU its += 1 would be a launch per
         batch-norm per step, and reading it a wait); with
         ``memory_format`` (mr.channels_last), lay out every 4-D one in it too. As in torch, a convolution
         whose weight is channels-last gives channels-last outputs, so the whole network follows."""
+        device, dtype, memory_format = to_arguments("Module", args, dict(kwargs))
+        if dtype is not None:  # torch's model.to(torch.float64): floating parameters and buffers only
+            self.astype(dtype)
         if memory_format is not None:
             memory_format_rules.check(memory_format)
         device = None if device is None else backend.normalize_device(device)
         for tensor in list(self.parameters()) + list(self.buffers()):
-            if _host_bookkeeping(tensor.data):
+            if _host_bookkeeping(tensor.array):
                 continue
-            tensor.data = self._moved(tensor.data, device, memory_format)
+            tensor.array = self._moved(tensor.array, device, memory_format)
             if tensor.grad is not None:
-                tensor.grad = self._moved(tensor.grad.data, device, memory_format)
+                tensor.grad = self._moved(tensor.grad.array, device, memory_format)
         return self
 
     @staticmethod
@@ -216,8 +248,11 @@ class Module:
         dtype = np.dtype(dtype)
         for tensor in list(self.parameters()) + list(self.buffers()):
             if tensor.dtype.kind == "f":
-                tensor.data = tensor.data.astype(dtype)
+                tensor.array = tensor.array.astype(dtype)
                 tensor.grad = None
+        for module in self.modules():  # lazy layers without parameters yet take the dtype when they make them
+            if hasattr(module, "_lazy_dtype"):
+                module._lazy_dtype = dtype
         return self
 
     def double(self):
@@ -226,17 +261,19 @@ class Module:
     def float(self):
         return self.astype(np.float32)
 
-    def state_dict(self):
-        """An ordered dict of NumPy copies of every parameter and buffer, with PyTorch's key names."""
-        state = collections.OrderedDict()
+    def state_dict(self, destination=None, prefix="", keep_vars=False):
+        """An ordered dict of every parameter and buffer with PyTorch's key names; as in torch, the values are
+        Tensors without history that share memory with the model (``copy.deepcopy`` it to keep a snapshot;
+        ``keep_vars=True`` gives the Parameters themselves)."""
+        state = collections.OrderedDict() if destination is None else destination
         for module_name, module in self.named_modules():
-            prefix = f"{module_name}." if module_name else ""
+            where = f"{prefix}{module_name}." if module_name else prefix
             for name, tensor in list(module._parameters.items()) + list(module._buffers.items()):
                 if tensor is not None:
-                    state[prefix + name] = tensor.numpy()
+                    state[where + name] = tensor if keep_vars else tensor.detach()
         return state
 
-    def load_state_dict(self, state_dict, strict=True, allow_nonfinite=False):
+    def load_state_dict(self, state_dict, strict=True, assign=False, *, allow_nonfinite=False):
         """Copy values into the existing arrays (keeping device and dtype). Every value is validated and
         converted first and nothing is assigned unless all succeed, so a failed load changes nothing; all
         problems are raised together. Refused: missing or unexpected keys (when ``strict``), shapes that
@@ -255,7 +292,7 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            value = np.asarray(backend.to_numpy(value.data if isinstance(value, Tensor) else value))
+            value = np.asarray(backend.to_numpy(value.array if isinstance(value, Tensor) else value))
             problem = _load_problem(key, value, tensor, allow_nonfinite)
             if problem:
                 problems[problem[0]].append(problem[1])
@@ -270,7 +307,7 @@ class Module:
                                  " | ".join(f"{kind}: {_first_few(items, ', ' if kind.endswith('keys') else '; ')}"
                                             for kind, items in problems.items()))
         for key, value in converted.items():  # all checked: now assign
-            own[key].data[...] = backend.to_device(value, own[key].device)
+            own[key].array[...] = backend.to_device(value, own[key].device)
         return missing, unexpected
 
     # --- printing -------------------------------------------------------------------------------
@@ -316,9 +353,11 @@ class _RemovableHandle:
         self._registry, self._key = registry, key
 
     @classmethod
-    def add(cls, registry, hook):
+    def add(cls, registry, hook, prepend=False):
         key = object()
         registry[key] = hook
+        if prepend:
+            registry.move_to_end(key, last=False)
         return cls(registry, key)
 
     def remove(self):

@@ -8,14 +8,18 @@ from .layers import BatchNorm2d
 
 
 class SyncBatchNorm(BatchNorm2d):
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, world=None):
-        super().__init__(num_features, eps, momentum, affine)
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 process_group=None, device=None, dtype=None, *, bias=True, world=None):
+        if not track_running_stats or process_group is not None or momentum is None:
+            raise ArgumentError("SyncBatchNorm: minires does not implement track_running_stats=False, momentum=None "
+                                "or process_group= yet (the ranks of minires.distributed are the group)")
+        super().__init__(num_features, eps, momentum, affine, device=device, dtype=dtype, bias=bias)
         self.world = world  # None: minires.distributed's world of this process
 
     def forward(self, x, residual=None, relu=False):
         """BN(x) with global statistics; with ``relu=True``, ReLU(BN(x) + residual) (as BatchNorm2d's)."""
         if self.training:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked.array += 1
         y = F.sync_batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, self.training,
                               self.momentum, self.eps, world=self.world)
         if relu:
@@ -30,7 +34,7 @@ def convert_sync_batchnorm(module, world=None):
     statistics (the tensors themselves, so an optimiser built before still updates them); returns the
     module (or the replacement, when ``module`` is itself a BatchNorm2d)."""
     if type(module) is BatchNorm2d:
-        replacement = SyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine, world)
+        replacement = SyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine, world=world)
         with no_grad():
             for name in ("weight", "bias"):
                 if getattr(module, name) is not None:

@@ -14,3 +14,8 @@ def parameter_groups(model, weight_decay):
     for _, p in model.named_parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def __getattr__(name):
+    from ..missing import missing
+    raise missing("torch.optim", name)

@@ -9,16 +9,19 @@ import numpy as np
 
 from .. import backend
 from ..errors import ArgumentError, ArgumentTypeError
+from ..grad_mode import enable_grad
 from ..tensor import Tensor
 
 
 class Optimizer:
     defaults = {}
 
-    def __init__(self, params, **defaults):
+    def __init__(self, params, defaults):
         params = list(params)
         if not params:
             raise ArgumentError(f"{type(self).__name__}: got an empty parameter list")
+        if isinstance(params[0], tuple) and len(params[0]) == 2 and isinstance(params[0][0], str):
+            params = [p for _, p in params]  # named_parameters(), as torch accepts
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups = []
         for group in groups:
@@ -44,10 +47,21 @@ class Optimizer:
     def check_hyperparameters(self):
         """Subclasses validate their hyper-parameters here (called once the groups are built)."""
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
         for group in self.param_groups:
             for p in group["params"]:
-                p.grad = None
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad.array[...] = 0
+
+    @staticmethod
+    def evaluate(closure):
+        """torch's step(closure): re-evaluate the loss (with gradients recorded) before the update."""
+        if closure is None:
+            return None
+        with enable_grad():
+            return closure()
 
     def parameters_with_grads(self):
         for group in self.param_groups:
@@ -79,8 +93,12 @@ class Optimizer:
         self.state = {}
         for i, values in state_dict["state"].items():
             p = params[int(i)]
+            values = {k: (v.numpy() if isinstance(v, Tensor) else v) for k, v in values.items()}  # torch files
+            values = {k: (v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v) for k, v in values.items()}
             self.state[id(p)] = {k: (backend.to_device(np.asarray(v), p.device).astype(p.dtype)
                                      if isinstance(v, np.ndarray) and v.ndim else v)
                                  for k, v in copy.deepcopy(values).items()}
+            if isinstance(self.state[id(p)].get("step"), float):
+                self.state[id(p)]["step"] = int(self.state[id(p)]["step"])
         for saved, group in zip(groups, self.param_groups):
             group.update({k: v for k, v in saved.items() if k != "params"})

@@ -11,20 +11,24 @@ parameters in place (one pass over memory per parameter on all cores; one launch
 from .. import backend, kernels
 from ..errors import ArgumentError
 from ..grad_mode import no_grad
+from ..functional.operands import not_implemented
 from .optimizer import Optimizer
 
 
 class SGD(Optimizer):
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
-        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                         nesterov=nesterov)
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None):
+        not_implemented("SGD", maximize=(maximize, False), differentiable=(differentiable, False))
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov))
 
     def check_hyperparameters(self):
         for group in self.param_groups:
             if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
                 raise ArgumentError("SGD: nesterov momentum needs momentum > 0 and dampening = 0")
 
-    def step(self):
+    def step(self, closure=None):
+        loss = self.evaluate(closure)
         with no_grad():
             for group in self.param_groups:
                 params, grads, buffers, firsts = [], [], [], []
@@ -34,10 +38,11 @@ class SGD(Optimizer):
                     state = self.state.setdefault(id(p), {})
                     first = bool(group["momentum"]) and "momentum_buffer" not in state
                     if first:  # b starts as g in the first step; laid out as the parameter, as its .grad is
-                        state["momentum_buffer"] = backend.get_array_module(p.data).empty_like(p.data)
-                    params.append(p.data)
-                    grads.append(p.grad.data)
+                        state["momentum_buffer"] = backend.get_array_module(p.array).empty_like(p.array)
+                    params.append(p.array)
+                    grads.append(p.grad.array)
                     buffers.append(state.get("momentum_buffer"))
                     firsts.append(first)
                 kernels.sgd_update(params, grads, buffers, firsts, group["lr"], group["momentum"],
                                    group["dampening"], group["weight_decay"], group["nesterov"])
+        return loss

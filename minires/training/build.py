@@ -30,7 +30,7 @@ def build_schedule(config, optimizer):
     elif config.schedule == "multistep":
         schedule = lr_scheduler.MultiStepLR(optimizer, [max(1, round(f * remaining)) for f in config.milestones])
     else:
-        schedule = lr_scheduler.ConstantLR(optimizer)
+        schedule = lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
     return lr_scheduler.warmup_then(optimizer, schedule, config.warmup_epochs)
 
 

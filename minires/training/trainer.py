@@ -256,7 +256,7 @@ def evaluate_model(model, loader, device="cpu"):
         for images, labels in loader.batches(0):
             logits = model(Tensor(images, device=device))
             total_loss += F.cross_entropy(logits, backend.to_device(labels, device), reduction="sum").item()
-            correct += int((backend.to_numpy(logits.data).argmax(axis=1) == labels).sum())
+            correct += int((backend.to_numpy(logits.array).argmax(axis=1) == labels).sum())
             seen += len(labels)
     model.train(was_training)
     return total_loss / seen, correct / seen
@@ -273,10 +273,10 @@ def step_report(loss, logits, labels, watched):
     """(loss value, correct predictions, name of the first non-finite watched tensor or None) after a step.
     The loss, the count of correct predictions (labels: the targets on the logits' device) and each watched
     tensor's count of NaN/inf values travel in one small array: on a GPU the step's only wait for the device."""
-    xp = backend.get_array_module(loss.data)
-    counts = kernels.count_non_finite([t.data for _, t in watched]) if watched else xp.zeros(0)
-    correct = (logits.data.argmax(axis=1) == labels).sum()
-    report = xp.concatenate([loss.data.reshape(1).astype(xp.float64), correct.reshape(1).astype(xp.float64),
+    xp = backend.get_array_module(loss.array)
+    counts = kernels.count_non_finite([t.array for _, t in watched]) if watched else xp.zeros(0)
+    correct = (logits.array.argmax(axis=1) == labels).sum()
+    report = xp.concatenate([loss.array.reshape(1).astype(xp.float64), correct.reshape(1).astype(xp.float64),
                              counts.astype(xp.float64)])
     value, correct, *bad = backend.to_numpy(report).tolist()
     first_bad = next((name for (name, _), count in zip(watched, bad) if count), None)

@@ -108,7 +108,7 @@ def _float64_copies(inputs):
         if x is None:
             arrays.append(None)
             continue
-        array = x.data if isinstance(x, Tensor) else x
+        array = x.array if isinstance(x, Tensor) else x
         if not hasattr(array, "dtype"):
             array = np.asarray(array, dtype=np.float64)
         if array.dtype != np.float64:
@@ -136,8 +136,8 @@ class _Checker:
         self.upstream = backend.to_device(rng.standard_normal(out.shape), out.device)
         if out.requires_grad:
             out.backward(self.upstream)
-        xp = backend.get_array_module(out.data)
-        self.analytic = [None if t is None else t.grad.data if t.grad is not None else xp.zeros_like(t.data)
+        xp = backend.get_array_module(out.array)
+        self.analytic = [None if t is None else t.grad.array if t.grad is not None else xp.zeros_like(t.array)
                          for t in leaves]
         self.base_loss = self.loss()
 
@@ -145,7 +145,7 @@ class _Checker:
         """L(x) = sum(v * f(x)) at the current (possibly perturbed) inputs."""
         with no_grad():
             out = self.fn(*[None if a is None else Tensor._make(a) for a in self.arrays])
-        return float((out.data * self.upstream).sum())
+        return float((out.array * self.upstream).sum())
 
     def compare(self, input_index, index, analytic, loss_plus, loss_minus):
         numeric = (loss_plus - loss_minus) / (2 * self.eps)
@@ -232,4 +232,4 @@ def gradcheck_module(module, inputs, loss_fn=None, **options):
         return out if loss_fn is None else loss_fn(out)
 
     options.setdefault("name", type(module).__name__)
-    return gradcheck(fn, inputs + [p.data for p in parameters], **options)
+    return gradcheck(fn, inputs + [p.array for p in parameters], **options)

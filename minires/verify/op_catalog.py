@@ -273,6 +273,11 @@ def _dims(axis, x):
     return tuple(range(x.ndim)) if axis is None else axis
 
 
+def _batch_norm(x, w, b, running_mean, running_var, training):
+    """minires' batch_norm with the learnable inputs first, as the catalog feeds inputs (torch's order after)."""
+    return F.batch_norm(x, running_mean, running_var, w, b, training)
+
+
 def _torch_batch_norm(x, w, b, running_mean, running_var, training):
     """The twin updates the NumPy running statistics in place, as torch does its own (from_numpy shares memory)."""
     def shared(array):
@@ -350,10 +355,10 @@ CASES = {case.name: case for case in [
            covers=("stride=1", "stride>1", "padding", "no padding", "dilation>1", "groups>1", "groups=1", "bias",
                    "no bias"),
            twin=lambda *args, **kw: _tf().conv2d(*args, **kw)),
-    OpCase("batch_norm", F.batch_norm, _draw_batch_norm(training=True), (3, 4, 5, 5), ndim=(2, 4),
+    OpCase("batch_norm", _batch_norm, _draw_batch_norm(training=True), (3, 4, 5, 5), ndim=(2, 4),
            max_sizes=(4, 4, 5, 5), min_sizes=(2, 1, 1, 1), kernels=True,
            twin=_torch_batch_norm),  # training: two values per channel
-    OpCase("batch_norm_eval", F.batch_norm, _draw_batch_norm(training=False), (3, 4, 5, 5), ndim=(2, 4),
+    OpCase("batch_norm_eval", _batch_norm, _draw_batch_norm(training=False), (3, 4, 5, 5), ndim=(2, 4),
            kernels=True,
            twin=_torch_batch_norm),
     OpCase("max_pool2d", F.max_pool2d, _draw_pool(_distinct), (2, 3, 7, 7), **_IMAGES, **_WINDOW,

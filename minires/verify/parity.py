@@ -89,7 +89,7 @@ def run_parity(name, batch=4, size=None, seed=0, tolerance=1e-3, dtype="float32"
 
     model = models.get(name, seed=seed, **model_kwargs).astype(dtype)
     twin = torch_reference.build(name, **model_kwargs).to(getattr(torch, dtype))
-    twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()}, strict=True)
+    twin.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in model.state_dict().items()}, strict=True)
     size = size or (32 if isinstance(model, models.CifarResNet) else 64)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, model.conv1.in_channels, size, size)).astype(dtype)
