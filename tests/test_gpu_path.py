@@ -92,7 +92,7 @@ def test_minires_train_runs_with_device_cuda(tmp_path, capsys):
     assert code == 0, output.err
     assert "done: 1 epochs" in output.out
     saved = mr.load(tmp_path / "run" / "model.safetensors")
-    assert all(isinstance(v, np.ndarray) and np.isfinite(v).all() for v in saved.values())
+    assert all(isinstance(v, mr.Tensor) and np.isfinite(v.numpy()).all() for v in saved.values())
     state = mr.training.read_run(str(tmp_path / "run"))[1]
     assert state["config"]["device"] == "cuda" and state["config"]["memory_format"] == "contiguous_format"
 

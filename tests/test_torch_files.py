@@ -2,7 +2,6 @@
 values equal torch's for both formats, and hostile or damaged pickles are refused before anything runs
 (a sentinel file proves no payload executed)."""
 import collections
-import io
 import os
 import pickle
 import struct
@@ -14,7 +13,6 @@ import pytest
 import minires as mr
 from minires.checkpoint import CheckpointError
 from minires.cli import main
-from minires.weights_only_unpickler import UnsafePickleError
 
 torch = pytest.importorskip("torch")
 
