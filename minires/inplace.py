@@ -59,7 +59,8 @@ def memory_of(array):
 
 
 def saved_arrays(items):
-    """Every array in what a Function saved: arrays, tuples of them, kernels' Saved records (``.state``)."""
+    """Every array in what a Function saved: arrays and tuples of them (a kernel's Saved record is a tuple
+    whose state holds the arrays it keeps)."""
     for item in items:
         if item is None:
             continue
@@ -67,8 +68,6 @@ def saved_arrays(items):
             yield item
         elif isinstance(item, (tuple, list)):
             yield from saved_arrays(item)
-        elif hasattr(item, "state"):
-            yield from saved_arrays(item.state)
 
 
 def check_saved_versions(fn):

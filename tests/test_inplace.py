@@ -6,6 +6,7 @@ import pytest
 
 import minires as mr
 from minires.errors import AutogradError, DTypeError
+from minires.function import Function
 
 torch = pytest.importorskip("torch")
 
@@ -70,13 +71,17 @@ def test_a_residual_block_with_in_place_relu_and_plus_equals_matches_torch():
     (lambda lib, x: (lambda z: (z.__iadd__(1), z.sum())[1])((x + 1).relu()), "add_"),  # relu saved its output
     (lambda lib, x: (lambda y: (y.div_(2), y.sum())[1])(x.tanh()), "div_"),
     (lambda lib, x: (lambda y: (y.detach().add_(1), y.sum())[1])(x.exp()), "add_"),  # detach shares the counter
+    (lambda lib, x: (lambda y, v: (y.mul_(v), v.add_(1), y.sum())[2])(x + 0, x * 2), "add_"),  # mul_'s other operand
+    (lambda lib, x: (lambda h: (lambda y: (h.add_(1), y.sum())[1])(  # batch-norm keeps h inside its saved state
+        lib.nn.functional.batch_norm(h, None, None, training=True)))(x * 1), "add_"),
 ])
 def test_changing_a_saved_tensor_in_place_stops_backward_as_in_torch(program, op):
     x = np.random.default_rng(3).standard_normal((2, 3))
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         program(torch, torch.tensor(x, requires_grad=True)).backward()
-    with pytest.raises(AutogradError, match=rf"modified by an in-place operation \({op}\).*version 1, expected "
-                                            rf"version 0"):
+    with pytest.raises(AutogradError, match=rf"^one of the tensors \w+ saved for backward was modified by an "
+                                            rf"in-place operation \({op}\): it is at version 1, expected version 0; "
+                                            rf"the gradient would be wrong\. .* or \.clone\(\) before changing it$"):
         program(mr, mr.tensor(x, requires_grad=True)).backward()
 
 
@@ -95,7 +100,9 @@ def test_changes_that_do_not_touch_saved_values_are_allowed_as_in_torch(lib):
 
 def test_a_leaf_that_requires_grad_is_changed_in_place_only_without_recording():
     w = mr.tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(AutogradError, match="leaf tensor that requires grad"):
+    with pytest.raises(AutogradError, match=r"^add_: a leaf tensor that requires grad cannot be changed in place "
+                                            r"while gradients are recorded \(its \.grad would not match its values\); "
+                                            r"do it under `with minires\.no_grad\(\):` or on its \.data, as in torch$"):
         w.add_(1)
     with pytest.raises(AutogradError, match="leaf"):
         w.zero_()
@@ -115,11 +122,14 @@ def test_plus_equals_keeps_the_object_and_casts_as_torch():
     counts = mr.zeros(3, dtype=mr.long)
     counts[mr.tensor(1)] += 1
     assert counts.tolist() == [0, 1, 0]
-    with pytest.raises(DTypeError, match="cannot be written in place"):
+    with pytest.raises(DTypeError, match=r"^add_: a result of dtype float32 cannot be written in place into a "
+                                         r"tensor of dtype int64$"):
         counts += 0.5
-    with pytest.raises(ValueError, match="expanded"):
+    with pytest.raises(ValueError, match=r"^add_: cannot write into this tensor in place \(.*\); an expanded "
+                                         r"tensor shares memory between elements: \.clone\(\) it first$"):
         mr.zeros(1, 3).expand(2, 3).add_(1)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match=r"^add_: the result has shape \(2, 3\) but the tensor changed in place "
+                                         r"has shape \(3,\); an in-place op cannot change a tensor's shape$"):
         mr.zeros(3).add_(mr.ones(2, 3))
 
 
@@ -130,3 +140,56 @@ def test_fill_normal_and_uniform_draw_in_place_from_the_default_generator():
     b = mr.empty(4).normal_(0, 2)
     assert a.tolist() == b.tolist() and mr.empty(3).uniform_(2, 3).min().item() >= 2
     assert mr.empty(2).fill_(7).tolist() == [7.0, 7.0]
+
+
+class SquareSavingNoneFirst(Function):
+    """A user's own Function whose saved tuple starts with None: the arrays after it are still watched."""
+    def forward(self, x, unused):
+        self.save_for_backward(unused, x)
+        return x * x
+
+    def backward(self, grad):
+        return 2 * self.saved_tensors[1] * grad, None
+
+
+def test_a_user_function_s_saved_arrays_are_watched_past_a_none():
+    h = mr.tensor([1.0, 2.0], requires_grad=True) * 1
+    y = SquareSavingNoneFirst.apply(h, None)
+    h.add_(1)
+    with pytest.raises(AutogradError, match=r"squaresavingnonefirst saved for backward was modified .*\(add_\)"):
+        y.sum().backward()
+
+
+@pytest.mark.parametrize("lib", [mr, torch])
+def test_retain_grad_after_an_in_place_op_sees_the_new_values_gradient(lib):
+    x = lib.tensor([1.0, -2.0], requires_grad=True)
+    y = x * 2
+    y.add_(1)
+    y.retain_grad()
+    (y * y).sum().backward()
+    assert y.grad.tolist() == [6.0, -6.0] and x.grad.tolist() == [12.0, -12.0]
+
+
+@pytest.mark.parametrize("lib", [mr, torch])
+def test_an_in_place_change_without_recording_keeps_the_history(lib):
+    x = lib.tensor([1.0, -2.0], requires_grad=True)
+    y = x * 2
+    with lib.no_grad():
+        y.add_(1)  # not recorded: y keeps MulBackward, and its gradient ignores the add
+    assert y.requires_grad and repr(y.grad_fn).startswith("<MulBackward") and y.tolist() == [3.0, -3.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+
+
+def test_a_tensor_multiplied_in_place_by_itself_gets_the_square_s_gradient():
+    """torch refuses this backward (mul_ saved its operand, which is the tensor it overwrote); minires keeps a
+    copy of the old value for the op, so the gradient is the square's."""
+    rng = np.random.default_rng(4)
+    x_value, w_value, upstream = rng.standard_normal((3, 2, 3))
+    x, w = mr.tensor(x_value, requires_grad=True), mr.tensor(w_value, requires_grad=True)
+    y = x + 0
+    y.mul_(y)
+    (y * w).backward(upstream)
+    np.testing.assert_allclose(y.numpy(), x_value ** 2, rtol=1e-15)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x_value * w_value * upstream, rtol=1e-14)
+    np.testing.assert_allclose(w.grad.numpy(), x_value ** 2 * upstream, rtol=1e-14)
