@@ -4,6 +4,7 @@ rate by rate and epoch by epoch; their refusals of impossible arguments, at the 
 resuming."""
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -55,6 +56,8 @@ SCHEDULES = {  # the same call under both libraries
     "constant unit": lambda lib, o: _module(lib).ConstantLR(o, factor=1.0, total_iters=0),
     "constant defaults": lambda lib, o: _module(lib).ConstantLR(o),
     "step": lambda lib, o: _module(lib).StepLR(o, step_size=3, gamma=0.5),
+    "step defaults": lambda lib, o: _module(lib).StepLR(o, 2),
+    "step every epoch": lambda lib, o: _module(lib).StepLR(o, 1, 0.7),
     "exponential": lambda lib, o: _module(lib).ExponentialLR(o, gamma=0.9),
 }
 
@@ -113,6 +116,13 @@ LINEAR = "LinearLR: need 0 < start_factor <= 1, 0 <= end_factor <= 1, total_iter
     (lambda o: ours_sched.LinearLR(o, total_iters=0), LINEAR),
     (lambda o: ours_sched.SequentialLR(o, [ours_sched.ConstantLR(o, 1.0, 0), ours_sched.ConstantLR(o, 1.0, 0)], [1, 2]),
      "SequentialLR: 2 schedulers need 1 milestones, got 2"),
+    # torch takes factor 0 and then divides by it at total_iters; minires refuses it at once
+    (lambda o: ours_sched.ConstantLR(o, factor=0.0), "ConstantLR: factor must be in (0, 1], got 0.0"),
+    (lambda o: ours_sched.ConstantLR(o, factor=1.01), "ConstantLR: factor must be in (0, 1], got 1.01"),
+    (lambda o: ours_sched.StepLR(o, 0), "StepLR: step_size must be at least 1, got 0"),
+    (lambda o: ours_sched.StepLR(o, 1, last_epoch=3),
+     "StepLR: param group has no 'initial_lr' to resume from (last_epoch=3); build it with last_epoch=-1 first, "
+     "as in torch"),
 ])
 def test_impossible_arguments_are_refused_by_name(make, message):
     with pytest.raises(ArgumentError, match=f"^{re.escape(message)}$"):
@@ -151,3 +161,56 @@ def test_a_state_saved_by_an_earlier_minires_resumes_too(name):
     for _ in range(6):
         np.testing.assert_allclose(resumed.get_last_lr(), schedule.get_last_lr(), rtol=1e-12)
         schedule.step(), resumed.step()
+
+
+EPOCHS_JUMPED_TO = [3, 0, 7, 2, 12, 5, 5]
+
+
+@pytest.mark.parametrize("name", [n for n in SCHEDULES if not n.startswith("sequential")])
+def test_step_with_an_epoch_jumps_to_torch_s_closed_form(name):
+    """``step(epoch)`` (deprecated in torch, still in scripts) sets the closed-form rate of that epoch."""
+    seen = {}
+    for library in (mr, torch):
+        optimizer = _groups(library, (0.1, 0.03))
+        schedule = SCHEDULES[name](library, optimizer)
+        seen[library] = []
+        for epoch in EPOCHS_JUMPED_TO:
+            optimizer.step()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's deprecation warning for the epoch argument
+                schedule.step(epoch)
+            seen[library].append([schedule.last_epoch, *schedule.get_last_lr()])
+    np.testing.assert_allclose(seen[mr], seen[torch], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", [n for n in SCHEDULES if not n.startswith("sequential")])
+def test_a_schedule_built_with_last_epoch_resumes_and_keeps_torch_s_step_count(name):
+    """As a resumed script does: the optimiser (with its initial_lr) stepped 4 epochs, then a new schedule
+    built with last_epoch=4 on it; rates, last_epoch and the step count as torch's."""
+    seen = {}
+    for library in (mr, torch):
+        optimizer = _groups(library, (0.1, 0.03))
+        schedule = SCHEDULES[name](library, optimizer)
+        for _ in range(5):
+            optimizer.step()
+            schedule.step()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            resumed = _rebuilt(SCHEDULES[name], library, optimizer, last_epoch=4)
+        seen[library] = []
+        for _ in range(6):
+            state = resumed.state_dict()
+            seen[library].append([state["last_epoch"], state["_step_count"], *state["base_lrs"], *resumed.get_last_lr()])
+            optimizer.step()
+            resumed.step()
+    np.testing.assert_allclose(seen[mr], seen[torch], rtol=1e-12, atol=1e-15)
+
+
+def _rebuilt(make, library, optimizer, last_epoch):
+    """The same constructor call as ``make`` with ``last_epoch`` added (the lambdas pass only the optimiser)."""
+    module = _module(library)
+    with pytest.MonkeyPatch.context() as patch:
+        for cls_name in ("MultiStepLR", "CosineAnnealingLR", "LinearLR", "ConstantLR", "StepLR", "ExponentialLR"):
+            cls = getattr(module, cls_name)
+            patch.setattr(module, cls_name, lambda *a, _cls=cls, **k: _cls(*a, last_epoch=last_epoch, **k))
+        return make(library, optimizer)

@@ -34,8 +34,17 @@ class LRScheduler:
                                     f"(last_epoch={last_epoch}); build it with last_epoch=-1 first, as in torch")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
-        self._step_count = 0
-        self.step()
+        self._initial_step()
+
+    def _initial_step(self):
+        """The constructor's step. As torch's "initial mode", the schedules that multiply the current lr
+        (ExponentialLR, LinearLR, CosineAnnealingLR) keep it here: a schedule built with last_epoch=k on a
+        resumed optimiser does not decay it once more."""
+        self._step_count, self._is_initial = 0, True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
 
     def step(self, epoch=None):
         """Advance one epoch (or jump to ``epoch``, computed in closed form) and set every group's lr."""
@@ -127,7 +136,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        return [lr * self.gamma if self.last_epoch else lr for lr in self.current_lrs()]
+        return [lr if self._is_initial else lr * self.gamma for lr in self.current_lrs()]
 
     def lr_at(self, epoch, base_lr):
         return base_lr * self.gamma ** epoch
@@ -145,10 +154,8 @@ class CosineAnnealingLR(LRScheduler):
         current lr (so an lr the script set itself is carried on)."""
         t, T, low = self.last_epoch, self.T_max, self.eta_min
         lrs = self.current_lrs()
-        if t == 0:
+        if self._is_initial:
             return lrs
-        if self._step_count == 1:
-            return [self.lr_at(t, base) for base in self.base_lrs]
         if (t - 1 - T) % (2 * T) == 0:
             return [lr + (base - low) * (1 - math.cos(math.pi / T)) / 2 for lr, base in zip(lrs, self.base_lrs)]
         ratio = (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
@@ -169,7 +176,7 @@ class LinearLR(LRScheduler):
         lrs, t = self.current_lrs(), self.last_epoch
         if t == 0:
             return [lr * self.start_factor for lr in lrs]
-        if t > self.total_iters:
+        if self._is_initial or t > self.total_iters:
             return lrs
         change = self.end_factor - self.start_factor
         return [lr * (1 + change / (self.total_iters * self.start_factor + (t - 1) * change)) for lr in lrs]
@@ -187,14 +194,13 @@ class SequentialLR(LRScheduler):
             raise ArgumentError(f"SequentialLR: {len(schedulers)} schedulers need {len(schedulers) - 1} milestones, "
                                 f"got {len(milestones)}")
         self.optimizer, self._schedulers, self.milestones = optimizer, list(schedulers), list(milestones)
-        self.last_epoch, self._step_count = last_epoch + 1, 1
+        self.last_epoch, self._step_count, self._is_initial = last_epoch + 1, 1, False
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         for group in optimizer.param_groups:  # as torch: undo the parts' own first steps, then run the first's
             group["lr"] = group["initial_lr"]
         for scheduler in self._schedulers:
             scheduler.last_epoch -= 1
-        self._schedulers[0]._step_count = 0
-        self._schedulers[0].step()
+        self._schedulers[0]._initial_step()
         self._last_lr = self._schedulers[0].get_last_lr()
 
     def step(self, epoch=None):
