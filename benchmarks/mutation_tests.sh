@@ -66,7 +66,8 @@ case "${1:-default}" in
   memory_format)  # minires/memory_format.py
     NUMBA_DISABLE_JIT=1 pytest tests/test_memory_format.py tests/test_channels_last.py -k "not network and not every_op" ;;
   lr_scheduler)  # minires/optim/lr_scheduler.py
-    NUMBA_DISABLE_JIT=1 pytest tests/test_lr_scheduler.py tests/test_optim.py ;;
+    NUMBA_DISABLE_JIT=1 pytest tests/test_lr_scheduler.py tests/test_optim.py
+    pytest tests/test_signatures.py -k lr_scheduler ;;  # the constructors' defaults
   distributed|distributed_fast|distributed_one_process)  # minires/distributed/, the sync batch-norm files
     # one process first (cheap), then the runs on two ranks (mpiexec), quickest first; kernels stay compiled
     mpi="two_ranks or allreduce_of_early or no_sync_acc or rank_that_fails or diverging"

@@ -214,3 +214,23 @@ def _rebuilt(make, library, optimizer, last_epoch):
             cls = getattr(module, cls_name)
             patch.setattr(module, cls_name, lambda *a, _cls=cls, **k: _cls(*a, last_epoch=last_epoch, **k))
         return make(library, optimizer)
+
+
+@pytest.mark.parametrize("name", [n for n in SCHEDULES if not n.startswith("sequential")])
+def test_the_state_dict_holds_what_torch_s_holds(name):
+    """Same keys (torch's bookkeeping flag for get_lr warnings aside) and values after a few steps; torch keeps
+    MultiStepLR's milestones as a Counter, minires as the sorted list."""
+    states = {}
+    for library in (mr, torch):
+        optimizer = _groups(library, (0.1, 0.03))
+        schedule = SCHEDULES[name](library, optimizer)
+        for _ in range(3):
+            optimizer.step()
+            schedule.step()
+        states[library] = schedule.state_dict()
+    theirs = {k: v for k, v in states[torch].items() if k != "_get_lr_called_within_step"}
+    if "milestones" in theirs:
+        theirs["milestones"] = sorted(theirs["milestones"].elements())
+    assert states[mr].keys() == theirs.keys()
+    for key, value in theirs.items():
+        assert type(states[mr][key]) is type(value) and np.allclose(states[mr][key], value, rtol=1e-12), key
