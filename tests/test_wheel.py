@@ -5,6 +5,7 @@ Slow (a venv and the dependencies' install, numba's cold compile): deselected by
 as ``python -m pytest -m slow tests/test_wheel.py``.
 """
 import pathlib
+import shutil
 import subprocess
 import sys
 import venv
@@ -34,8 +35,14 @@ def run(command, cwd, timeout=900):
 @pytest.mark.slow
 def test_the_wheel_installs_and_runs_outside_the_repository(tmp_path):
     dist = tmp_path / "dist"
-    run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--wheel-dir", str(dist), "--quiet"],
-        cwd=tmp_path)
+    build = ROOT / "build"  # setuptools builds in the source tree: a second copy of every module, left behind
+    build_was_there = build.exists()
+    try:
+        run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--wheel-dir", str(dist), "--quiet"],
+            cwd=tmp_path)
+    finally:
+        if not build_was_there:
+            shutil.rmtree(build, ignore_errors=True)
     wheel = next(dist.glob("minires_nn-*.whl"))
     contents = zipfile.ZipFile(wheel).namelist()
     assert any(name.endswith("licenses/LICENSE") for name in contents), "LICENSE is not in the wheel"
