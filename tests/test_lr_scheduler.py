@@ -164,9 +164,20 @@ def test_a_state_saved_by_an_earlier_minires_resumes_too(name):
 
 
 EPOCHS_JUMPED_TO = [3, 0, 7, 2, 12, 5, 5]
+SINGLE_SCHEDULES = [n for n in SCHEDULES if not n.startswith("sequential")]
 
 
-@pytest.mark.parametrize("name", [n for n in SCHEDULES if not n.startswith("sequential")])
+def _stepped(name, library, steps):
+    """SCHEDULES[name] of ``library`` on two parameter groups, after ``steps`` optimiser and schedule steps."""
+    optimizer = _groups(library, (0.1, 0.03))
+    schedule = SCHEDULES[name](library, optimizer)
+    for _ in range(steps):
+        optimizer.step()
+        schedule.step()
+    return optimizer, schedule
+
+
+@pytest.mark.parametrize("name", SINGLE_SCHEDULES)
 def test_step_with_an_epoch_jumps_to_torch_s_closed_form(name):
     """``step(epoch)`` (deprecated in torch, still in scripts) sets the closed-form rate of that epoch."""
     seen = {}
@@ -183,17 +194,13 @@ def test_step_with_an_epoch_jumps_to_torch_s_closed_form(name):
     np.testing.assert_allclose(seen[mr], seen[torch], rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("name", [n for n in SCHEDULES if not n.startswith("sequential")])
+@pytest.mark.parametrize("name", SINGLE_SCHEDULES)
 def test_a_schedule_built_with_last_epoch_resumes_and_keeps_torch_s_step_count(name):
-    """As a resumed script does: the optimiser (with its initial_lr) stepped 4 epochs, then a new schedule
+    """As a resumed script does: the optimiser (with its initial_lr) stepped 5 times, then a new schedule
     built with last_epoch=4 on it; rates, last_epoch and the step count as torch's."""
     seen = {}
     for library in (mr, torch):
-        optimizer = _groups(library, (0.1, 0.03))
-        schedule = SCHEDULES[name](library, optimizer)
-        for _ in range(5):
-            optimizer.step()
-            schedule.step()
+        optimizer, _ = _stepped(name, library, 5)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             resumed = _rebuilt(SCHEDULES[name], library, optimizer, last_epoch=4)
@@ -216,18 +223,13 @@ def _rebuilt(make, library, optimizer, last_epoch):
         return make(library, optimizer)
 
 
-@pytest.mark.parametrize("name", [n for n in SCHEDULES if not n.startswith("sequential")])
+@pytest.mark.parametrize("name", SINGLE_SCHEDULES)
 def test_the_state_dict_holds_what_torch_s_holds(name):
     """Same keys (torch's bookkeeping flag for get_lr warnings aside) and values after a few steps; torch keeps
     MultiStepLR's milestones as a Counter, minires as the sorted list."""
     states = {}
     for library in (mr, torch):
-        optimizer = _groups(library, (0.1, 0.03))
-        schedule = SCHEDULES[name](library, optimizer)
-        for _ in range(3):
-            optimizer.step()
-            schedule.step()
-        states[library] = schedule.state_dict()
+        states[library] = _stepped(name, library, 3)[1].state_dict()
     theirs = {k: v for k, v in states[torch].items() if k != "_get_lr_called_within_step"}
     if "milestones" in theirs:
         theirs["milestones"] = sorted(theirs["milestones"].elements())
