@@ -94,10 +94,7 @@ def run(tensor, op, compute):
     """Apply ``compute(tensor) -> Tensor`` in place on ``tensor``: same shape and dtype, the result written into
     its memory, its history rebased onto the op when gradients are recorded. Returns ``tensor``."""
     recording = is_grad_enabled()
-    if recording and tensor.requires_grad and tensor.grad_fn is None:
-        raise AutogradError(f"{op}: a leaf tensor that requires grad cannot be changed in place while gradients "
-                            f"are recorded (its .grad would not match its values); do it under "
-                            f"`with minires.no_grad():` or on its .data, as in torch")
+    refuse_a_recorded_leaf(tensor, op)
     result = compute(tensor)
     if tuple(result.shape) != tuple(tensor.shape):
         raise ShapeError(f"{op}: the result has shape {tuple(result.shape)} but the tensor changed in place has "
@@ -115,6 +112,14 @@ def run(tensor, op, compute):
     elif recording and tensor.grad_fn is not None:
         tensor._node = None  # the new values depend on nothing that needs a gradient (copy_ of a constant)
     return tensor
+
+
+def refuse_a_recorded_leaf(tensor, op):
+    """torch's rule: a leaf that requires grad changes in place only while gradients are not recorded."""
+    if is_grad_enabled() and tensor.requires_grad and tensor.grad_fn is None:
+        raise AutogradError(f"{op}: a leaf tensor that requires grad cannot be changed in place while gradients "
+                            f"are recorded (its .grad would not match its values); do it under "
+                            f"`with minires.no_grad():` or on its .data, as in torch")
 
 
 def write(tensor, values, op):

@@ -635,8 +635,7 @@ class Tensor:
 
     def _overwrite(self, op, make):
         """Replace every value (the old ones are not needed: no gradient flows into the new ones)."""
-        if self.requires_grad and self.grad_fn is None and autograd_recording():
-            inplace.run(self, op, lambda t: t)  # raises torch's leaf error
+        inplace.refuse_a_recorded_leaf(self, op)
         values = make(backend.get_array_module(self.array))
         inplace.write(self, backend.to_device(values, self.device), op)
         if self.grad_fn is not None:
@@ -659,5 +658,4 @@ _UFUNC_OPERATORS = {  # the ufuncs behind ndarray's operators, as minires ops (a
     "less": _compared(operator.lt), "less_equal": _compared(operator.le), "greater": _compared(operator.gt),
     "greater_equal": _compared(operator.ge)}
 
-from .grad_mode import is_grad_enabled as autograd_recording  # noqa: E402
 from . import functional as F  # noqa: E402  (functional imports Tensor, so it loads after the class)
