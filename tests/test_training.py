@@ -287,7 +287,28 @@ def test_bad_training_input_is_named(tmp_path, capsys):
     assert main(["train", "--lr", "-1", "--quiet", "--out", str(tmp_path / "r")]) == 2
     assert "lr must be positive" in capsys.readouterr().err
     assert main(["evaluate", "--checkpoint", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "no run directory" in err and "does not exist" in err
+    (tmp_path / "empty").mkdir()
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "empty")]) == 2
     assert "no training checkpoint" in capsys.readouterr().err
+
+
+def test_ctrl_c_before_the_first_step_says_nothing_was_saved(tmp_path, capsys, monkeypatch):
+    """A Ctrl-C while the data and model are still being built: no "at once" (that is a second Ctrl-C's
+    wording), and --resume of the folder that never came to be says it does not exist."""
+    import minires.cli.train as cli_train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli_train, "Trainer", interrupted)
+    assert main(["train", "--quiet", "--out", str(tmp_path / "run")]) == 130
+    err = capsys.readouterr().err
+    assert "stopped before the first step; nothing was saved" in err and "at once" not in err
+    monkeypatch.undo()
+    assert main(["train", "--quiet", "--resume", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert f"no run directory {str(tmp_path / 'run')!r}: it does not exist" in err
 
 
 def test_training_runs_channels_last_by_default_and_old_runs_resume_nchw():

@@ -72,3 +72,10 @@ def test_minires_graph_draws_the_first_block(tmp_path, capsys):
     dot = (tmp_path / "block.dot").read_text()
     assert "ResidualAddBackward" in dot and "layer1.0.conv1.weight" in dot and "|grad|" in dot
     assert main(["graph", "--model", "resnet20", "--blocks", "9", "--out", str(tmp_path / "b.dot")]) == 2
+
+
+def test_an_output_name_without_a_known_extension_is_named_once(tmp_path, capsys):
+    assert main(["graph", "--out", str(tmp_path / "block")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minires graph: cannot write") and "graph: graph:" not in err
+    assert "use a .dot, .svg or .png file name" in err and not (tmp_path / "block").exists()

@@ -38,6 +38,10 @@ def describe(exc):
 
 
 def fail(command, message, code=USAGE):
-    """Print ``minires COMMAND: message`` to stderr and return ``code`` for the command to exit with."""
+    """Print ``minires COMMAND: message`` to stderr and return ``code`` for the command to exit with (a message
+    that already starts with the command's name, as the library's own do, keeps one copy of it)."""
+    message = str(message)
+    if message.startswith(f"{command}: "):
+        message = message[len(command) + 2:]
     print(f"minires {command}: {message}", file=sys.stderr)
     return code

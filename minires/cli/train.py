@@ -111,6 +111,7 @@ def _train(args, world=None):
     if given.get("device", "").startswith("cuda") and "memory_format" not in given:
         given["memory_format"] = "contiguous_format"  # the GPU kernels are NCHW (kernels/cuda/im2col.py)
     callbacks = None if args.quiet else ProgressBars()
+    training = False
     try:
         if args.resume:
             trainer = _resume(args, given, callbacks)
@@ -127,6 +128,7 @@ def _train(args, world=None):
               f"on {trainer.config.data}: {len(trainer.bundle.train)} training / {len(trainer.bundle.test)} test "
               f"images of shape {trainer.bundle.input_shape}, {trainer.config.epochs} epochs; run directory "
               f"{trainer.directory}")
+        training = True  # from here a first Ctrl-C stops at a step boundary, a second one at once
         summary = trainer.fit()
     except TrainingDiverged as exc:
         return fail("train", exc, code=1)
@@ -135,6 +137,9 @@ def _train(args, world=None):
         return fail("train", exc, code=130)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training began: nothing more was saved
         print(file=sys.stderr)
+        if not training:
+            return fail("train", "stopped before the first step; nothing was saved, so there is nothing to "
+                                 "resume: start the run again", code=130)
         return fail("train", "stopped at once; the last checkpoint written (if any) is kept", code=130)
     finally:
         if callbacks is not None:

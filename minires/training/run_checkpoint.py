@@ -50,6 +50,9 @@ def save_run(directory, model, optimizer, scheduler, state):
 def read_run(directory):
     """(tensors, run_state) from a run directory; clear errors for a missing or damaged checkpoint."""
     path = os.path.join(directory, CHECKPOINT)
+    if not os.path.isdir(directory):
+        raise MissingFileError(f"no run directory {directory!r}: it does not exist (a run stopped before its first "
+                               f"step saves nothing; start it again without --resume)")
     if not os.path.isfile(path):
         raise MissingFileError(f"no training checkpoint in {directory!r} (expected {CHECKPOINT})")
     tensors, metadata = weights_io.load_with_metadata(path)
