@@ -117,9 +117,14 @@ def verdict(rows, config):
             continue
         train_delta = result["deep_train_error_minus_shallow"]
         worse = train_delta > 0
-        lines.append(f"{kind}: {result['deep']} ended {'worse' if worse else 'better or equal'} than "
-                     f"{result['shallow']} in training error ({100 * train_delta:+.2f} points; test error "
-                     f"{100 * result['deep_test_error_minus_shallow']:+.2f} points) — the paper expects {expected}")
+        shown = "shows" if worse == (expected == "worse") else "does not show"
+        lesson = ("deeper plain nets train worse (degradation)" if kind == "plain" else
+                  "the deeper residual net trains at least as well (no degradation)")
+        lines.append(f"{kind}: {result['deep']} ends at {100 * final[result['deep']]['train_error']:.1f}% training "
+                     f"error vs {result['shallow']}'s {100 * final[result['shallow']]['train_error']:.1f}% "
+                     f"({100 * train_delta:+.2f} points; test error {100 * result['deep_test_error_minus_shallow']:+.2f}"
+                     f" points): {'worse' if worse else 'better or equal'}; the paper expects {expected} — "
+                     f"{lesson} — and this run {shown} it")
     return {"plain": plain, "residual": residual, "summary": lines}
 
 
@@ -131,10 +136,9 @@ def run(config, directory, progress=print):
         for name in config.models:
             rows += train_and_record(name, config, bundle, loader, test_loader, progress, train_eval)
     result = verdict(rows, config)
-    for line in result["summary"]:
-        progress(line)
-    write_rows(directory, "degradation", rows, {"config": vars(config), "verdict": result})
-    return {"rows": rows, "verdict": result, "figures": plot(rows, directory, config)}
+    write_rows(directory, "degradation", rows, {"config": vars(config), "verdict": result,
+                                                "conclusion": result["summary"]})
+    return {"rows": rows, "verdict": result, "conclusion": result["summary"], "figures": plot(rows, directory, config)}
 
 
 def plot(rows, directory, config):

@@ -20,6 +20,8 @@ from ..tensor import Tensor
 from .common import ARCHITECTURES, label, training_batches
 from .labnet import ACTIVATIONS, INITS, LabNet
 from .output import finite, mark_non_finite, pyplot, save_figure, write_rows
+from .variance import block_variances
+from .wording import times, trend
 
 
 @dataclass
@@ -56,7 +58,7 @@ def run(config, directory, progress=print):
     bundle, loader, _ = training_batches(config.data, config.batch_size, config.seed)
     batches = loader.batches(0)
     first_images, first_labels = next(batches)
-    rows = []
+    rows, models_seen = [], []
     for residual, batch_norm in [(a == "residual", bn) for a, bn in ARCHITECTURES]:
         for blocks in config.blocks:
             model = LabNet(blocks, residual, batch_norm, config.activation, config.init, config.std,
@@ -64,12 +66,19 @@ def run(config, directory, progress=print):
                            seed=config.seed).to(config.device)
             images = Tensor(first_images, device=config.device)
             stages = [("init", layer_gradients(model, images, first_labels))]
+            growth = _variance_growth(model, images)
             optimizer = SGD(model.parameters(), lr=config.lr, momentum=0.9)
-            for step, (x, y) in zip(range(config.steps), loader.batches(1)):
+            diverged_at = None  # the first step whose training loss was inf/NaN
+            for step, (x, y) in zip(range(1, config.steps + 1), loader.batches(1)):
                 model.zero_grad()
                 with np.errstate(all="ignore"):
-                    F.cross_entropy(model(Tensor(x, device=config.device)), y).backward()
+                    loss = F.cross_entropy(model(Tensor(x, device=config.device)), y)
+                    loss.backward()
+                if diverged_at is None and not np.isfinite(loss.item()):
+                    diverged_at = step
                 optimizer.step()
+            models_seen.append({"architecture": label(residual, batch_norm), "layers": 2 * blocks + 2,
+                                "blocks": blocks, "variance_growth": growth, "diverged_at": diverged_at})
             stages.append((f"after {config.steps} steps", layer_gradients(model, images, first_labels)))
             for stage, measured in stages:
                 for index, (name, weight_norm, activation_norm) in enumerate(measured, start=1):
@@ -79,9 +88,40 @@ def run(config, directory, progress=print):
             progress(f"{label(residual, batch_norm):18s} {2 * blocks + 2:3d} layers: ||dL/dh|| first layer / last "
                      f"layer {_ratio(stages[0][1]):.3g} at init, {_ratio(stages[1][1]):.3g} {stages[1][0]}")
     headline = summarise(rows)
-    write_rows(directory, "gradflow", rows, {"config": vars(config), "headline": headline})
+    lines = conclusion(headline, models_seen, config)
+    write_rows(directory, "gradflow", rows, {"config": vars(config), "headline": headline, "models": models_seen,
+                                             "conclusion": lines})
     figures = plot(rows, directory, config)
-    return {"rows": rows, "headline": headline, "figures": figures}
+    return {"rows": rows, "headline": headline, "models": models_seen, "conclusion": lines, "figures": figures}
+
+
+def _variance_growth(model, images):
+    """Var(last block's output) / Var(stem's output) at initialisation: how much the forward signal grew."""
+    variances = block_variances(model, images)
+    with np.errstate(all="ignore"):
+        return float(np.float64(variances[-1]) / np.float64(variances[0])) if variances[0] else float("inf")
+
+
+def conclusion(headline, models_seen, config):
+    """The experiment's message in words, from the numbers: at the deepest depth, what the gradient does on
+    its way to the input in each family, and why a net that diverged did."""
+    deepest = max(2 * b + 2 for b in config.blocks)
+    lines = []
+    for row in headline:
+        if row["layers"] == deepest and row["stage"] == "init":
+            lines.append(f"{row['architecture']}, {deepest} layers at init: ||dL/dh|| at the first layer is "
+                         f"{times(row['first_over_last'])} that at the last: {trend(row['first_over_last'])}")
+    for seen in models_seen:
+        if seen["diverged_at"] is None:
+            continue
+        per_block = seen["variance_growth"] ** (1 / (seen["blocks"] + 1)) if seen["variance_growth"] > 0 else 0.0
+        cause = (f"the forward variance grew {times(seen['variance_growth'])} over {seen['blocks']} blocks "
+                 f"({times(per_block)} per block")
+        cause += (": the join adds the branch's variance to the shortcut's at every block)"
+                  if seen["architecture"].startswith("residual") and per_block > 1.2 else ")")
+        lines.append(f"{seen['architecture']}, {seen['layers']} layers: the training loss became NaN/inf at step "
+                     f"{seen['diverged_at']} of {config.steps}; at init {cause}")
+    return lines
 
 
 def _ratio(measured):

@@ -25,6 +25,7 @@ from ..nn import BasicBlock, Module, Sequential, fuse
 from ..tensor import Tensor
 from ..training import TrainConfig, Trainer, evaluate_model
 from .output import pyplot, save_figure, write_rows
+from .wording import percent
 
 
 @dataclass
@@ -166,10 +167,35 @@ def run(config, directory, progress=print):
         peak = max(path_rows, key=lambda r: r["total_gradient"])
         progress(f"{residual_name}: {len(path_rows) - 1} blocks, 2^{len(path_rows) - 1} paths; the total gradient "
                  f"peaks at path length {peak['path_length']}")
-    write_rows(directory, "lesion", accuracy_rows, {"config": vars(config), "paths": path_rows})
+    lines = conclusion(accuracy_rows, path_rows, model.fc.out_features)
+    write_rows(directory, "lesion", accuracy_rows, {"config": vars(config), "paths": path_rows, "conclusion": lines})
     write_rows(directory, "paths", path_rows)
-    return {"rows": accuracy_rows, "paths": path_rows,
+    return {"rows": accuracy_rows, "paths": path_rows, "conclusion": lines,
             "figures": plot(accuracy_rows, path_rows, directory, residual_name, model.fc.out_features)}
+
+
+def conclusion(rows, path_rows, classes):
+    """Per model: how much one deleted block costs, against chance; then where the gradient's paths lie."""
+    lines, chance = [], 1 / classes
+    for name in dict.fromkeys(r["model"] for r in rows):
+        points = [r for r in rows if r["model"] == name]
+        baseline, mean = points[0]["baseline_accuracy"], float(np.mean([r["accuracy"] for r in points]))
+        worst = min(points, key=lambda r: r["accuracy"])
+        kept = (mean - chance) / (baseline - chance) if baseline > chance else float("nan")
+        verdict = ("it collapses toward chance: its one path runs through every block" if kept < 0.25 else
+                   "most of it survives: the other paths still reach the output" if kept > 0.5 else
+                   "about half of what it knows above chance survives")
+        lines.append(f"{name}: {percent(baseline)} intact; one block deleted leaves {percent(mean)} on average "
+                     f"(worst {percent(worst['accuracy'])}, block {worst['block']}; chance {percent(chance)}): {verdict}")
+    if path_rows:
+        n = len(path_rows) - 1
+        total = sum(r["total_gradient"] for r in path_rows)
+        peak = max(path_rows, key=lambda r: r["total_gradient"])
+        short = sum(r["total_gradient"] for r in path_rows if r["path_length"] <= n / 2) / total
+        lines.append(f"of the 2^{n} paths, the gradient summed over paths of each length peaks at length "
+                     f"{peak['path_length']} of {n}; paths through at most half the blocks carry {percent(short)} of "
+                     f"it: {'the short paths do most of the work (Veit et al.)' if short > 0.5 else 'longer paths carry most of it here'}")
+    return lines
 
 
 def plot(rows, path_rows, directory, residual_name, classes=None):

@@ -16,6 +16,7 @@ from ..tensor import Tensor
 from .common import ARCHITECTURES, label, training_batches
 from .labnet import ACTIVATIONS, INITS, LabNet
 from .output import finite, mark_non_finite, pyplot, save_figure, write_rows
+from .wording import times
 
 
 @dataclass
@@ -59,24 +60,91 @@ def run(config, directory, progress=print):
                          "growth": growth})
         progress(f"{name:18s} variance after block 1: {variances[1]:.3g}, after block {config.blocks}: "
                  f"{variances[-1]:.3g} (x{growth:.3g})")
-    write_rows(directory, "variance", rows, {"config": vars(config), "headline": headline})
-    return {"rows": rows, "headline": headline, "figures": plot(rows, directory, config)}
+    lines = conclusion(rows, config)
+    write_rows(directory, "variance", rows, {"config": vars(config), "headline": headline, "conclusion": lines})
+    return {"rows": rows, "headline": headline, "conclusion": lines, "figures": plot(rows, directory, config)}
+
+
+def growth_shape(variances):
+    """How a series of block variances grows, from the numbers: per-block factor of a geometric fit and the
+    slope and R^2 of a linear fit (blocks 1 to the last; block 0 is the stem)."""
+    values = np.asarray(variances[1:], np.float64)
+    blocks = np.arange(1, len(values) + 1)
+    if len(values) < 3 or not np.isfinite(values).all() or (values <= 0).any():
+        return {"kind": "non-finite", "per_block": float("nan"), "slope": float("nan"), "r2": float("nan")}
+    per_block = float(np.exp(np.polyfit(blocks, np.log(values), 1)[0]))
+    slope, intercept = np.polyfit(blocks, values, 1)
+    residual = values - (slope * blocks + intercept)
+    spread = ((values - values.mean()) ** 2).sum()
+    r2 = float(1 - (residual ** 2).sum() / spread) if spread else 1.0
+    growth = values[-1] / values[0]
+    if per_block > 1.2 and growth > 1e3:
+        kind = "exponential"
+    elif growth > 2 and r2 > 0.95:
+        kind = "linear"
+    elif 0.5 <= growth <= 2:
+        kind = "flat"
+    else:
+        kind = "growing" if growth > 1 else "shrinking"
+    return {"kind": kind, "per_block": per_block, "slope": float(slope), "r2": r2}
+
+
+def conclusion(rows, config):
+    lines = []
+    for name in dict.fromkeys(r["architecture"] for r in rows):
+        series = [r["variance"] for r in rows if r["architecture"] == name]
+        shape = growth_shape(series)
+        first, last = series[1], series[-1]
+        start = f"{name}: variance {first:.3g} after block 1, {last:.3g} after block {config.blocks}"
+        if shape["kind"] == "exponential":
+            lines.append(f"{start} ({times(last / first)}, {times(shape['per_block'])} per block): exponential"
+                         + (", the join adds Var(F(x)) ~ Var(x) at every block" if name.startswith("residual") else ""))
+        elif shape["kind"] == "linear":
+            lines.append(f"{start}: linear, {shape['slope']:+.3g} per block (a straight line fits, R^2 "
+                         f"{shape['r2']:.3f})" + (": each join adds the variance of a batch-normed branch, about the same every time" if name.startswith("residual")
+                                                 else ""))
+        elif shape["kind"] == "flat":
+            lines.append(f"{start}: flat (within a factor 2)")
+        elif shape["kind"] == "non-finite":
+            lines.append(f"{start}: overflowed to inf/NaN")
+        else:
+            lines.append(f"{start}: {shape['kind']} {times(last / first)} ({times(shape['per_block'])} per block)")
+    return lines
 
 
 def plot(rows, directory, config):
+    """Left: every family on a log axis (exponential growth is a straight line there). Right: the families
+    that stay finite and small on a linear axis, where the linear growth with batch-norm is a straight line."""
     plt = pyplot()
     if plt is None:
         return []
-    figure, axis = plt.subplots(figsize=(7, 4.5))
-    for name in dict.fromkeys(r["architecture"] for r in rows):
+    figure, (log_axis, linear_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
+    names = list(dict.fromkeys(r["architecture"] for r in rows))
+    colours = {name: f"C{i}" for i, name in enumerate(names)}
+    for name in names:
         series = [r["variance"] for r in rows if r["architecture"] == name]
         good, bad = finite(series)
-        line = axis.plot([i for i, _ in good], [v for _, v in good], label=name)
-        mark_non_finite(axis, bad, line[0].get_color(), name, total=len(series))
-    axis.set(yscale="log", xlabel="block (0 = stem output)", ylabel="activation variance",
-             title=f"Forward variance at initialisation ({2 * config.blocks + 2} layers, {config.init} init)")
-    axis.grid(alpha=0.3)
-    axis.legend()
+        log_axis.plot([i for i, _ in good], [v for _, v in good], label=name, color=colours[name])
+        mark_non_finite(log_axis, bad, colours[name], name, total=len(series))
+        if name.endswith("+ BN"):
+            linear_axis.plot([i for i, _ in good], [v for _, v in good], label=name, color=colours[name])
+            shape = growth_shape(series)
+            if shape["kind"] == "linear":
+                blocks = np.arange(1, len(series))
+                intercept = np.mean(series[1:]) - shape["slope"] * blocks.mean()
+                linear_axis.plot(blocks, shape["slope"] * blocks + intercept, ":", color="black", linewidth=1)
+                linear_axis.annotate(f"{name}: {shape['slope']:+.2f} per block (R² {shape['r2']:.3f})",
+                                     (blocks[len(blocks) // 2], shape["slope"] * blocks[len(blocks) // 2] + intercept),
+                                     textcoords="offset points", xytext=(-120, 25), fontsize=8,
+                                     arrowprops=dict(arrowstyle="->", color="grey"))
+    log_axis.set(yscale="log", xlabel="block (0 = stem output)", ylabel="activation variance",
+                 title="all four, log scale: exponential growth is a straight line")
+    linear_axis.set(xlabel="block (0 = stem output)", ylabel="activation variance",
+                    title="with batch-norm, linear scale: linear growth is a straight line")
+    for axis in (log_axis, linear_axis):
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle(f"Forward variance at initialisation ({2 * config.blocks + 2} layers, {config.init} init)")
     path = save_figure(figure, directory, "variance")
     plt.close(figure)
     return [path]

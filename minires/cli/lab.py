@@ -72,6 +72,10 @@ def run(args):
     result = EXPERIMENTS[name].run(config, directory, progress=print)
     if name == "explain":
         _print_explain(result)
+    if result.get("conclusion"):
+        print("what this run shows:")
+        for line in result["conclusion"]:
+            print(f"  {line}")
     figures = result.get("figures")
     made = "" if figures is None else f" and {len(figures)} figure(s)"
     hint = " (install matplotlib for figures)" if figures == [] else ""
