@@ -51,19 +51,34 @@ class Graph:
         self.nodes["output"] = (f"output\n{_shape(output.shape)}", "output")
         self.edges.append((id(output.grad_fn), "output", output.shape, None))
         self.grad_norms = {}  # (function, input index) -> ||gradient sent back along that edge||; None: output
+        # a node used more than once (x: by the branch and by the shortcut) gets the sum of its edges' gradients
+        uses = {}
+        for source, _, _, edge in self.edges:
+            uses.setdefault(source, []).append(edge)
+        self.fan_out = {source: edges for source, edges in uses.items() if len(edges) > 1}
+        self.totals = {}  # node key -> ||sum of the gradients on its edges||: what its .grad receives
 
     def backward(self, grad=None):
-        """``output.backward(grad)``, recording the norm of the gradient that each op sends to each input."""
+        """``output.backward(grad)``, recording the norm of the gradient that each op sends to each input,
+        and for a node with several uses the norm of their sum (the engine's ``+=``)."""
+        parts = {edge: [] for edges in self.fan_out.values() for edge in edges}
+
         def record(node, phase, inputs, run):
             result = run()
             if phase == "backward":
                 for index, g in enumerate(result if isinstance(result, tuple) else (result,)):
                     if g is not None:
                         self.grad_norms[(id(node), index)] = backend.l2_norm(g)
+                        if (id(node), index) in parts:
+                            parts[(id(node), index)].append(backend.to_numpy(g).astype(np.float64))
             return result
 
         with op_hooks.registered(record):
             self.output.backward(grad)
+        for source, edges in self.fan_out.items():
+            arrays = [a for edge in edges for a in parts[edge]]
+            if len(arrays) == len(edges) and len({a.shape for a in arrays}) == 1:
+                self.totals[source] = float(np.sqrt((sum(arrays) ** 2).sum()))
         upstream = np.ones(self.output.shape) if grad is None else backend.to_numpy(getattr(grad, "data", grad))
         self.grad_norms[None] = backend.l2_norm(upstream)
         return self
@@ -73,6 +88,7 @@ class Graph:
         lines = ["digraph minires {", '  node [fontname="Helvetica", fontsize=11];', '  edge [fontsize=9];']
         keys = {key: f"n{i}" for i, key in enumerate(self.nodes)}
         for key, (label, kind) in self.nodes.items():
+            label = self.node_label(key)
             style = {"op": 'shape=box, style="rounded,filled", fillcolor="#dbe8f6"',
                      "leaf": 'shape=box, style=filled, fillcolor="#f6e7c1"',
                      "output": 'shape=box, style=filled, fillcolor="#d5ecd4"'}[kind]
@@ -80,6 +96,12 @@ class Graph:
         for source, target, shape, edge in self.edges:
             lines.append(f'  {keys[source]} -> {keys[target]} [label="{_escape(self.edge_label(shape, edge))}"];')
         return "\n".join(lines + ["}"]) + "\n"
+
+    def node_label(self, key):
+        label = self.nodes[key][0]
+        if key in self.totals:
+            label += f"\ntotal |grad| {self.totals[key]:.3g}\n= sum of its {len(self.fan_out[key])} edges' gradients"
+        return label
 
     def edge_label(self, shape, edge):
         label = _shape(shape)
@@ -137,18 +159,33 @@ def _draw_with_matplotlib(graph, path):
     rows = {row - first: rows[row] for row in sorted(rows)}
     position = {key: ((i + 1) / (len(keys) + 1), -row) for row, keys in rows.items() for i, key in enumerate(keys)}
     width = max(len(keys) for keys in rows.values())
-    figure, axis = plt.subplots(figsize=(max(6, 2.6 * width), 1.25 * (len(rows) + 1)))
+    long_edges = [e for e in graph.edges if position[e[0]][1] - position[e[1]][1] > 1]  # skipping a row or more
+    figure_width = max(6, 2.6 * width) + 1.6 * len(long_edges)
+    figure, axis = plt.subplots(figsize=(figure_width, 1.25 * (len(rows) + 1)))
+    left = 0.12 * 6 / figure_width * len(long_edges)  # the nodes fill [left, 1]; side lanes left of them
+    position = {key: (left + x * (1 - left), y) for key, (x, y) in position.items()}
     colours = {"op": "#dbe8f6", "leaf": "#f6e7c1", "output": "#d5ecd4"}
     for source, target, shape, edge in graph.edges:
         (x0, y0), (x1, y1) = position[source], position[target]
+        label = graph.edge_label(shape, edge)
+        if (source, target, shape, edge) in long_edges:
+            # A side path, as the shortcut is: out to its own lane at the left, down, and into the target.
+            lane = left * (long_edges.index((source, target, shape, edge)) + 0.5) / len(long_edges)
+            axis.plot([x0, lane, lane], [y0, y0, y1], color="#2b6cb0", lw=1.6, zorder=0)
+            axis.annotate("", xy=(x1 - _half_width(graph.node_label(target), figure_width), y1), xytext=(lane, y1),
+                          arrowprops=dict(arrowstyle="->", color="#2b6cb0", lw=1.6))
+            axis.text(lane, (y0 + y1) / 2, label, fontsize=7, ha="center", va="center", color="#1a4f8a",
+                      bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="#2b6cb0", alpha=0.95))
+            continue
         axis.annotate("", xy=(x1, y1 + 0.18), xytext=(x0, y0 - 0.18),
                       arrowprops=dict(arrowstyle="->", color="#555555", lw=1))
-        axis.text(x0 + 0.55 * (x1 - x0), y0 + 0.55 * (y1 - y0), graph.edge_label(shape, edge), fontsize=7,
+        axis.text(x0 + 0.6 * (x1 - x0), y0 + 0.6 * (y1 - y0), label, fontsize=7,  # nearer the target: its input
                   ha="center", va="center", color="#333333",
                   bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
-    for key, (label, kind) in graph.nodes.items():
+    for key, (_, kind) in graph.nodes.items():
         x, y = position[key]
-        axis.text(x, y, label, ha="center", va="center", fontsize=8,
+        axis.text(x, y, graph.node_label(key), ha="center", va="center", fontsize=8,
+                  color="#8b1a1a" if key in graph.totals else "black",
                   bbox=dict(boxstyle="round,pad=0.35", fc=colours[kind], ec="#666666"))
     axis.set(xlim=(0, 1), ylim=(-len(rows) + 0.5, 0.5))
     axis.axis("off")
@@ -159,6 +196,11 @@ def _draw_with_matplotlib(graph, path):
     figure.savefig(buffer, format=os.path.splitext(path)[1][1:], dpi=130)
     plt.close(figure)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _half_width(label, figure_width):
+    """About half a node box's width in axis units (8-point text, ~0.075 inch a character, plus padding)."""
+    return (max(len(line) for line in label.split("\n")) * 0.075 + 0.25) / 2 / figure_width
 
 
 def _shape(shape):

@@ -118,8 +118,10 @@ def test_lab_commands_write_numbers_and_figures(argv, tmp_path, capsys):
     assert "done in" in out
     files = {p.name for p in tmp_path.iterdir()}
     assert f"{argv[0]}.csv" in files and f"{argv[0]}.json" in files
-    if argv[0] != "explain":
-        assert any(name.endswith(".png") for name in files)
+    assert any(name.endswith(".png") for name in files)  # explain too: the block with its two gradient paths
+    message = out.split("what this run shows:\n")[1].split(f"{argv[0]}: done in")[0]
+    assert message.strip() and message == "".join(f"  {line}\n" for line in
+                                                  json.loads((tmp_path / f"{argv[0]}.json").read_text())["conclusion"])
     if argv[0] == "degradation":
         assert "the paper expects worse" in out and "the paper expects better" in out
 
@@ -142,3 +144,74 @@ def test_degradation_learning_rate_ramps_up_then_steps_down_as_he_et_al():
     config = DegradationConfig(iterations=600, lr=0.05, warmup=100, warmup_lr=0.01, decay_at=(0.5, 0.75))
     assert [learning_rate(config, i) for i in (0, 50, 100, 299)] == pytest.approx([0.01, 0.03, 0.05, 0.05])
     assert learning_rate(config, 300) == pytest.approx(0.005) and learning_rate(config, 599) == pytest.approx(0.0005)
+
+
+# --- the messages in words: they follow the numbers (each wording is reached by numbers that call for it) ----
+
+def test_variance_names_the_growth_the_numbers_show():
+    blocks = np.arange(41)
+    assert variance.growth_shape(list(2.0 ** blocks))["kind"] == "exponential"
+    linear = variance.growth_shape(list(0.7 + 0.5 * blocks))
+    assert linear["kind"] == "linear" and linear["slope"] == pytest.approx(0.5) and linear["r2"] == pytest.approx(1)
+    assert variance.growth_shape(list(1 + 0.1 * np.sin(blocks)))["kind"] == "flat"
+    assert variance.growth_shape(list(0.9 ** blocks))["kind"] == "shrinking"
+    assert variance.growth_shape([1.0, 2.0, float("inf"), 3.0])["kind"] == "non-finite"
+    rows = [{"architecture": "residual no BN", "block": i, "variance": 2.0 ** i} for i in range(11)]
+    (line,) = variance.conclusion(rows, variance.VarianceConfig(blocks=10))
+    assert "x5.1e+02" in line and "x2 per block): exponential" in line
+
+
+def test_gradflow_says_where_the_gradient_goes_and_why_a_net_diverged():
+    config = gradflow.GradflowConfig(blocks=(1, 27), steps=10)
+    headline = [{"architecture": "plain no BN", "layers": 56, "stage": "init", "first_over_last": 0.012},
+                {"architecture": "residual + BN", "layers": 56, "stage": "init", "first_over_last": 3.1},
+                {"architecture": "plain + BN", "layers": 56, "stage": "init", "first_over_last": 650.0},
+                {"architecture": "plain no BN", "layers": 4, "stage": "init", "first_over_last": 1e-9}]
+    seen = [{"architecture": "residual no BN", "layers": 56, "blocks": 27, "variance_growth": 2.0 ** 28,
+             "diverged_at": 2},
+            {"architecture": "residual + BN", "layers": 56, "blocks": 27, "variance_growth": 30.0, "diverged_at": None}]
+    lines = gradflow.conclusion(headline, seen, config)
+    assert len(lines) == 4  # the deepest depth at init for each family, and the one that diverged
+    assert "plain no BN, 56 layers at init: ||dL/dh|| at the first layer is x0.012 that at the last: the gradient " \
+           "vanishes toward the input" == lines[0]
+    assert lines[1].endswith("stays within a factor 10 across the depth")
+    assert lines[2].endswith("grows toward the input (exploding)")
+    assert lines[3].startswith("residual no BN, 56 layers: the training loss became NaN/inf at step 2 of 10; at init "
+                               "the forward variance grew x2.7e+08 over 27 blocks (x2 per block: the join adds")
+
+
+def test_shattered_compares_plain_and_residual_depth_by_depth():
+    rows = [{"architecture": a, "layers": n, "lag1_autocorrelation": r}
+            for a, n, r in [("plain", 4, 0.99), ("residual", 4, 0.99), ("plain", 26, -0.08), ("residual", 26, 0.5)]]
+    lines = shattered.conclusion(rows)
+    assert "4 layers 0.99 vs 0.99, 26 layers -0.08 vs 0.50" in lines[0]
+    assert lines[1].startswith("at 26 layers the plain net's gradient is white noise (-0.08) while the residual net's "
+                               "stays correlated (brown noise) (0.50)")
+    same = [dict(r, lag1_autocorrelation=0.1) for r in rows]
+    assert "is no more correlated than the plain net's" in shattered.conclusion(same)[1]
+    assert "shortcuts keep" not in shattered.conclusion(same)[1]
+
+
+def test_lesion_tells_collapse_from_survival():
+    rows = ([{"model": "resnet20", "baseline_accuracy": 0.95, "block": b, "accuracy": a} for b, a in
+             [(1, 0.55), (2, 0.9), (3, 0.92)]] +
+            [{"model": "plain20", "baseline_accuracy": 0.8, "block": b, "accuracy": 0.12} for b in (1, 2, 3)])
+    paths = [{"path_length": k, "total_gradient": t} for k, t in enumerate([1.0, 3.0, 2.0, 0.5])]
+    lines = lesion.conclusion(rows, paths, classes=10)
+    assert lines[0] == ("resnet20: 95.0% intact; one block deleted leaves 79.0% on average (worst 55.0%, block 1; "
+                        "chance 10.0%): most of it survives: the other paths still reach the output")
+    assert lines[1].endswith("it collapses toward chance: its one path runs through every block")
+    assert "peaks at length 1 of 3" in lines[2] and "carry 61.5% of it: the short paths do most" in lines[2]
+
+
+def test_explain_message_holds_the_measured_split(tmp_path):
+    result = explain.run(explain.ExplainConfig(seed=1), str(tmp_path))
+    norms = result["split"]["norms"]
+    text = "\n".join(result["conclusion"])
+    assert f"||{norms['through_branch']:.4g}|| + ||{norms['through_shortcut']:.4g}|| gives ||{norms['full']:.4g}||" in text
+    cosine = float((result["through_branch"] * result["through_shortcut"]).sum()
+                   / np.linalg.norm(result["through_branch"]) / np.linalg.norm(result["through_shortcut"]))
+    assert f"cosine {cosine:.2f}" in text and text.endswith("both checks pass")
+    assert np.linalg.norm(result["full"]) ** 2 == pytest.approx(
+        norms["through_branch"] ** 2 + norms["through_shortcut"] ** 2 + 2 * cosine * norms["through_branch"]
+        * norms["through_shortcut"])  # the law of cosines: the norms add as vectors do

@@ -79,3 +79,15 @@ def test_an_output_name_without_a_known_extension_is_named_once(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.startswith("minires graph: cannot write") and "graph: graph:" not in err
     assert "use a .dot, .svg or .png file name" in err and not (tmp_path / "block").exists()
+
+
+def test_a_node_used_twice_shows_the_total_its_grad_receives(tmp_path):
+    """x feeds the branch and the shortcut: its label carries ||sum of both edges' gradients||, which is
+    ||x.grad||, and the PNG drawing (no Graphviz) routes the skipping edge as a side path."""
+    graph, x = _block_graph()
+    graph.backward()
+    (total,) = graph.totals.values()  # in one block only x is used twice
+    np.testing.assert_allclose(total, np.linalg.norm(x.grad.numpy().astype(np.float64)), rtol=1e-5)
+    labels = [label for label in re.findall(r'label="([^"]*)"', graph.dot()) if label.startswith("x\\n")]
+    assert labels == [f"x\\n(2, 4, 5, 5)\\ntotal |grad| {total:.3g}\\n= sum of its 2 edges' gradients"]
+    assert open(graph.save(tmp_path / "g.png"), "rb").read(4) == b"\x89PNG"

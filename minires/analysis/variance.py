@@ -78,7 +78,7 @@ def growth_shape(variances):
     spread = ((values - values.mean()) ** 2).sum()
     r2 = float(1 - (residual ** 2).sum() / spread) if spread else 1.0
     growth = values[-1] / values[0]
-    if per_block > 1.2 and growth > 1e3:
+    if per_block > 1.2 and growth > 100:
         kind = "exponential"
     elif growth > 2 and r2 > 0.95:
         kind = "linear"
