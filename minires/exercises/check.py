@@ -135,8 +135,8 @@ def _matches(report, what, name, got, expected, torch_value, numeric, hint):
             first = tuple(int(i) for i in np.argwhere(wrong)[0])
             scale = float(np.abs(reference).max()) or 1.0
             others = "; ".join(f"{s} {r[first]:.6g}" for s, r, _ in references if s != source)
-            report.fail(f"{what}: max abs error {error:.3g} against {source} (relative to its largest value "
-                        f"{error / scale:.3g}); {wrong.sum()} of {got.size} elements wrong, the first at {name}"
+            report.fail(f"{what}: max abs error {error:.3g} against {source} (its largest |value| is {scale:.3g}); "
+                        f"{wrong.sum()} of {got.size} elements wrong, the first at {name}"
                         f"[{', '.join(map(str, first))}]: got {got[first]:.6g}, expected {reference[first]:.6g}"
                         f"{' (' + others + ')' if others else ''}. Hint: {hint}")
             return False
