@@ -93,9 +93,28 @@ class Graph:
                      "leaf": 'shape=box, style=filled, fillcolor="#f6e7c1"',
                      "output": 'shape=box, style=filled, fillcolor="#d5ecd4"'}[kind]
             lines.append(f'  {keys[key]} [label="{_escape(label)}", {style}];')
+        side = self.side_paths()
         for source, target, shape, edge in self.edges:
-            lines.append(f'  {keys[source]} -> {keys[target]} [label="{_escape(self.edge_label(shape, edge))}"];')
+            # a side path (the shortcut) must not pull the chain of ops out of line: no weight, drawn in blue
+            look = ', weight=0, color="#2b6cb0", penwidth=1.6' if (source, target, shape, edge) in side else ""
+            lines.append(f'  {keys[source]} -> {keys[target]} [label="{_escape(self.edge_label(shape, edge))}"{look}];')
         return "\n".join(lines + ["}"]) + "\n"
+
+    def depths(self):
+        """Each node's row in a layered drawing: one below the deepest of its inputs; a leaf just above the
+        first op that uses it."""
+        depth = {key: 0 for key in self.nodes}
+        for source, target, *_ in self.edges:  # longest path from the inputs: the edges come in topological order
+            depth[target] = max(depth[target], depth[source] + 1)
+        for key, (_, kind) in self.nodes.items():
+            if kind == "leaf":
+                depth[key] = min(depth[target] for source, target, *_ in self.edges if source == key) - 1
+        return depth
+
+    def side_paths(self):
+        """The edges that skip one row or more (a shortcut from x to the join): drawn beside the chain."""
+        depth = self.depths()
+        return [e for e in self.edges if depth[e[1]] - depth[e[0]] > 1]
 
     def node_label(self, key):
         label = self.nodes[key][0]
@@ -146,12 +165,7 @@ def _draw_with_matplotlib(graph, path):
     if plt is None:
         raise MissingDependencyError("graph: drawing an image needs Graphviz (pip install graphviz, and the dot "
                                      "program) or matplotlib (pip install matplotlib); .dot text needs neither")
-    depth = {key: 0 for key in graph.nodes}
-    for source, target, *_ in graph.edges:  # longest path from the inputs: the edges come in topological order
-        depth[target] = max(depth[target], depth[source] + 1)
-    for key, (_, kind) in graph.nodes.items():  # a leaf sits just above the first op that uses it
-        if kind == "leaf":
-            depth[key] = min(depth[target] for source, target, *_ in graph.edges if source == key) - 1
+    depth = graph.depths()
     rows = {}
     for key in sorted(graph.nodes, key=lambda k: graph.nodes[k][1] != "leaf"):  # leaves left of the ops
         rows.setdefault(depth[key], []).append(key)
@@ -159,7 +173,7 @@ def _draw_with_matplotlib(graph, path):
     rows = {row - first: rows[row] for row in sorted(rows)}
     position = {key: ((i + 1) / (len(keys) + 1), -row) for row, keys in rows.items() for i, key in enumerate(keys)}
     width = max(len(keys) for keys in rows.values())
-    long_edges = [e for e in graph.edges if position[e[0]][1] - position[e[1]][1] > 1]  # skipping a row or more
+    long_edges = graph.side_paths()
     figure_width = max(6, 2.6 * width) + 1.6 * len(long_edges)
     figure, axis = plt.subplots(figsize=(figure_width, 1.25 * (len(rows) + 1)))
     left = 0.12 * 6 / figure_width * len(long_edges)  # the nodes fill [left, 1]; side lanes left of them

@@ -24,7 +24,7 @@ def _edges(dot):
     """{(source label, target label): edge label} from DOT text."""
     labels = dict(re.findall(r'  (n\d+) \[label="([^"]*)"', dot))
     return {(labels[a].split("\\n")[0], labels[b].split("\\n")[0]): text
-            for a, b, text in re.findall(r'  (n\d+) -> (n\d+) \[label="([^"]*)"\]', dot)}
+            for a, b, text in re.findall(r'  (n\d+) -> (n\d+) \[label="([^"]*)"[^\]]*\]', dot)}
 
 
 def test_the_dot_of_a_basic_block_shows_the_join_the_leaves_and_the_shapes():
@@ -91,3 +91,11 @@ def test_a_node_used_twice_shows_the_total_its_grad_receives(tmp_path):
     labels = [label for label in re.findall(r'label="([^"]*)"', graph.dot()) if label.startswith("x\\n")]
     assert labels == [f"x\\n(2, 4, 5, 5)\\ntotal |grad| {total:.3g}\\n= sum of its 2 edges' gradients"]
     assert open(graph.save(tmp_path / "g.png"), "rb").read(4) == b"\x89PNG"
+
+
+def test_the_shortcut_is_the_one_side_path_in_a_block():
+    graph, _ = _block_graph()
+    (side,) = graph.side_paths()
+    labels = {key: label.split("\n")[0] for key, (label, _) in graph.nodes.items()}
+    assert (labels[side[0]], labels[side[1]]) == ("x", "ResidualAddBackward")
+    assert re.search(r'n\d+ -> n\d+ \[label="[^"]*", weight=0, color=', graph.dot())  # and in DOT, for Graphviz
