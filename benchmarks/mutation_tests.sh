@@ -79,7 +79,7 @@ case "${1:-default}" in
     # distributed_fast leaves out the two ResNet-20 runs on two ranks (25 s): for a first pass over every mutant,
     # its survivors then re-run with them (mutation_report.py distributed --recheck)
     [ "$1" = distributed_fast ] || pytest tests/test_distributed.py -k two_ranks ;;
-  exercises)  # minires/exercises/check.py, catalog.py: the checker and its planted wrong answers
+  exercises)  # minires/exercises/checker.py, catalog.py: the checker and its planted wrong answers
     NUMBA_DISABLE_JIT=1 pytest tests/test_exercises.py ;;
   torch_surface)  # minires/inplace.py, minires/weights_only_unpickler.py, minires/serialization.py
     trap - EXIT  # no kernel is mutated: one shared cache serves every mutant

@@ -1,5 +1,7 @@
 """minires.exercises: the reference solutions pass every check; stubs and planted wrong answers fail with a
 message that names the wrong gradient, the first wrong element and a hint."""
+import re
+
 import numpy as np
 import pytest
 
@@ -202,3 +204,98 @@ def test_unknown_exercise_lists_the_known_ones():
         ex.check("softmax", None, None)
     with pytest.raises(UnknownNameError):
         ex.template("softmax")
+
+
+# --- the report, line by line (written for the survivors of a mutation run of check.py) -------------------------
+
+def _off_by_half(backward):
+    def wrong(dy, cache):
+        dx, dw, db = backward(dy, cache)
+        dw = dw.copy()
+        dw[2, 1] += 0.5
+        dw[2, 4] += 0.25
+        return dx, dw, db
+    return wrong
+
+
+@pytest.mark.parametrize("use_torch", [True, False])
+def test_the_report_reads_line_by_line(use_torch):
+    forward, backward = ex.solution("linear")
+    report = ex.check("linear", forward, _off_by_half(backward), use_torch=use_torch)
+    assert report.passed is False and repr(report) == str(report)
+    lines = str(report).split("\n")
+    assert lines[0] == "exercise linear: not yet" and lines[1:] == report.lines
+    error = r"\d\.\de[+-]\d\d"
+    torch_part = f", {error} against torch" if use_torch else ""
+    assert re.fullmatch(f"  ok     forward: max abs error {error} against minires' kernels{torch_part}", lines[1])
+    assert re.fullmatch(f"  ok     dx: max abs error {error} against minires' kernels{torch_part}, {error} against "
+                        f"finite differences", lines[2])
+    assert lines[3].startswith("  WRONG  dw: max abs error 0.5 against minires' kernels (its largest |value| is ")
+    assert re.search(r"; 2 of 15 elements wrong, the first at dw\[2, 1\]: got \S+, expected \S+ \(" +
+                     ("torch \\S+; " if use_torch else "") + r"finite differences \S+\)\. Hint: dw = dy.T @ x, shape "
+                     r"\(OUT, IN\) like w \(x.T @ dy would be its transpose\)$", lines[3])
+    assert lines[4].startswith("  ok     db: max abs error")  # the other gradients are still judged
+    assert lines[5:] == ([] if use_torch else
+                         ["         torch is not installed: compared with minires' kernels and finite differences only"])
+
+
+def test_a_passing_report_is_exactly_true():
+    report = ex.check("relu", *ex.solution("relu"))
+    assert report.passed is True and str(report).split("\n")[0] == "exercise relu: passed"
+    assert "torch is not installed" not in str(report) and "against torch" in str(report)  # torch is used by default
+
+
+def test_the_default_seed_is_zero_and_the_seed_draws_the_inputs():
+    forward, backward = ex.solution("linear")
+    wrong = _off_by_half(backward)
+    assert str(ex.check("linear", forward, wrong)) == str(ex.check("linear", forward, wrong, seed=0))
+    assert str(ex.check("linear", forward, wrong)) != str(ex.check("linear", forward, wrong, seed=1))
+
+
+@pytest.mark.parametrize("name", ["conv2d", "max_pool"])
+def test_a_failure_ends_the_check_before_the_next_geometry(name):
+    """A stub, a forward that raises, a wrong forward, a backward that returns None or the wrong count: one
+    report line each (plus the forward's note), and the second geometry is never tried."""
+    forward, backward = ex.solution(name)
+    stub_forward, stub_backward = ex.stub(name)
+    count = len(ex.EXERCISES[name].gradients)
+
+    def shifted(*args, **kwargs):
+        out, cache = forward(*args, **kwargs)
+        return out + 1, cache
+    cases = {(stub_forward, backward): 1, (forward, stub_backward): 2, (shifted, backward): 2,
+             (forward, lambda dy, cache: None): 2, (forward, lambda dy, cache: (dy,) * (count + 1)): 2}
+    for (f, b), lines in cases.items():
+        report = ex.check(name, f, b)
+        assert report.passed is False and len(report.lines) == lines, str(report)
+        assert all("stride=2)" not in line for line in report.lines) or name == "max_pool"
+        first = ex.EXERCISES[name].cases[0]
+        assert all(", ".join(f"{k}={v}" for k, v in first.items()) in line for line in report.lines if "WRONG" in line)
+
+
+def test_forward_and_backward_are_named_in_their_lines():
+    stub_forward, stub_backward = ex.stub("relu")
+    forward, backward = ex.solution("relu")
+    assert ex.check("relu", stub_forward, backward).lines[0].startswith("  WRONG  forward: relu_forward is not")
+    assert ex.check("relu", forward, stub_backward).lines[1].startswith("  WRONG  backward: relu_backward is not")
+    assert ex.check("relu", forward, backward).lines[0].startswith("  ok     forward: ")
+
+
+def test_an_output_without_its_cache_is_caught_even_when_it_has_two_rows():
+    """residual_join's output is (2, ...): unpacked as (out, cache) it would look like a pair."""
+    forward, backward = ex.solution("residual_join")
+    text = str(ex.check("residual_join", lambda a, b: forward(a, b)[0], backward))
+    assert "forward must return (out, cache); it returned ndarray" in text
+    text = str(ex.check("residual_join", lambda a, b: list(forward(a, b)), backward))
+    assert "forward must return (out, cache); it returned list" in text
+
+
+def test_finite_differences_alone_can_fail_a_gradient():
+    """A gradient that matches the engine (and torch) but not the finite differences is still wrong; a
+    difference well inside the finite-difference tolerance is not."""
+    from minires.exercises import checker as checking
+    expected = np.linspace(1.0, 2.0, 6).reshape(2, 3)
+    for numeric, right in [(expected * (1 + 1e-3), False), (expected + 1e-8, True)]:
+        report = checking.Report("x")
+        assert checking._matches(report, "dx", "dx", expected, expected, expected, numeric, "hint") is right
+        assert ("against finite differences" in report.lines[0]) and (report.passed is right)

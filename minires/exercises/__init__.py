@@ -21,7 +21,7 @@ import re
 from ..errors import UnknownNameError
 from . import solutions, stubs
 from .catalog import EXERCISES
-from .check import Report, check
+from .checker import Report, check
 from .stubs import NotWrittenYet
 
 __all__ = ["EXERCISES", "NotWrittenYet", "Report", "check", "names", "solution", "stub", "template"]
