@@ -299,3 +299,65 @@ def test_finite_differences_alone_can_fail_a_gradient():
         report = checking.Report("x")
         assert checking._matches(report, "dx", "dx", expected, expected, expected, numeric, "hint") is right
         assert ("against finite differences" in report.lines[0]) and (report.passed is right)
+
+
+def test_each_failure_is_one_exact_line():
+    """Every way a learner's code can go wrong: its report line, word for word, and nothing after it."""
+    forward, backward = ex.solution("linear")
+
+    def raising_helper(dy):
+        return dy[99]  # an IndexError two frames below check: the learner's own line is named
+
+    cases = [
+        (lambda x, w, b: (forward(x, w, b)[0],) * 3, backward,
+         ["  WRONG  forward must return (out, cache); it returned a tuple of 3"]),
+        (forward, lambda dy, cache: None,
+         ["  WRONG  backward returned None: did it forget its return statement?"]),
+        (forward, lambda dy, cache: ("a", *backward(dy, cache)[1:]),
+         ["  WRONG  dx: expected an array of shape (4, 5), got str"]),
+        (forward, lambda dy, cache: raising_helper(dy),
+         ["  WRONG  backward raised IndexError: index 99 is out of bounds for axis 0 with size 4 (line "
+          f"{raising_helper.__code__.co_firstlineno + 1} of {__file__}: return dy[99]  # an IndexError two frames "
+          "below check: the learner's own line is named)"]),
+    ]
+    for f, b, lines in cases:
+        report = ex.check("linear", f, b, use_torch=False)
+        judged = [line for line in report.lines if not line.startswith("  ok     ")]  # the right parts
+        assert judged[:len(lines)] == lines and report.passed is False, str(report)
+        assert judged[len(lines):] == [
+            "         torch is not installed: compared with minires' kernels and finite differences only"]
+
+
+def test_a_gradient_of_another_shape_is_named_with_both_shapes():
+    forward, backward = ex.solution("linear")
+    report = ex.check("linear", forward, lambda dy, cache: (backward(dy, cache)[0], np.zeros((3, 4)), dy.sum(0)))
+    hint = ex.EXERCISES["linear"].hints["dw"]
+    assert report.lines[2] == f"  WRONG  dw: shape (3, 4), expected (3, 5). Hint: {hint}"
+    report = ex.check("conv2d", *_with_gradient("conv2d", 1, lambda g, dy, cache: g[:, :, :2]))
+    assert len(report.lines) == 4 and "stride=2" not in str(report)  # the first geometry's lines only
+
+
+def test_a_wrong_forward_names_its_first_wrong_output_element_exactly():
+    forward, backward = ex.solution("relu")
+    x = ex.EXERCISES["relu"].draw(np.random.default_rng(0))[0]
+    first = tuple(int(i) for i in np.argwhere(x < 0)[0])
+    report = ex.check("relu", lambda x: (np.abs(x), x), backward, use_torch=False)
+    assert report.lines[0] == (
+        f"  WRONG  forward: max abs error {np.abs(x[x < 0]).max():.3g} against minires' kernels (its largest "
+        f"|value| is {np.abs(np.maximum(x, 0)).max():.3g}); {(x < 0).sum()} of 20 elements wrong, the first at "
+        f"out[{first[0]}, {first[1]}]: got {abs(x[first]):.6g}, expected 0. Hint: {ex.EXERCISES['relu'].hints['forward']}")
+    assert report.lines[1] == "         fix the forward first: the gradients are checked against it"
+
+
+def test_lists_are_arrays_and_a_bool_is_not():
+    forward, backward = ex.solution("linear")
+    assert ex.check("linear", forward, lambda dy, cache: [g.tolist() for g in backward(dy, cache)]).passed is True
+    report = ex.check("linear", forward, lambda dy, cache: (*backward(dy, cache)[:2], True))
+    assert report.lines[3] == "  WRONG  db: expected an array of shape (3,), got bool"
+
+
+def test_an_unknown_exercise_is_named_exactly():
+    with pytest.raises(UnknownNameError) as info:
+        ex.check("softmax", None, None)
+    assert str(info.value) == ("no exercise named 'softmax'; the exercises: relu, linear, residual_join, "
+                               "residual_block, batchnorm, conv2d, max_pool")
