@@ -252,6 +252,13 @@ def test_the_default_seed_is_zero_and_the_seed_draws_the_inputs():
     assert str(ex.check("linear", forward, wrong)) != str(ex.check("linear", forward, wrong, seed=1))
 
 
+def _first_gradient_not_an_array(backward):
+    def wrong(dy, cache):
+        grads = backward(dy, cache)
+        return ("not an array",) + (grads[1:] if isinstance(grads, tuple) else ())
+    return wrong
+
+
 @pytest.mark.parametrize("name", ["conv2d", "max_pool"])
 def test_a_failure_ends_the_check_before_the_next_geometry(name):
     """A stub, a forward that raises, a wrong forward, a backward that returns None or the wrong count: one
@@ -264,7 +271,9 @@ def test_a_failure_ends_the_check_before_the_next_geometry(name):
         out, cache = forward(*args, **kwargs)
         return out + 1, cache
     cases = {(stub_forward, backward): 1, (forward, stub_backward): 2, (shifted, backward): 2,
-             (forward, lambda dy, cache: None): 2, (forward, lambda dy, cache: (dy,) * (count + 1)): 2}
+             (forward, lambda dy, cache: None): 2, (forward, lambda dy, cache: (dy,) * (count + 1)): 2,
+             (lambda *args, **kwargs: forward(*args, **kwargs)[0], backward): 1,  # no cache returned
+             (forward, _first_gradient_not_an_array(backward)): 1 + count}
     for (f, b), lines in cases.items():
         report = ex.check(name, f, b)
         assert report.passed is False and len(report.lines) == lines, str(report)
