@@ -361,6 +361,9 @@ def test_a_wrong_forward_names_its_first_wrong_output_element_exactly():
 def test_lists_are_arrays_and_a_bool_is_not():
     forward, backward = ex.solution("linear")
     assert ex.check("linear", forward, lambda dy, cache: [g.tolist() for g in backward(dy, cache)]).passed is True
+    relu_forward, relu_backward = ex.solution("relu")
+    assert ex.check("relu", relu_forward, lambda dy, x: relu_backward(dy, x).tolist()).passed is True
+    assert ex.check("relu", relu_forward, lambda dy, x: (relu_backward(dy, x),)).passed is True
     report = ex.check("linear", forward, lambda dy, cache: (*backward(dy, cache)[:2], True))
     assert report.lines[3] == "  WRONG  db: expected an array of shape (3,), got bool"
 

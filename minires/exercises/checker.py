@@ -82,7 +82,8 @@ def _check_case(exercise, case, where, forward, backward, rng, torch, report):
     grads = _call(report, f"backward{where}", backward, dout.copy(), cache)
     if grads is None:
         return False
-    grads = grads if isinstance(grads, (tuple, list)) else (grads,)
+    several = len(exercise.gradients) > 1  # then a list is a list of gradients; with one, it is the gradient
+    grads = grads if isinstance(grads, tuple) or (several and isinstance(grads, list)) else (grads,)
     if len(grads) != len(exercise.gradients):
         report.fail(f"backward{where} returned {len(grads)} gradient(s); expected {len(exercise.gradients)}: "
                     f"{', '.join(exercise.gradients)}")
