@@ -1,8 +1,8 @@
 """Exercises with automatic checking: write the forward and backward of an op, then let minires check them.
 
     import minires.exercises as ex
-    print(ex.names())                 # relu, linear, residual_join, residual_block, batchnorm, conv2d, max_pool
-    print(ex.template("batchnorm"))   # the two functions to write, with what they take and return
+    ex.names()                        # relu, linear, residual_join, residual_block, batchnorm, conv2d, max_pool
+    source = ex.template("batchnorm") # the two functions to write (as text), with what they take and return
 
     def batchnorm_forward(x, gamma, beta, eps=1e-5): ...
     def batchnorm_backward(dy, cache): ...

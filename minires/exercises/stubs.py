@@ -1,5 +1,5 @@
 """The exercises as a learner starts them: one forward and one backward per exercise, each a stub that raises
-"not implemented yet: write me". Copy one (``print(minires.exercises.template("relu"))``), fill it in, and
+"not implemented yet: write me". Copy one (``minires.exercises.template("relu")`` gives its text), fill it in, and
 hand both functions to ``minires.exercises.check("relu", relu_forward, relu_backward)``.
 
 The interface (as in CS231n's layers): ``forward(inputs...)`` returns ``(out, cache)``, where the cache holds
