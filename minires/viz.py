@@ -111,9 +111,10 @@ class Graph:
                 depth[key] = min(depth[target] for source, target, *_ in self.edges if source == key) - 1
         return depth
 
-    def side_paths(self):
-        """The edges that skip one row or more (a shortcut from x to the join): drawn beside the chain."""
-        depth = self.depths()
+    def side_paths(self, depth=None):
+        """The edges that skip one row or more (a shortcut from x to the join): drawn beside the chain.
+        ``depth``: ``depths()`` when the caller has it already."""
+        depth = self.depths() if depth is None else depth
         return [e for e in self.edges if depth[e[1]] - depth[e[0]] > 1]
 
     def node_label(self, key):
@@ -173,7 +174,7 @@ def _draw_with_matplotlib(graph, path):
     rows = {row - first: rows[row] for row in sorted(rows)}
     position = {key: ((i + 1) / (len(keys) + 1), -row) for row, keys in rows.items() for i, key in enumerate(keys)}
     width = max(len(keys) for keys in rows.values())
-    long_edges = graph.side_paths()
+    long_edges = graph.side_paths(depth)
     figure_width = max(6, 2.6 * width) + 1.6 * len(long_edges)
     figure, axis = plt.subplots(figsize=(figure_width, 1.25 * (len(rows) + 1)))
     left = 0.12 * 6 / figure_width * len(long_edges)  # the nodes fill [left, 1]; side lanes left of them

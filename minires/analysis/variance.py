@@ -100,9 +100,9 @@ def conclusion(rows, config):
             lines.append(f"{start} ({times(last / first)}, {times(shape['per_block'])} per block): exponential"
                          + (", the join adds Var(F(x)) ~ Var(x) at every block" if name.startswith("residual") else ""))
         elif shape["kind"] == "linear":
+            why = ": each join adds the variance of a batch-normed branch, about the same every time"
             lines.append(f"{start}: linear, {shape['slope']:+.3g} per block (a straight line fits, R^2 "
-                         f"{shape['r2']:.3f})" + (": each join adds the variance of a batch-normed branch, about the same every time" if name.startswith("residual")
-                                                 else ""))
+                         f"{shape['r2']:.3f})" + (why if name.startswith("residual") else ""))
         elif shape["kind"] == "flat":
             lines.append(f"{start}: flat (within a factor 2)")
         elif shape["kind"] == "non-finite":

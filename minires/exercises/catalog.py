@@ -1,7 +1,7 @@
 """The exercises: for each, how to draw its inputs (float64, away from kinks and ties), the geometries it is
 checked at, the same computation written with an engine's functional API (minires' — which runs minires'
 kernels — or torch's, so the expected values and gradients come from both), and a hint per wrong answer."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -16,10 +16,11 @@ class Exercise:
     hints: dict                        # "forward" and each gradient name ("dx", ...) -> what to look at
     cases: tuple = ({},)               # keyword options for forward (geometries), each checked
     summary: str = ""
-    gradients: tuple = field(init=False, default=())
 
-    def __post_init__(self):
-        object.__setattr__(self, "gradients", tuple("d" + name for name in self.inputs))
+    @property
+    def gradients(self):
+        """What backward returns, in order: "dx" for input "x", ..."""
+        return tuple("d" + name for name in self.inputs)
 
 
 def _away_from_zero(rng, shape, margin=0.2):
