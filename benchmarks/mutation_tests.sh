@@ -81,6 +81,10 @@ case "${1:-default}" in
     [ "$1" = distributed_fast ] || pytest tests/test_distributed.py -k two_ranks ;;
   exercises)  # minires/exercises/checker.py, catalog.py: the checker and its planted wrong answers
     NUMBA_DISABLE_JIT=1 pytest tests/test_exercises.py ;;
+  landscape)  # minires/analysis/hessian.py, landscape.py, joins.py: the products, the surfaces, the split
+    trap - EXIT  # no kernel is mutated: one shared cache serves every mutant
+    export MINIRES_CACHE_DIR="${TMPDIR:-/tmp}/minires-mutation-cache-landscape"
+    pytest tests/test_hessian.py tests/test_landscape.py -k "not command and not trained_runs" ;;
   torch_surface)  # minires/inplace.py, minires/weights_only_unpickler.py, minires/serialization.py
     trap - EXIT  # no kernel is mutated: one shared cache serves every mutant
     export MINIRES_CACHE_DIR="${TMPDIR:-/tmp}/minires-mutation-cache-torch-surface"

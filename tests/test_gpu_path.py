@@ -128,3 +128,35 @@ def test_the_gpu_tests_themselves_pass_on_the_stand_in(monkeypatch):
         for dtype in (np.float32, np.float64):
             test_gpu_kernels.test_every_cuda_kernel_on_the_device_equals_its_reference(dtype)
         test_gpu_kernels.test_float64_training_steps_on_the_device_equal_the_cpu_steps("resnet20")
+
+
+def test_hessian_products_landscape_losses_and_join_splits_agree_on_the_gpu_path():
+    """float64 ResNet-20: a Hessian-vector product (ReLUs frozen through op hooks on device arrays), a line of
+    the loss landscape and the join split give the CPU's numbers on device="cuda"."""
+    from minires.analysis import hessian, joins, landscape, sharpness
+
+    rng = np.random.default_rng(0)
+    images, labels = rng.standard_normal((4, 1, 8, 8)), rng.integers(0, 10, 4)
+    results = {}
+    for device in ("cpu", "cuda"):
+        with cupy_on_cpu.installed():
+            model = models.get("resnet20", num_classes=10, in_channels=1, seed=0).double().to(device)
+            sharpness.estimate_running_statistics(model, images, device)
+
+            def loss_fn(m, device=device):
+                return F.cross_entropy(m(mr.Tensor(images, device=device)), backend.to_device(labels, device))
+            size = hessian.flat_weights(model).size
+            product = hessian.hessian_vector_product(model, loss_fn, np.random.default_rng(1).standard_normal(size))
+            centre = landscape.weights_of(model)
+            direction = landscape.filter_normalized_direction(model, np.random.default_rng(2))
+            line = landscape.losses_along(model, centre, (direction,), [(-0.5,), (0.0,), (0.5,)], images, labels,
+                                          device)
+            parts = joins.join_gradients(model, images, labels, device)
+        results[device] = product, line, parts
+    (cpu_product, cpu_line, cpu_parts), (gpu_product, gpu_line, gpu_parts) = results["cpu"], results["cuda"]
+    np.testing.assert_allclose(gpu_product, cpu_product, rtol=1e-7, atol=1e-9 * np.abs(cpu_product).max())
+    np.testing.assert_allclose(gpu_line, cpu_line, rtol=1e-10)
+    for cpu_block, gpu_block in zip(cpu_parts, gpu_parts):
+        for cpu_part, gpu_part in zip(cpu_block, gpu_block):
+            np.testing.assert_allclose(gpu_part, cpu_part, rtol=1e-9, atol=1e-12 * np.abs(cpu_part).max())
+        np.testing.assert_array_equal(gpu_block[0], gpu_block[1] + gpu_block[2])

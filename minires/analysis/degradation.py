@@ -48,12 +48,16 @@ class DegradationConfig:
     device: str = "cpu"
 
 
-def train_and_record(name, config, bundle, loader, test_loader, progress, train_eval_loader=None):
+def build_model(name, config, bundle):
+    """A fresh model for the bundle's images; residual nets get ``zero_init_residual`` when the config asks."""
+    residual = config.zero_init_residual and not name.startswith("plain")  # a plain branch must not start at 0
+    return models.get(name, num_classes=len(bundle.classes), in_channels=bundle.input_shape[0],
+                      seed=config.seed, **({"zero_init_residual": True} if residual else {})).to(config.device)
+
+
+def train_and_record(model, name, config, loader, test_loader, progress, train_eval_loader=None):
     """Train one model; rows of windowed training error and test error every ``eval_every`` iterations. The
     last row also holds ``final_train_error``: the trained model's error on the whole training split."""
-    residual = config.zero_init_residual and not name.startswith("plain")  # a plain branch must not start at 0
-    model = models.get(name, num_classes=len(bundle.classes), in_channels=bundle.input_shape[0],
-                       seed=config.seed, **({"zero_init_residual": True} if residual else {})).to(config.device)
     optimizer = SGD(parameter_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum)
     rows, wrong, seen, iteration, epoch = [], 0, 0, 0, 0
     while iteration < config.iterations:
@@ -134,7 +138,8 @@ def run(config, directory, progress=print):
     rows = []
     with one_pool(), keep_freed_memory():
         for name in config.models:
-            rows += train_and_record(name, config, bundle, loader, test_loader, progress, train_eval)
+            rows += train_and_record(build_model(name, config, bundle), name, config, loader, test_loader, progress,
+                                         train_eval)
     result = verdict(rows, config)
     write_rows(directory, "degradation", rows, {"config": vars(config), "verdict": result,
                                                 "conclusion": result["summary"]})

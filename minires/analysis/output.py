@@ -25,9 +25,7 @@ def write_rows(directory, name, rows, extra=None):
 
 
 def _jsonable(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
+    if hasattr(value, "tolist"):  # a NumPy array or scalar
         return value.tolist()
     raise ArgumentTypeError(f"cannot write {type(value).__name__} to JSON")
 

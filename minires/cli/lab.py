@@ -1,4 +1,5 @@
-"""The lab commands: ``minires gradflow | variance | degradation | shattered | lesion | explain``.
+"""The lab commands: ``minires gradflow | variance | degradation | shattered | lesion | explain |
+landscape | sharpness | joins``.
 
 Each command exposes its experiment's Config fields as flags, runs it, prints what it found, and leaves
 CSV/JSON numbers and PNG figures in --out (default: lab/COMMAND).
@@ -22,6 +23,9 @@ SUMMARIES = {
     "degradation": "train plain-20/56 and ResNet-20/56: does the deeper plain net train worse?",
     "shattered": "gradients along a line of inputs: white noise in deep plain nets",
     "lesion": "delete blocks at test time; path lengths and the gradient they carry",
+    "landscape": "loss surfaces around trained plain and residual nets, filter-normalised (Li et al.)",
+    "sharpness": "largest Hessian eigenvalue and trace of plain and residual nets, at init and trained",
+    "joins": "the gradient at every join: shortcut part vs branch part, across depth, with and without BN",
 }
 
 
