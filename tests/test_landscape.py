@@ -136,6 +136,8 @@ def test_landscape_reads_trained_runs_and_refuses_runs_on_different_data(tmp_pat
     capsys.readouterr()
     assert main(["landscape", "--checkpoint", str(runs[0]), str(runs[2]), "--out", str(out)]) == 2
     assert "the checkpoints were trained on different data (digits, synthetic)" in capsys.readouterr().err
+    assert main(["landscape", "--checkpoint", str(runs[0]), str(runs[0]), "--out", str(out)]) == 2
+    assert "the checkpoints hold the same model more than once (resnet20, resnet20)" in capsys.readouterr().err
 
 
 def test_running_statistics_are_estimated_on_the_given_images():

@@ -152,6 +152,10 @@ def _models(config, progress):
     if len(datas) > 1:
         raise ArgumentError(f"landscape: the checkpoints were trained on different data ({', '.join(sorted(datas))}); "
                             f"a shared surface needs the same images")
+    names = [run.model for _, _, run, _ in loaded]
+    if len(set(names)) < len(names):
+        raise ArgumentError(f"landscape: the checkpoints hold the same model more than once ({', '.join(names)}); "
+                            f"give one run per model")
     twins = Twins(replace(config, data=datas.pop()), progress)
     return twins, [(run.model, model, {"checkpoint": directory}) for directory, model, run, _ in loaded]
 
@@ -159,7 +163,7 @@ def _models(config, progress):
 def run(config, directory, progress=print):
     twins, chosen = _models(config, progress)
     alphas, line = axis(config.grid, config.span), axis(config.line_points, config.span)
-    grid_rows, line_rows, summary = [], [], []
+    grid_rows, line_rows, summary, surfaces, curves = [], [], [], {}, {}
     for index, (name, model, trained) in enumerate(chosen):
         started = time.perf_counter()
         rng = np.random.default_rng([config.seed, index])
@@ -171,6 +175,7 @@ def run(config, directory, progress=print):
         curve = losses_along(model, centre, (d1,), [(a,) for a in line], twins.images, twins.labels, config.device)
         grid_rows += [{"model": name, "alpha": a, "beta": b, "loss": v} for (a, b), v in zip(points, values)]
         line_rows += [{"model": name, "alpha": a, "loss": v} for a, v in zip(line, curve)]
+        surfaces[name], curves[name] = surface, curve
         summary.append(describe(name, surface, curve, config, trained))
         row = summary[-1]
         progress(f"{title(name):10s} surface {config.grid}x{config.grid} in {time.perf_counter() - started:.0f} s: "
@@ -181,9 +186,6 @@ def run(config, directory, progress=print):
     write_rows(directory, "landscape_line", line_rows)
     write_rows(directory, "landscape", summary, {"config": vars(config), "conclusion": lines,
                                                  "alphas": alphas, "line": line})
-    surfaces = {row["model"]: np.asarray([r["loss"] for r in grid_rows if r["model"] == row["model"]])
-                .reshape(config.grid, config.grid) for row in summary}
-    curves = {row["model"]: [r["loss"] for r in line_rows if r["model"] == row["model"]] for row in summary}
     return {"rows": summary, "grid": grid_rows, "line": line_rows, "conclusion": lines,
             "figures": plot(surfaces, curves, alphas, line, directory)}
 
