@@ -174,3 +174,16 @@ def test_frozen_relus_hold_the_pattern_and_name_a_changed_loss():
             mr.F.relu(mr.tensor(np.ones(3)))
     hessian.set_flat_weights(model, weights)
     assert loss_fn(model).item() == at_w
+
+
+def test_the_trace_is_the_mean_of_the_probes_and_its_error_their_standard_error():
+    model, loss_fn, *_ = _tiny()
+    rng = np.random.default_rng(5)
+    probes = [rng.choice([-1.0, 1.0], 26) for _ in range(3)]
+    draws = [v @ hessian.hessian_vector_product(model, loss_fn, v) for v in probes]
+    trace, error = hessian.hessian_trace(model, loss_fn, samples=3, rng=np.random.default_rng(5))
+    assert trace == pytest.approx(np.mean(draws), rel=1e-12)
+    assert error == pytest.approx(np.std(draws, ddof=1) / np.sqrt(3), rel=1e-12)
+    one, no_error = hessian.hessian_trace(model, loss_fn, samples=1, rng=np.random.default_rng(5))
+    assert one == pytest.approx(draws[0], rel=1e-12) and np.isnan(no_error)
+
