@@ -32,7 +32,7 @@ from ..grad_mode import no_grad
 from ..tensor import Tensor
 from ..training.inference import load_trained
 from .output import pyplot, save_figure, write_rows
-from .twins import ShortTraining, Twins, model_names, title
+from .twins import ShortTraining, Twins, depth_of, model_names, title
 
 NON_CONVEX_RATIO = 0.1  # a point is non-convex when lambda_min < -0.1 |lambda_max| of its second differences
 
@@ -205,7 +205,7 @@ def conclusion(summary, classes):
                      f"{100 * r['non_convex_fraction']:.1f}% of it; the 1-D curve has {minima} local "
                      f"minim{'um' if minima == 1 else 'a'}{untrained}")
     share = {r["model"]: r["non_convex_fraction"] for r in summary}
-    depths = sorted({int(n.lstrip("abcdefghijklmnopqrstuvwxyz_")) for n in share})
+    depths = sorted({depth_of(n) for n in share})
     pairs = [d for d in depths if f"plain{d}" in share and f"resnet{d}" in share]
     if pairs:
         worse = [d for d in pairs if share[f"resnet{d}"] >= share[f"plain{d}"]]
@@ -252,7 +252,7 @@ def plot(surfaces, curves, alphas, line, directory):
     figure.suptitle("Loss surfaces around the trained weights, filter-normalised directions (Li et al. 2018)")
     paths = [_save(figure, directory, "landscape_contours", plt, tight=False)]
 
-    deep = [n for n in names if n.lstrip("abcdefghijklmnopqrstuvwxyz_") == names[-1].lstrip("abcdefghijklmnopqrstuvwxyz_")]
+    deep = [n for n in names if depth_of(n) == depth_of(names[-1])]
     figure = plt.figure(figsize=(5.5 * len(deep), 4.8))
     a, b = np.meshgrid(alphas, alphas, indexing="ij")
     top = math.log10(levels[-1])

@@ -29,7 +29,7 @@ from ..nn import BatchNorm2d
 from ..tensor import Tensor
 from .hessian import hessian_trace, lanczos_eigenvalues
 from .output import pyplot, save_figure, write_rows
-from .twins import ShortTraining, Twins, model_names, title
+from .twins import ShortTraining, Twins, depth_of, model_names, title
 from .wording import times
 
 
@@ -114,7 +114,7 @@ def _compare(a, b):
 def conclusion(rows):
     """Plain vs residual at each depth, and shallow vs deep, after training (and at initialisation)."""
     found = {(r["model"], r["state"]): r for r in rows}
-    depths = sorted({int(r["model"].lstrip("abcdefghijklmnopqrstuvwxyz_")) for r in rows})
+    depths = sorted({depth_of(r["model"]) for r in rows})
     lines = []
     for state in ("trained", "init"):
         for depth in depths:

@@ -51,9 +51,14 @@ def model_names(depths):
     return [f"{kind}{depth}" for depth in depths for kind in ("plain", "resnet")]
 
 
+def depth_of(name):
+    """plain20 -> 20, resnet56 -> 56: the number a model name ends with."""
+    return int(name.lstrip("abcdefghijklmnopqrstuvwxyz_"))
+
+
 def title(name):
     """plain20 -> 'plain-20', resnet56 -> 'ResNet-56'."""
-    depth = name.lstrip("abcdefghijklmnopqrstuvwxyz_")
+    depth = depth_of(name)
     return f"plain-{depth}" if name.startswith("plain") else f"ResNet-{depth}"
 
 
